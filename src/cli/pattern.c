@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `ctrace pattern SPEC...`: parses each spec offline and prints its meaning
+ * as one line of JSON, so a pattern can be checked before it is sent to a
+ * service in production.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "internal.h"
+#include "pattern/pattern.h"
+
+/*
+ * Prints the error on standard error, then the spec with a caret under the
+ * offending column when the spec is short enough to show on one line.
+ */
+static void
+report(const char *text, int index, int count, const struct ctrace_error *err)
+{
+    fputs("ctrace: pattern: ", stderr);
+    if (err->column > 0)
+        fprintf(stderr, "column %d: ", err->column);
+    fprintf(stderr, "%s\n", err->text);
+    if (count > 1)
+        fprintf(stderr, "  (spec %d of %d)\n", index + 1, count);
+    if (err->column <= 0 || strlen(text) > 160 || strchr(text, '\n') != NULL)
+        return;
+    fprintf(stderr, "  %s\n  %*s^\n", text, err->column - 1, "");
+}
+
+int ctrace_cli_pattern(int argc, char **argv)
+{
+    if (argc == 0) {
+        fputs("ctrace: pattern: no spec given\n"
+              "usage: ctrace pattern SPEC...\n",
+              stderr);
+        return CTRACE_CLI_USAGE;
+    }
+    int status = CTRACE_CLI_OK;
+    for (int i = 0; i < argc; i++) {
+        struct ctrace_error err = {0};
+        struct ctrace__spec *spec =
+            ctrace__spec_parse(argv[i], strlen(argv[i]), &err);
+        if (spec == NULL) {
+            report(argv[i], i, argc, &err);
+            status = CTRACE_CLI_USAGE;
+            continue;
+        }
+        char *json = ctrace__spec_to_json(spec);
+        ctrace__spec_free(spec);
+        if (json == NULL) {
+            fputs("ctrace: pattern: out of memory\n", stderr);
+            return CTRACE_CLI_REMOTE;
+        }
+        puts(json);
+        ctrace_free(json);
+    }
+    fflush(stdout);
+    return status;
+}

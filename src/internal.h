@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by every part of the library. Nothing here is public: the
+ * names start with ctrace__ and the symbols are hidden in the shared library.
+ */
+#ifndef CTRACE_INTERNAL_H
+#define CTRACE_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ctrace/error.h"
+#include "ctrace/value.h"
+
+#define CTRACE__LIKELY(x)   __builtin_expect(!!(x), 1)
+#define CTRACE__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define CTRACE__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CTRACE__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define CTRACE__PRINTF(fmt, args)
+#endif
+
+/*
+ * Fills `err` unless it is NULL or already holds an error (the first error
+ * wins). `column` is 1-based, 0 for "no position"; `position` is the byte
+ * offset (ignored when column is 0). The message is formatted with printf
+ * rules and cut to fit. Returns `code`, so callers can write
+ * `return ctrace__error_set(err, CTRACE_ESYNTAX, ...);`.
+ * Thread-safety: any thread.
+ */
+int ctrace__error_set(struct ctrace_error *err,
+                      int code,
+                      int column,
+                      size_t position,
+                      const char *fmt,
+                      ...) CTRACE__PRINTF(5, 6);
+
+/* Same as ctrace__error_set() with a va_list. */
+int ctrace__error_setv(struct ctrace_error *err,
+                       int code,
+                       int column,
+                       size_t position,
+                       const char *fmt,
+                       va_list ap);
+
+/* Empties `err`: code 0, no position, empty text. NULL is a no-op. */
+void ctrace__error_clear(struct ctrace_error *err);
+
+/*
+ * A growable, always NUL-terminated string for code that is not on a traced
+ * thread (renderers on consumers, JSON builders, the CLI). Start from
+ * CTRACE__SBUF_INIT. When an allocation fails the buffer remembers it, keeps
+ * what it had, and ignores further appends; check `failed` once at the end.
+ */
+struct ctrace__sbuf {
+    char *data;
+    size_t len;
+    size_t cap;
+    bool failed;
+};
+
+#define CTRACE__SBUF_INIT \
+    {                     \
+        NULL, 0, 0, false \
+    }
+
+void ctrace__sbuf_append(struct ctrace__sbuf *b, const char *s, size_t len);
+void ctrace__sbuf_puts(struct ctrace__sbuf *b, const char *s);
+void ctrace__sbuf_putc(struct ctrace__sbuf *b, char c);
+void ctrace__sbuf_printf(struct ctrace__sbuf *b, const char *fmt, ...)
+    CTRACE__PRINTF(2, 3);
+/*
+ * Hands the string to the caller (free with ctrace_free()) and empties the
+ * buffer. Returns NULL if any append failed; the partial string is freed.
+ */
+char *ctrace__sbuf_take(struct ctrace__sbuf *b);
+/* Frees what the buffer holds. */
+void ctrace__sbuf_free(struct ctrace__sbuf *b);
+
+/*
+ * Compares two values in Erlang's term order, extended to C values:
+ * numbers < atoms (symbols, booleans as `true`/`false`, null as `null`)
+ * < pointers < tuples < lists < strings and bytes.
+ * Numbers compare by value across kinds (1 == 1.0) unless `exact` is true,
+ * in which case an integer and a double are never equal (Erlang's =:=), and
+ * the integer sorts first. Strings and bytes compare as byte sequences and
+ * are equal when their bytes are equal, whichever of the two kinds each is.
+ * Tuples compare by size first, then element by element; lists element by
+ * element. Returns <0, 0 or >0.
+ * Thread-safety: any thread.
+ */
+int ctrace__value_cmp(const struct ctrace_value *a,
+                      const struct ctrace_value *b,
+                      bool exact);
+
+/* Whether `s` of `len` bytes is valid UTF-8 (no overlongs, no surrogates). */
+bool ctrace__utf8_valid(const char *s, size_t len);
+
+#endif /* CTRACE_INTERNAL_H */

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pattern language (DESIGN.md section 3): a trace spec such as
+ *
+ *     cat_traveler:enter("Tihon", Town) when Town =/= "Minsk" -> return,stack
+ *
+ * is parsed into a struct ctrace__spec, printed back as JSON by
+ * `ctrace pattern`, asked which trace points it can select (by module,
+ * function and arity alone), and matched against the argument values of a
+ * call.
+ *
+ * Ownership: a spec owns every node, string and name reachable from it; they
+ * live in the spec's arena and die with ctrace__spec_free(). Literal values
+ * inside patterns are struct ctrace_value views into that arena.
+ *
+ * Thread-safety: parsing and freeing are reentrant. A parsed spec is
+ * immutable, so any number of threads may call the matching functions on it
+ * at once; it must not be freed while any of them runs.
+ */
+#ifndef CTRACE_PATTERN_H
+#define CTRACE_PATTERN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctrace/error.h"
+#include "ctrace/value.h"
+
+/* Longest spec text accepted, in bytes; longer input is CTRACE_ETOOLONG. */
+#define CTRACE__SPEC_MAX_LENGTH (64 * 1024)
+/* Deepest nesting of patterns and guard expressions; deeper is TOODEEP. */
+#define CTRACE__SPEC_MAX_DEPTH 64
+/* Most distinct variables in one spec; more is an error. */
+#define CTRACE__SPEC_MAX_VARS 32
+/* Most actions after `->`. */
+#define CTRACE__SPEC_MAX_ACTIONS 16
+
+enum ctrace__spec_kind {
+    CTRACE__SPEC_CALL = 0, /* module[:function[/arity | (args) [when g]]] */
+    CTRACE__SPEC_SEND,     /* `send` */
+    CTRACE__SPEC_RECEIVE,  /* `receive` or `'receive'` */
+    CTRACE__SPEC_PROCS     /* `procs` */
+};
+
+/* Actions after `->`, as bits so that "does any spec want X" is one AND. */
+enum ctrace__action {
+    CTRACE__ACTION_RETURN = 1u << 0,
+    CTRACE__ACTION_STACK = 1u << 1,
+    CTRACE__ACTION_CALLER = 1u << 2,
+    CTRACE__ACTION_DUMP = 1u << 3,
+    CTRACE__ACTION_TIME = 1u << 4,
+    CTRACE__ACTION_COUNT = 1u << 5
+};
+
+enum ctrace__pat_kind {
+    CTRACE__PAT_ANY = 0, /* `_` or `'_'`: matches anything, binds nothing */
+    CTRACE__PAT_VAR,     /* a variable; u.var is its index in spec->vars */
+    CTRACE__PAT_LIT,     /* a literal; u.lit is an INT, UINT (only above
+                            INT64_MAX), DOUBLE, STRING (written as text:
+                            "ab" or <<"ab">>), BYTES (<<1,2>>, <<>>) or
+                            SYMBOL (atoms, also true/false/null) value */
+    CTRACE__PAT_TUPLE,   /* {P1,...,Pn}; u.seq, tail always NULL */
+    CTRACE__PAT_LIST,    /* [P1,...,Pn | Tail]; u.seq, tail NULL for a proper
+                            list ([] has len 0 and no tail) */
+    CTRACE__PAT_PREFIX   /* "ab"++T or <<"ab",T/binary>>: the value is a
+                            string or bytes starting with u.prefix bytes;
+                            u.prefix.tail (ANY or VAR) takes the rest */
+};
+
+struct ctrace__pat {
+    enum ctrace__pat_kind kind;
+    int column; /* 1-based column where the pattern starts */
+    union {
+        unsigned var;
+        struct ctrace_value lit;
+        struct {
+            struct ctrace__pat *items; /* array of len */
+            size_t len;
+            struct ctrace__pat *tail;
+        } seq;
+        struct {
+            const char *ptr;
+            size_t len;
+            struct ctrace__pat *tail;
+        } prefix;
+    } u;
+};
+
+enum ctrace__op {
+    /* comparisons */
+    CTRACE__OP_EQ = 0,   /* == */
+    CTRACE__OP_NE,       /* /= */
+    CTRACE__OP_EXACT_EQ, /* =:= */
+    CTRACE__OP_EXACT_NE, /* =/= */
+    CTRACE__OP_LT,       /* < */
+    CTRACE__OP_GT,       /* > */
+    CTRACE__OP_LE,       /* =< */
+    CTRACE__OP_GE,       /* >= */
+    /* boolean; `,` parses as ANDALSO and `;` as ORELSE */
+    CTRACE__OP_ANDALSO,
+    CTRACE__OP_ORELSE,
+    CTRACE__OP_AND,
+    CTRACE__OP_OR,
+    CTRACE__OP_XOR,
+    CTRACE__OP_NOT, /* unary */
+    /* arithmetic */
+    CTRACE__OP_ADD,
+    CTRACE__OP_SUB,
+    CTRACE__OP_MUL,
+    CTRACE__OP_DIV, /* div: integer division */
+    CTRACE__OP_REM,
+    CTRACE__OP_NEG, /* unary minus */
+    CTRACE__OP_COUNT__
+};
+
+/* The guard functions, with their arities in ctrace__gfun_table. */
+enum ctrace__gfun {
+    CTRACE__GF_IS_INTEGER = 0,
+    CTRACE__GF_IS_FLOAT,
+    CTRACE__GF_IS_NUMBER,
+    CTRACE__GF_IS_ATOM,
+    CTRACE__GF_IS_BOOLEAN,
+    CTRACE__GF_IS_BINARY,
+    CTRACE__GF_IS_LIST,
+    CTRACE__GF_IS_TUPLE,
+    CTRACE__GF_ELEMENT, /* element(N, Tuple), 1-based */
+    CTRACE__GF_HD,
+    CTRACE__GF_TL,
+    CTRACE__GF_LENGTH, /* lists; strings count bytes */
+    CTRACE__GF_SIZE,   /* tuples and binaries */
+    CTRACE__GF_BYTE_SIZE,
+    CTRACE__GF_TUPLE_SIZE,
+    CTRACE__GF_BINARY_PART, /* binary_part(Bin, Start, Len) */
+    CTRACE__GF_ABS,
+    CTRACE__GF_MIN,
+    CTRACE__GF_MAX,
+    CTRACE__GF_TRUNC,
+    CTRACE__GF_ROUND,
+    CTRACE__GF_FLOAT,
+    CTRACE__GF_COUNT__
+};
+
+struct ctrace__gfun_info {
+    const char *name;
+    unsigned arity;
+};
+
+/* Indexed by enum ctrace__gfun. */
+extern const struct ctrace__gfun_info ctrace__gfun_table[CTRACE__GF_COUNT__];
+/* Indexed by enum ctrace__op: "==", "andalso", "div", "-" (NEG) ... */
+extern const char *const ctrace__op_names[CTRACE__OP_COUNT__];
+
+enum ctrace__expr_kind {
+    CTRACE__EXPR_TERM = 0, /* u.term: a VAR, LIT, or TUPLE/LIST of terms;
+                              never ANY or PREFIX */
+    CTRACE__EXPR_OP,       /* u.op: rhs is NULL for NOT and NEG */
+    CTRACE__EXPR_CALL      /* u.call */
+};
+
+struct ctrace__expr {
+    enum ctrace__expr_kind kind;
+    int column;
+    union {
+        struct ctrace__pat *term;
+        struct {
+            enum ctrace__op op;
+            struct ctrace__expr *lhs;
+            struct ctrace__expr *rhs;
+        } op;
+        struct {
+            enum ctrace__gfun fn;
+            struct ctrace__expr *args[3];
+            unsigned nargs;
+        } call;
+    } u;
+};
+
+struct ctrace__arena; /* private to spec.c */
+
+struct ctrace__spec {
+    enum ctrace__spec_kind kind;
+    /*
+     * CALL only. `module` is "*" for a wildcard (`_`, a variable, `'_'`),
+     * else the name as written, NUL-terminated; `module_glob` says that an
+     * unquoted name contained `*` and is matched as a glob. `function` is
+     * NULL when only a module was given (every function), else the same as
+     * module. `arity` is -1 when any arity goes.
+     */
+    const char *module;
+    bool module_glob;
+    const char *function;
+    bool function_glob;
+    int arity;
+    /* Argument patterns: `args` is NULL unless written as (P1,...,Pn). */
+    struct ctrace__pat *args;
+    size_t nargs;
+    struct ctrace__expr *guard; /* NULL when there is no `when` */
+    /* Variables, numbered in order of first appearance in the arguments. */
+    const char *vars[CTRACE__SPEC_MAX_VARS];
+    unsigned nvars;
+    /* Actions in the order written (duplicates kept), and their union. */
+    enum ctrace__action actions[CTRACE__SPEC_MAX_ACTIONS];
+    unsigned nactions;
+    unsigned action_mask;
+    /* The text the spec was parsed from, NUL-terminated (arena copy). */
+    const char *text;
+    struct ctrace__arena *arena;
+};
+
+/*
+ * Parses `len` bytes of `text` (not necessarily NUL-terminated) into a new
+ * spec. Returns NULL on failure and fills `err` (may be NULL) with the code
+ * (CTRACE_ESYNTAX, ETOOLONG, ETOODEEP, EUNBOUND, ENOFUNC, EUNSUPPORTED,
+ * ENOMEM), the 1-based column of the offending text, and one sentence such
+ * as "expected ')' or ',' after argument pattern, got 'when'".
+ * Free the result with ctrace__spec_free().
+ * Thread-safety: any thread.
+ */
+struct ctrace__spec *
+ctrace__spec_parse(const char *text, size_t len, struct ctrace_error *err);
+
+/* Frees a spec and everything it owns. NULL is a no-op. */
+void ctrace__spec_free(struct ctrace__spec *spec);
+
+/*
+ * Returns the spec as one line of JSON, the format `ctrace pattern` prints
+ * (docs/patterns.md), in a new string freed with ctrace_free(); NULL when
+ * memory runs out.
+ * Thread-safety: any thread.
+ */
+char *ctrace__spec_to_json(const struct ctrace__spec *spec);
+
+/*
+ * Matches `name` against `glob`, where `*` stands for any run of characters
+ * (also none). Every other character stands for itself.
+ */
+bool ctrace__glob_match(const char *glob, const char *name);
+
+/*
+ * Whether a CALL spec can select the trace point module:function/arity,
+ * judged by names and arity alone (argument patterns and guards are not
+ * looked at). Always false for SEND, RECEIVE and PROCS specs.
+ * Thread-safety: any thread.
+ */
+bool ctrace__spec_selects(const struct ctrace__spec *spec,
+                          const char *module,
+                          const char *function,
+                          unsigned arity);
+
+/*
+ * Whether a call with these `nargs` argument values fires the spec: the
+ * argument patterns match (a repeated variable must be bound to equal
+ * values, compared with =:=) and the guard evaluates to `true`, with
+ * Erlang's semantics: a guard that raises (a type error, a bad argument to
+ * a guard function, division by zero) is false. The caller has already
+ * checked ctrace__spec_selects(). Allocates nothing and takes no lock: it
+ * runs on traced threads.
+ * Thread-safety: any thread.
+ */
+bool ctrace__spec_match(const struct ctrace__spec *spec,
+                        const struct ctrace_value *args,
+                        size_t nargs);
+
+/* The name of one action bit: "return", "stack", ... */
+const char *ctrace__action_name(enum ctrace__action action);
+
+#endif /* CTRACE_PATTERN_H */
