@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A bounded multi-producer, single-consumer queue of fixed-size slots: the
+ * path from traced threads to a session's consumer.
+ *
+ * Each slot carries a sequence number (D. Vyukov's bounded queue): a
+ * producer claims the slot at the tail with one compare-and-swap, writes
+ * its record in place and publishes it by storing the slot's sequence with
+ * release order; the consumer reads slots in order and hands each back the
+ * same way. A producer never waits and never allocates: when the queue is
+ * full, reserving fails at once and the caller counts a drop. The buffer is
+ * allocated once, when the queue is created on the control thread.
+ *
+ * Thread-safety: any number of threads may reserve and commit at once; only
+ * one thread at a time may peek and release (the session's consumer).
+ */
+#ifndef CTRACE_CORE_QUEUE_H
+#define CTRACE_CORE_QUEUE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ctrace__queue_cell;
+
+struct ctrace__queue {
+    size_t mask;      /* capacity - 1; the capacity is a power of two */
+    size_t slot_size; /* bytes of payload in each slot */
+    struct ctrace__queue_cell *cells;
+    unsigned char *payload;
+    /* Producers and the consumer each get a cache line of their own. */
+    _Alignas(64) atomic_size_t tail;
+    _Alignas(64) atomic_size_t head;
+};
+
+/*
+ * Allocates room for at least `capacity` slots of `slot_size` bytes each
+ * (capacity is rounded up to a power of two, at least 2). Returns 0 or
+ * CTRACE_ENOMEM / CTRACE_EINVAL.
+ * Thread-safety: the queue must not be in use.
+ */
+int ctrace__queue_init(struct ctrace__queue *q,
+                       size_t capacity,
+                       size_t slot_size);
+
+/* Frees the buffer. Thread-safety: no producer or consumer may be inside. */
+void ctrace__queue_destroy(struct ctrace__queue *q);
+
+/*
+ * Claims the next free slot and returns its payload (slot_size bytes), or
+ * NULL when the queue is full. The caller fills it and must then call
+ * ctrace__queue_commit() with the same pointer; until then the consumer
+ * waits at that slot, so fill it without blocking.
+ * Thread-safety: any thread.
+ */
+void *ctrace__queue_reserve(struct ctrace__queue *q);
+
+/* Publishes a slot filled after ctrace__queue_reserve(). */
+void ctrace__queue_commit(struct ctrace__queue *q, void *slot);
+
+/*
+ * Returns the oldest published slot without removing it, or NULL when the
+ * next slot is empty or still being filled.
+ * Thread-safety: the consumer only.
+ */
+void *ctrace__queue_peek(struct ctrace__queue *q);
+
+/* Hands the slot returned by ctrace__queue_peek() back to producers. */
+void ctrace__queue_release(struct ctrace__queue *q);
+
+/* Slots published or being filled but not yet released; approximate. */
+size_t ctrace__queue_length(const struct ctrace__queue *q);
+
+/* The capacity after rounding. */
+static inline size_t ctrace__queue_capacity(const struct ctrace__queue *q)
+{
+    return q->mask + 1;
+}
+
+#endif /* CTRACE_CORE_QUEUE_H */
