@@ -45,7 +45,7 @@ int ctrace__error_setv(struct ctrace_error *err,
                        int column,
                        size_t position,
                        const char *fmt,
-                       va_list ap);
+                       va_list ap) CTRACE__PRINTF(5, 0);
 
 /* Empties `err`: code 0, no position, empty text. NULL is a no-op. */
 void ctrace__error_clear(struct ctrace_error *err);

@@ -179,7 +179,8 @@ struct ctrace_render_opts {
     /*
      * Deepest nesting printed: with depth 1, `{a,{b,c}}` prints `{a,...}`.
      * 0 means no limit. Default 0 (redbug's print_depth is effectively
-     * unlimited by default too).
+     * unlimited by default too). Whatever the setting, nesting deeper than
+     * 256 levels prints as `...`, so printing cannot exhaust the stack.
      */
     unsigned depth;
     /*
