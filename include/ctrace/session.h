@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Trace sessions: the safety contract of DESIGN.md section 4.
+ *
+ * A session is one or more trace specs (docs/patterns.md), a process
+ * filter, limits, and a sink. Starting it arms the trace points its specs
+ * select; the first limit reached stops it, and it always ends with a
+ * reason the user can read: "msgs limit 10 reached", "time limit 15000 ms
+ * reached", "rate limit 100/1000 ms tripped", "queue overflow: consumer too
+ * slow", "stopped by user", "sink failed: <errno text>".
+ *
+ * Events travel from traced threads through a bounded queue to a consumer
+ * thread that the session owns; the consumer renders them into the sink. A
+ * traced thread never blocks on a session and never allocates because of
+ * it: when the queue is full the event is dropped, counted, and the session
+ * trips with "queue overflow".
+ *
+ * Thread-safety: every function here may be called from any thread, and any
+ * number of sessions may run at once, each with its own specs, filters,
+ * limits and sink, while any number of threads are inside trace points. A
+ * given session object must not be freed while another thread still uses
+ * it.
+ */
+#ifndef CTRACE_SESSION_H
+#define CTRACE_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctrace/error.h"
+#include "ctrace/value.h"
+#include "ctrace/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ctrace_session;
+
+/* Which processes a session sees. */
+enum ctrace_procs_filter {
+    CTRACE_PROCS_ALL = 0, /* every process (default) */
+    CTRACE_PROCS_NEW,     /* processes that appear after the session starts */
+    CTRACE_PROCS_EXISTING, /* processes that existed when it started */
+    CTRACE_PROCS_PIDS      /* the pids listed in the options */
+};
+
+/* How the text sink prints events. */
+enum ctrace_format {
+    CTRACE_FORMAT_REDBUG = 0, /* redbug's two-line events (default) */
+    CTRACE_FORMAT_RECON,      /* recon_trace's one-line events */
+    CTRACE_FORMAT_JSON        /* one JSON object per line (docs/formats.md) */
+};
+
+/* What an event reports. ABI: append only. */
+enum ctrace_event_kind {
+    CTRACE_EVENT_CALL = 0, /* a traced function was called */
+    CTRACE_EVENT_RETURN,   /* it returned (`-> return`) */
+    CTRACE_EVENT_SEND,     /* a process sent a message */
+    CTRACE_EVENT_RECEIVE,  /* a process received one */
+    CTRACE_EVENT_SPAWN,    /* process events (`procs`) */
+    CTRACE_EVENT_EXIT,
+    CTRACE_EVENT_REGISTER,
+    CTRACE_EVENT_UNREGISTER,
+    CTRACE_EVENT_LINK,
+    CTRACE_EVENT_UNLINK
+};
+
+/* Why a session ended. ABI: append only. */
+enum ctrace_stop_reason {
+    CTRACE_STOP_RUNNING = 0, /* not stopped yet */
+    CTRACE_STOP_MSGS,        /* msgs limit reached */
+    CTRACE_STOP_TIME,        /* time limit reached */
+    CTRACE_STOP_RATE,        /* rate limit tripped */
+    CTRACE_STOP_QUEUE,       /* queue overflow: consumer too slow */
+    CTRACE_STOP_USER,        /* ctrace_session_stop() */
+    CTRACE_STOP_SINK         /* the sink failed (write error) */
+};
+
+/*
+ * One event as a sink sees it, on the session's consumer thread. Every
+ * pointer is valid only during the callback that receives the event.
+ */
+struct ctrace_event {
+    uint32_t struct_size; /* sizeof(struct ctrace_event) of the library */
+    enum ctrace_event_kind kind;
+    uint64_t seq;         /* 1, 2, ... within the session */
+    int64_t time_us;      /* wall clock, microseconds since the epoch */
+    uint64_t duration_ns; /* RETURN: time since the matching call */
+    uint64_t pid;         /* N of the process <0.N.0> */
+    const char *process;  /* registered name or initial call, or NULL */
+    bool dead;            /* the process had ended when this was printed */
+    const char *module;   /* CALL and RETURN: the trace point */
+    const char *function;
+    unsigned arity;
+    const struct ctrace_value *args; /* CALL: `nargs` argument values */
+    size_t nargs;
+    const struct ctrace_value *result; /* RETURN: the value, or NULL (`?`) */
+    const char *const *stack; /* CALL with `stack`: frames, innermost first */
+    size_t stack_len;
+    const char *caller; /* CALL with `caller`: the calling function */
+    /* SEND and RECEIVE: the message; SEND: the receiving process. */
+    const struct ctrace_value *message;
+    uint64_t peer_pid;
+    const char *peer; /* the peer's registered name or initial call */
+    /* SPAWN: the new process (peer_pid) and its initial call (peer);
+       EXIT: the exit reason; REGISTER/UNREGISTER: the name;
+       LINK/UNLINK: the other process (peer_pid). */
+    const char *reason;
+    const char *name;
+};
+
+/* Receives each event of a session, in order, on its consumer thread. */
+typedef void (*ctrace_event_cb)(const struct ctrace_event *event, void *arg);
+
+/* Options of a session. Fill with ctrace_session_opts_init() first. */
+struct ctrace_session_opts {
+    uint32_t time_ms;      /* stop after this long; default 15000 */
+    uint32_t msgs;         /* stop after this many events; default 10 */
+    uint32_t rate_count;   /* trip when more than rate_count events ... */
+    uint32_t rate_ms;      /* ... fall in one window of rate_ms; 0 = off */
+    uint32_t max_queue;    /* events waiting for the consumer; default 1000 */
+    uint32_t max_msg_size; /* bytes kept of a string argument; default 256 */
+    uint32_t print_depth;  /* nesting printed; 0 = all (default) */
+    enum ctrace_procs_filter procs;
+    const uint64_t *pids; /* CTRACE_PROCS_PIDS: the process numbers */
+    size_t npids;
+    /*
+     * Allow a selection that could hurt the service: no time or msgs limit,
+     * or every trace point of the program for every process.
+     */
+    bool force;
+    /* The sink: a callback, or a file descriptor for text, or both. */
+    ctrace_event_cb on_event;
+    void *arg;
+    int fd; /* -1 for none (default) */
+    enum ctrace_format format;
+    bool timestamps_ms; /* print milliseconds instead of microseconds */
+};
+
+/*
+ * Sets the defaults described in struct ctrace_session_opts.
+ * Thread-safety: any thread.
+ */
+CTRACE_API void ctrace_session_opts_init(struct ctrace_session_opts *opts);
+
+/* What a session did, for reports and for its final line. */
+struct ctrace_session_stats {
+    enum ctrace_stop_reason reason;
+    uint64_t events;       /* events delivered to the sink */
+    uint64_t dropped;      /* events lost to a full queue */
+    unsigned points_armed; /* trace points the specs selected */
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CTRACE_SESSION_H */
