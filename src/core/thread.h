@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-thread records: the implicit process of a thread, its name, whether
+ * ctrace may trace it, and the marker that lets a stopping session know
+ * when no traced thread can still be writing into it.
+ *
+ * A record is claimed the first time a thread reaches an armed trace point
+ * (never on the disabled path) or calls a thread function of the API, and
+ * given back when the thread exits; records are kept on one list and reused,
+ * never freed, so a reader walking the list needs no lock.
+ *
+ * Reclamation. A traced thread brackets every use of session memory with
+ * ctrace__thread_enter()/ctrace__thread_leave(), which make its counter odd
+ * and then even again. A session that was unpublished (its slot cleared)
+ * calls ctrace__thread_synchronize(): once every counter that was odd has
+ * changed, no thread can still hold a pointer into the session, because a
+ * thread that entered after the slot was cleared cannot have seen it (the
+ * counter store, the slot load, the slot store and the counter load are all
+ * sequentially consistent).
+ *
+ * Thread-safety: the functions on "self" act on the calling thread's own
+ * record; the others may be called from any thread.
+ */
+#ifndef CTRACE_CORE_THREAD_H
+#define CTRACE_CORE_THREAD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ctrace_point;
+
+struct ctrace__thread {
+    struct ctrace__thread *next; /* immutable once on the list */
+    atomic_bool claimed;
+    atomic_uint_fast64_t cs; /* odd while inside a critical section */
+    /* Owned by the thread that claimed the record, read by consumers. */
+    _Atomic uint64_t pid;    /* N of <0.N.0>; new on every claim */
+    atomic_bool no_trace;    /* ctrace's own threads raise no events */
+    /* The first trace point the thread passed: its initial call. */
+    const struct ctrace_point *_Atomic first_point;
+    char name[32]; /* under the name lock of thread.c */
+    int tid;
+};
+
+/*
+ * The calling thread's record, claimed on first use; NULL only when memory
+ * runs out (the caller then raises no event).
+ */
+struct ctrace__thread *ctrace__thread_self(void);
+
+static inline void ctrace__thread_enter(struct ctrace__thread *t)
+{
+    uint_fast64_t v = atomic_load_explicit(&t->cs, memory_order_relaxed);
+    atomic_store_explicit(&t->cs, v + 1, memory_order_seq_cst);
+}
+
+static inline void ctrace__thread_leave(struct ctrace__thread *t)
+{
+    uint_fast64_t v = atomic_load_explicit(&t->cs, memory_order_relaxed);
+    atomic_store_explicit(&t->cs, v + 1, memory_order_release);
+}
+
+/* Waits until no thread is inside a critical section it entered before. */
+void ctrace__thread_synchronize(void);
+
+/* Marks the calling thread as ctrace's own: it is never traced. */
+void ctrace__thread_set_no_trace(void);
+
+/*
+ * The highest pid handed out so far: sessions started now see pids above
+ * it as `new` and the others as `existing`.
+ */
+uint64_t ctrace__thread_pid_watermark(void);
+
+/*
+ * Looks up a live process by pid. Copies its label (name or initial call)
+ * into `label` (may be empty) and returns true, or returns false when no
+ * live thread has that pid any more (it is dead).
+ */
+bool ctrace__thread_lookup(uint64_t pid, char *label, size_t size);
+
+/* Names the calling thread (cut to 31 bytes); NULL or "" clears it. */
+void ctrace__thread_set_name(const char *name);
+
+/* Forgets every other thread's record; for the child after fork(). */
+void ctrace__thread_after_fork_child(void);
+
+#endif /* CTRACE_CORE_THREAD_H */

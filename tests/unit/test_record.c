@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Copying argument values into fixed-size event records, as traced threads
+ * do: bounded, without allocation, with cuts the renderer can show.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/record.h"
+#include "internal.h"
+
+struct fixture {
+    struct ctrace__record_layout layout;
+    struct ctrace__record *rec;
+};
+
+static struct ctrace__record *new_record(struct ctrace__record_layout *l)
+{
+    struct ctrace__record *r = malloc(l->slot_size);
+    assert_non_null(r);
+    /* Poison, so that a value pointing outside what was copied shows. */
+    memset(r, 0xa5, l->slot_size);
+    return r;
+}
+
+static char *render(const struct ctrace_value *v,
+                    const struct ctrace__record_layout *l)
+{
+    struct ctrace_render_opts o;
+    ctrace_render_opts_init(&o);
+    o.depth = l->depth;
+    o.max_size = l->max_bytes;
+    return ctrace_value_to_term(v, &o);
+}
+
+static bool inside(const struct ctrace__record_layout *l,
+                   const struct ctrace__record *r,
+                   const void *p)
+{
+    const char *base = (const char *)r;
+    return (const char *)p >= base && (const char *)p < base + l->slot_size;
+}
+
+static void copied_strings_live_in_the_record(void **state)
+{
+    struct ctrace__record_layout l;
+    ctrace__record_layout_init(&l, 64, 0, 2);
+    struct ctrace__record *r = new_record(&l);
+    char cat[] = "Tihon";
+    struct ctrace_value args[2] = {ctrace_value_string(cat),
+                                   ctrace_value_int(42)};
+    ctrace__record_copy(&l, r, args, 2);
+    /* The caller's buffer may change or die once the call returns. */
+    strcpy(cat, "XXXXX");
+    struct ctrace_value *v = ctrace__record_values(r);
+    assert_true(inside(&l, r, v[0].as.str.ptr));
+    char *s = render(&v[0], &l);
+    assert_string_equal(s, "\"Tihon\"");
+    ctrace_free(s);
+    assert_int_equal(v[1].as.i, 42);
+    free(r);
+}
+
+static void long_string_is_kept_up_to_max_msg_size_and_marked(void **state)
+{
+    struct ctrace__record_layout l;
+    ctrace__record_layout_init(&l, 8, 0, 1);
+    struct ctrace__record *r = new_record(&l);
+    struct ctrace_value arg = ctrace_value_string("abcdefghijklmnop");
+    ctrace__record_copy(&l, r, &arg, 1);
+    char *s = render(ctrace__record_values(r), &l);
+    assert_string_equal(s, "\"abcdefgh...\"");
+    ctrace_free(s);
+    free(r);
+}
+
+static void nested_values_are_copied_and_cut_at_depth(void **state)
+{
+    struct ctrace__record_layout l;
+    ctrace__record_layout_init(&l, 64, 2, 1);
+    struct ctrace__record *r = new_record(&l);
+    struct ctrace_value deepest[1] = {ctrace_value_symbol("x")};
+    struct ctrace_value inner[2] = {ctrace_value_symbol("town"),
+                                    ctrace_value_tuple(deepest, 1)};
+    struct ctrace_value outer[3] = {ctrace_value_symbol("cat"),
+                                    ctrace_value_string("Tihon"),
+                                    ctrace_value_tuple(inner, 2)};
+    struct ctrace_value arg = ctrace_value_tuple(outer, 3);
+    ctrace__record_copy(&l, r, &arg, 1);
+    struct ctrace_value *v = ctrace__record_values(r);
+    assert_true(inside(&l, r, v[0].as.seq.items));
+    assert_true(inside(&l, r, v[0].as.seq.items[2].as.seq.items));
+    char *s = render(v, &l);
+    assert_string_equal(s, "{cat,\"Tihon\",{town,...}}");
+    ctrace_free(s);
+    free(r);
+}
+
+static void long_list_keeps_max_elements_and_marks_the_rest(void **state)
+{
+    struct ctrace__record_layout l;
+    ctrace__record_layout_init(&l, 3, 0, 1);
+    struct ctrace__record *r = new_record(&l);
+    struct ctrace_value items[6];
+    for (int i = 0; i < 6; i++)
+        items[i] = ctrace_value_int(i + 1);
+    struct ctrace_value arg = ctrace_value_list(items, 6);
+    ctrace__record_copy(&l, r, &arg, 1);
+    char *s = render(ctrace__record_values(r), &l);
+    assert_string_equal(s, "[1,2,3,...]");
+    ctrace_free(s);
+    free(r);
+}
+
+static void byte_pool_exhaustion_cuts_with_visible_dots(void **state)
+{
+    struct ctrace__record_layout l;
+    ctrace__record_layout_init(&l, 200, 0, 10);
+    struct ctrace__record *r = new_record(&l);
+    /* Ten strings of 200 bytes cannot all fit in the pool. */
+    static char big[201];
+    memset(big, 'a', 200);
+    struct ctrace_value args[10];
+    for (int i = 0; i < 10; i++)
+        args[i] = ctrace_value_string(big);
+    ctrace__record_copy(&l, r, args, 10);
+    struct ctrace_value *v = ctrace__record_values(r);
+    size_t total = 0;
+    bool cut_seen = false;
+    for (int i = 0; i < 10; i++) {
+        assert_true(v[i].as.str.len == 0 || inside(&l, r, v[i].as.str.ptr));
+        total += v[i].as.str.len;
+        if (v[i].as.str.len >= 3 && v[i].as.str.len < 200 &&
+            memcmp(v[i].as.str.ptr + v[i].as.str.len - 3, "...", 3) == 0)
+            cut_seen = true;
+    }
+    assert_true(total <= l.nbytes);
+    assert_true(cut_seen);
+    free(r);
+}
+
+static void self_referencing_value_is_copied_in_bounded_work(void **state)
+{
+    struct ctrace__record_layout l;
+    ctrace__record_layout_init(&l, 16, 0, 1);
+    struct ctrace__record *r = new_record(&l);
+    struct ctrace_value loop[2];
+    loop[0] = ctrace_value_int(1);
+    loop[1] = ctrace_value_tuple(loop, 2);
+    struct ctrace_value arg = ctrace_value_tuple(loop, 2);
+    ctrace__record_copy(&l, r, &arg, 1);
+    /* Depth bounds the copy: {1,{1,{1,...}}} down to the default depth. */
+    char *s = render(ctrace__record_values(r), &l);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "..."));
+    ctrace_free(s);
+    free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(copied_strings_live_in_the_record),
+        cmocka_unit_test(long_string_is_kept_up_to_max_msg_size_and_marked),
+        cmocka_unit_test(nested_values_are_copied_and_cut_at_depth),
+        cmocka_unit_test(long_list_keeps_max_elements_and_marks_the_rest),
+        cmocka_unit_test(byte_pool_exhaustion_cuts_with_visible_dots),
+        cmocka_unit_test(self_referencing_value_is_copied_in_bounded_work),
+    };
+    return cmocka_run_group_tests_name("record", tests, NULL, NULL);
+}
