@@ -10,6 +10,7 @@
 #define CTRACE_CTRACE_H
 
 #include "ctrace/error.h"
+#include "ctrace/point.h"
 #include "ctrace/value.h"
 #include "ctrace/version.h"
 

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private interface of src/core: the trace-point registry, the switches of
+ * each point, and the seam between the macros' entry points (point.c) and
+ * the session engine.
+ *
+ * The registry knows which modules (the program, each shared library) have
+ * trace points, as ranges of the `ctrace_points` section that their
+ * constructors registered; it never copies descriptors, it walks those
+ * ranges. One mutex, the registry lock, guards the ranges and every change
+ * of a point's `on` counter or probe.
+ *
+ * Lock order. Module constructors and destructors run with the dynamic
+ * loader's lock held and then take the registry lock, so the loader's lock
+ * comes first: code holding the registry lock must never call dlopen(),
+ * dlclose(), dladdr(), dl_iterate_phdr() or anything that may (symbolizers,
+ * first calls through lazily bound PLT entries of libraries not loaded
+ * yet), or it can deadlock against a thread inside dlopen().
+ *
+ * Thread-safety: functions say "Called with registry lock held." when the
+ * caller must hold it; the others take it themselves and may be called from
+ * any thread.
+ */
+#ifndef CTRACE_CORE_CORE_H
+#define CTRACE_CORE_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctrace/point.h"
+#include "internal.h"
+
+/* Most modules with trace points the registry tracks at once. */
+#define CTRACE__REGISTRY_MAX_MODULES 256
+
+/*
+ * The smallest descriptor the registry accepts: one that has every field up
+ * to ctrace__probe. Descriptors from a newer header are larger, and fine.
+ */
+#define CTRACE__POINT_MIN_SIZE \
+    (offsetof(struct ctrace_point, ctrace__probe) + sizeof(void *))
+
+/* ---- The engine seam. ---- */
+
+/*
+ * What the session engine plugs into the macros' entry points. Every member
+ * may be NULL. `arg` is passed back to each function.
+ */
+struct ctrace__engine_hooks {
+    /*
+     * An armed call point fired, on the traced thread. `probe` is the
+     * point's ctrace__probe as loaded with acquire ordering (NULL when the
+     * point was disarmed meanwhile); `frame->point` and `frame->start_ns`
+     * are set, the latter being the call's timestamp. Returns true when some
+     * session wants this call's return: the frame then becomes active and
+     * exactly one `ret` call follows for it, on the same thread.
+     */
+    bool (*enter)(void *arg,
+                  struct ctrace_point *point,
+                  void *probe,
+                  struct ctrace__frame *frame,
+                  size_t nargs,
+                  const struct ctrace_value *args);
+    /*
+     * The call of an active frame ended. `value` is what CTRACE_RETURN*
+     * reported, or NULL when the function left without it (rendered `?`);
+     * it views the caller's memory and is valid during the call only.
+     * `duration_ns` runs from frame->start_ns.
+     */
+    void (*ret)(void *arg,
+                struct ctrace__frame *frame,
+                const struct ctrace_value *value,
+                uint64_t duration_ns);
+    /* An armed event point fired; `now_ns` is its timestamp. */
+    void (*event)(void *arg,
+                  struct ctrace_point *point,
+                  void *probe,
+                  uint64_t now_ns,
+                  size_t nargs,
+                  const struct ctrace_value *args);
+    /*
+     * A module's points became known (a constructor ran: at start-up, or in
+     * dlopen()), or are about to be forgotten (last destructor: exit or
+     * dlclose()). After module_removed returns, the engine must never touch
+     * those descriptors again: their memory may be unmapped.
+     * Called with registry lock held.
+     */
+    void (*module_added)(void *arg,
+                         struct ctrace_point *const *start,
+                         struct ctrace_point *const *stop);
+    void (*module_removed)(void *arg,
+                           struct ctrace_point *const *start,
+                           struct ctrace_point *const *stop);
+    /* The clock of timestamps and durations; NULL for CLOCK_MONOTONIC. */
+    uint64_t (*now_ns)(void *arg);
+    void *arg;
+};
+
+/*
+ * Installs `hooks` (NULL removes them). The table is not copied: it must
+ * stay valid, unchanged, for as long as any traced thread may still use it
+ * (in practice: a static table, or one retired only after a grace period).
+ * Thread-safety: any thread; takes the registry lock.
+ */
+void ctrace__engine_set_hooks(const struct ctrace__engine_hooks *hooks);
+
+/* The installed hooks, or NULL (acquire load). Thread-safety: any thread. */
+const struct ctrace__engine_hooks *ctrace__engine_hooks(void);
+
+/* ---- The registry. ---- */
+
+/*
+ * Takes and releases the registry lock. Not recursive: taking it twice on
+ * one thread is a bug (asserted in debug builds).
+ * Thread-safety: any thread.
+ */
+void ctrace__registry_lock(void);
+void ctrace__registry_unlock(void);
+
+/*
+ * Whether the calling thread holds the registry lock.
+ * Thread-safety: any thread.
+ */
+bool ctrace__registry_locked(void);
+
+/*
+ * Called for each point a walk selects; returns non-zero to stop the walk.
+ * Called with registry lock held.
+ */
+typedef int (*ctrace__point_fn)(struct ctrace_point *point, void *arg);
+
+/*
+ * Walks every registered point whose module matches `module_glob`, function
+ * matches `function_glob` (each NULL for any; `*` globs as in
+ * ctrace__glob_match()) and arity equals `arity` (negative for any),
+ * calling `fn` (may be NULL) for each. Returns how many were passed to `fn`
+ * (or counted).
+ * Called with registry lock held.
+ */
+size_t ctrace__registry_walk(const char *module_glob,
+                             const char *function_glob,
+                             int arity,
+                             ctrace__point_fn fn,
+                             void *arg);
+
+/*
+ * The first registered point named exactly module:function/arity (arity
+ * negative for any), or NULL. Valid until the registry lock is released.
+ * Called with registry lock held.
+ */
+struct ctrace_point *
+ctrace__registry_find(const char *module, const char *function, int arity);
+
+/* Number of registered points. Thread-safety: any thread. */
+size_t ctrace__registry_count(void);
+
+/*
+ * Registry health: modules tracked now, and registrations refused because
+ * all CTRACE__REGISTRY_MAX_MODULES slots were taken (their points stay
+ * invisible). Thread-safety: any thread.
+ */
+void ctrace__registry_stats(size_t *modules, size_t *refused);
+
+/* One "did you mean" answer: a spec target and its edit distance. */
+struct ctrace__suggestion {
+    char text[2 * CTRACE_POINT_NAME_MAX + 16]; /* "cat_traveler:enter/2" */
+    unsigned distance;
+};
+
+/*
+ * Fills `out` with up to `n` names of registered points closest to the
+ * target module[:function][/arity] that selected nothing, closest first,
+ * and returns how many it filled. `function` NULL means "module only",
+ * `arity` negative means "any arity". Parts containing `*` are kept as
+ * written: a candidate must match them and is judged on the other parts.
+ * Only names within an edit distance of max(2, length / 3) of what was
+ * written count (a wrong arity costs 1), so a wild guess suggests nothing.
+ * Copies the names, so the answer stays valid after modules unload.
+ * Thread-safety: any thread; takes the registry lock.
+ */
+size_t ctrace__registry_suggest(const char *module,
+                                const char *function,
+                                int arity,
+                                struct ctrace__suggestion *out,
+                                size_t n);
+
+/* ---- Switches of one point. ---- */
+
+/*
+ * Publishes what the engine wants traced threads to find for `point`, with
+ * release ordering; the slow path loads it with acquire.
+ * Called with registry lock held.
+ */
+void ctrace__point_set_probe(struct ctrace_point *point, void *probe);
+
+/*
+ * Adds one to the number of sessions that selected `point`; it fires from
+ * the first. Publish the probe first: a thread that sees `on` become
+ * non-zero (a relaxed load) and then loads the probe with acquire finds it,
+ * because this increment is a release that follows the probe's store.
+ * Returns the new count, or CTRACE_ELIMIT when it would overflow.
+ * Called with registry lock held.
+ */
+int ctrace__point_arm(struct ctrace_point *point);
+
+/*
+ * Takes one from the count; the point stops firing at 0. Threads that read
+ * the old value may still be in the slow path with the old probe: the
+ * engine must retire probe data only after a grace period.
+ * Returns the new count, or CTRACE_EINVAL when the point was not armed.
+ * Called with registry lock held.
+ */
+int ctrace__point_disarm(struct ctrace_point *point);
+
+#endif /* CTRACE_CORE_CORE_H */

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The entry points that armed trace points call: ctrace__enter() at a
+ * function's entry, ctrace__return() from CTRACE_RETURN*, ctrace__exit()
+ * from the frame's scope cleanup when the function left another way, and
+ * ctrace__event() for instantaneous events.
+ *
+ * This file is the seam between the macros and the session engine. It
+ * does the work every engine needs (finding the probe, taking the call's
+ * timestamp, keeping the frame's `active` flag right so that each call
+ * that asked for its return gets exactly one) and hands the rest to the
+ * hooks in struct ctrace__engine_hooks.
+ *
+ * Everything here runs on traced threads, only when a point is on: no
+ * lock, no allocation. The only shared state is the hook table pointer.
+ */
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core.h"
+
+/*
+ * The installed hook table. Written under the registry lock (so that a
+ * registry hook never sees the table change under it), read lock-free.
+ */
+static _Atomic(const struct ctrace__engine_hooks *) engine_hooks;
+
+void ctrace__engine_set_hooks(const struct ctrace__engine_hooks *hooks)
+{
+    ctrace__registry_lock();
+    atomic_store_explicit(&engine_hooks, hooks, memory_order_release);
+    ctrace__registry_unlock();
+}
+
+const struct ctrace__engine_hooks *ctrace__engine_hooks(void)
+{
+    return atomic_load_explicit(&engine_hooks, memory_order_acquire);
+}
+
+/*
+ * Timestamps come from the engine when it says so (tests inject a clock;
+ * the engine may prefer the TSC), else from CLOCK_MONOTONIC, which never
+ * steps back, so durations are never negative. Only armed points get here.
+ */
+static uint64_t now_ns(const struct ctrace__engine_hooks *h)
+{
+    if (h->now_ns != NULL)
+        return h->now_ns(h->arg);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void ctrace__enter(struct ctrace_point *point,
+                   struct ctrace__frame *frame,
+                   size_t nargs,
+                   const struct ctrace_value *args)
+{
+    const struct ctrace__engine_hooks *h = ctrace__engine_hooks();
+    if (h == NULL || h->enter == NULL)
+        return;
+    /*
+     * The macro saw `on` with a relaxed load, which orders nothing. The
+     * probe is what the engine published before raising `on` (a release);
+     * this acquire load is what makes the engine's data visible here.
+     */
+    void *probe =
+        atomic_load_explicit(&point->ctrace__probe, memory_order_acquire);
+    frame->point = point;
+    frame->start_ns = now_ns(h);
+    if (h->enter(h->arg, point, probe, frame, nargs, args))
+        frame->active = 1;
+}
+
+/*
+ * Ends an active frame. `active` drops first, so that the scope cleanup
+ * that follows CTRACE_RETURN finds nothing left to report, and a hook that
+ * somehow re-enters cannot report the same call twice.
+ */
+static void finish(struct ctrace__frame *frame, const struct ctrace_value *v)
+{
+    frame->active = 0;
+    const struct ctrace__engine_hooks *h = ctrace__engine_hooks();
+    if (h == NULL || h->ret == NULL)
+        return;
+    uint64_t now = now_ns(h);
+    uint64_t duration = now >= frame->start_ns ? now - frame->start_ns : 0;
+    h->ret(h->arg, frame, v, duration);
+}
+
+void ctrace__return(struct ctrace__frame *frame, struct ctrace_value value)
+{
+    finish(frame, &value);
+}
+
+void ctrace__exit(struct ctrace__frame *frame)
+{
+    finish(frame, NULL);
+}
+
+void ctrace__event(struct ctrace_point *point,
+                   size_t nargs,
+                   const struct ctrace_value *args)
+{
+    const struct ctrace__engine_hooks *h = ctrace__engine_hooks();
+    if (h == NULL || h->event == NULL)
+        return;
+    void *probe =
+        atomic_load_explicit(&point->ctrace__probe, memory_order_acquire);
+    h->event(h->arg, point, probe, now_ns(h), nargs, args);
+}
