@@ -24,9 +24,20 @@ report(const char *text, int index, int count, const struct ctrace_error *err)
     fprintf(stderr, "%s\n", err->text);
     if (count > 1)
         fprintf(stderr, "  (spec %d of %d)\n", index + 1, count);
-    if (err->column <= 0 || strlen(text) > 160 || strchr(text, '\n') != NULL)
+    size_t len = strlen(text);
+    if (err->column <= 0 || len > 160 || strchr(text, '\n') != NULL ||
+        !ctrace__utf8_valid(text, len))
         return;
-    fprintf(stderr, "  %s\n  %*s^\n", text, err->column - 1, "");
+    /*
+     * Columns count characters, so a tab is shown as one space and other
+     * control characters as '?', which keeps the caret under the right one.
+     */
+    fputs("  ", stderr);
+    for (const char *p = text; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+        fputc(c == '\t' ? ' ' : c < 0x20 || c == 0x7f ? '?' : c, stderr);
+    }
+    fprintf(stderr, "\n  %*s^\n", err->column - 1, "");
 }
 
 int ctrace_cli_pattern(int argc, char **argv)
