@@ -40,8 +40,8 @@ struct ctrace_session;
 
 /* Which processes a session sees. */
 enum ctrace_procs_filter {
-    CTRACE_PROCS_ALL = 0, /* every process (default) */
-    CTRACE_PROCS_NEW,     /* processes that appear after the session starts */
+    CTRACE_PROCS_ALL = 0,  /* every process (default) */
+    CTRACE_PROCS_NEW,      /* processes that appear after the session starts */
     CTRACE_PROCS_EXISTING, /* processes that existed when it started */
     CTRACE_PROCS_PIDS      /* the pids listed in the options */
 };
@@ -152,6 +152,85 @@ struct ctrace_session_stats {
     uint64_t dropped;      /* events lost to a full queue */
     unsigned points_armed; /* trace points the specs selected */
 };
+
+/*
+ * Starts a session with `nspecs` trace specs (docs/patterns.md) and
+ * `opts` (NULL for the defaults: 15 s, 10 events, every process, no sink).
+ * Returns the running session, or NULL with `err` filled:
+ * - CTRACE_ESYNTAX and the other pattern errors: a spec does not parse;
+ *   the text starts with "spec N: " when there are several, and the
+ *   column is the column inside that spec;
+ * - CTRACE_ENOMATCH: a spec selects no trace point ("no trace point
+ *   matches cat_travler:enter/2; did you mean cat_traveler:enter/2?");
+ * - CTRACE_ETOOBROAD: a selection that could hurt the service without
+ *   `force` (a wildcard module for every process, or no time and no msgs
+ *   limit);
+ * - CTRACE_EINVAL: an option out of range (the text names it);
+ * - CTRACE_ELIMIT: too many sessions at once, or the memory cap for all
+ *   sessions together would be passed;
+ * - CTRACE_EUNSUPPORTED: a process-event spec (send, receive, procs),
+ *   which needs the process model that is not built yet;
+ * - CTRACE_ENOMEM, or -errno when the consumer thread cannot start.
+ * The callback in `opts`, if any, is never called when starting fails.
+ * Free the session with ctrace_session_free().
+ * Thread-safety: any thread.
+ */
+CTRACE_API struct ctrace_session *
+ctrace_session_start(const char *const *specs,
+                     size_t nspecs,
+                     const struct ctrace_session_opts *opts,
+                     struct ctrace_error *err);
+
+/*
+ * Waits until the session has stopped, for at most `timeout_ms` (negative:
+ * no limit). Returns 0 once it has stopped, or -ETIMEDOUT.
+ * Thread-safety: any thread, but not from the session's own callback.
+ */
+CTRACE_API int ctrace_session_wait(struct ctrace_session *s, int timeout_ms);
+
+/*
+ * Stops the session ("stopped by user") unless a limit stopped it first,
+ * and waits until its last event was delivered and its final line written.
+ * Returns 0, also when it had already stopped.
+ * Thread-safety: any thread, but not from the session's own callback.
+ */
+CTRACE_API int ctrace_session_stop(struct ctrace_session *s);
+
+/*
+ * Copies the session's counters and stop reason (CTRACE_STOP_RUNNING while
+ * it runs) into `stats`.
+ * Thread-safety: any thread.
+ */
+CTRACE_API void ctrace_session_stats(const struct ctrace_session *s,
+                                     struct ctrace_session_stats *stats);
+
+/*
+ * The stop reason as users read it: "msgs limit 10 reached", or "running".
+ * The string lives as long as the session.
+ * Thread-safety: any thread.
+ */
+CTRACE_API const char *ctrace_session_reason(const struct ctrace_session *s);
+
+/*
+ * Stops the session if it still runs, waits for it, and frees it. NULL is
+ * a no-op.
+ * Thread-safety: any thread, once per session, not from its own callback.
+ */
+CTRACE_API void ctrace_session_free(struct ctrace_session *s);
+
+/*
+ * Names the calling thread; the name labels its events in place of its
+ * initial call (cut to 31 bytes; NULL or "" removes it).
+ * Thread-safety: any thread, for itself.
+ */
+CTRACE_API void ctrace_thread_set_name(const char *name);
+
+/*
+ * The pid number of the calling thread's process (N of <0.N.0>), giving
+ * the thread one if it had none, or 0 when memory ran out.
+ * Thread-safety: any thread, for itself.
+ */
+CTRACE_API uint64_t ctrace_self_pid(void);
 
 #ifdef __cplusplus
 }

@@ -70,6 +70,11 @@ void ctrace__enter(struct ctrace_point *point,
         atomic_load_explicit(&point->ctrace__probe, memory_order_acquire);
     frame->point = point;
     frame->start_ns = now_ns(h);
+    /*
+     * The address this call returns to, inside the traced function: where
+     * a captured stack starts to be the user's rather than ctrace's.
+     */
+    frame->engine[3] = (uintptr_t)__builtin_return_address(0);
     if (h->enter(h->arg, point, probe, frame, nargs, args))
         frame->active = 1;
 }

@@ -1,0 +1,1376 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The session engine: what happens between a traced call and a line of
+ * output, and the safety contract of DESIGN.md section 4.
+ *
+ * Control side (any thread, under the engine lock): a session compiles its
+ * specs, finds the trace points they select in the registry, takes a free
+ * slot (one of CTRACE__MAX_SESSIONS), sets its bit in each point's probe and
+ * arms the point. Its consumer thread then delivers events until the first
+ * limit trips; the consumer alone tears the session down, so every stop,
+ * whoever asked for it, goes one way: disarm, unpublish the slot, wait for
+ * traced threads to leave (thread.h), deliver what was queued, write the
+ * report and the final line, wake the waiters.
+ *
+ * Traced side (hooks called from point.c, only for armed points): for each
+ * session bit in the point's probe, check the process filter, run the
+ * session's matchers on the raw argument values, take a msgs ticket, copy
+ * the values into a queue slot, publish it. No lock, no allocation, no
+ * system call (timestamps are TSC ticks where the CPU allows). A full
+ * queue drops the event, counts it, and trips the session.
+ *
+ * Lock order: engine lock, then registry lock. Registry hooks (module
+ * added or removed) run with the registry lock held and so never take the
+ * engine lock; what they touch is guarded by the registry lock alone.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <execinfo.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/core.h"
+#include "core/engine.h"
+#include "core/queue.h"
+#include "core/record.h"
+#include "core/symbolize.h"
+#include "core/thread.h"
+#include "internal.h"
+#include "pattern/pattern.h"
+#include "sink/sink.h"
+
+/* Bits of ctrace__spec.action_mask that only update counters. */
+#define COUNTER_ACTIONS (CTRACE__ACTION_TIME | CTRACE__ACTION_COUNT)
+/* Most specs in one session (a bit each in an armed point's spec mask). */
+#define MAX_SPECS 32
+/* How long returns of already delivered calls may still arrive after the
+ * msgs limit was reached. */
+#define DRAIN_MS 200
+
+/*
+ * What the engine publishes for a point (core.h: ctrace__point_set_probe).
+ * `sessions` has bit i set while session slot i selects the point;
+ * `index[i]` is the point's position in that session's armed array.
+ * Allocated the first time a point is armed and kept until its module is
+ * unloaded, so a traced thread holding it can never see it freed.
+ */
+struct probe {
+    _Atomic uint64_t sessions;
+    _Atomic uint32_t index[CTRACE__MAX_SESSIONS];
+    struct probe *next; /* all probes, for module removal and fork */
+    struct ctrace_point *point;
+};
+
+/* A point as one session armed it. */
+struct armed {
+    struct ctrace_point *point; /* compared, dereferenced only if !gone */
+    uint32_t specs;             /* bit j: spec j selects the point */
+    atomic_bool gone;           /* its module was unloaded */
+    /* `time` and `count` counters, updated by traced threads. */
+    atomic_uint_fast64_t calls;
+    atomic_uint_fast64_t total_ticks;
+    atomic_uint_fast64_t max_ticks;
+    bool timed;
+};
+
+enum state { RUNNING = 0, STOPPING, STOPPED };
+
+struct ctrace_session {
+    struct ctrace_session_opts opts;
+    uint64_t *pids; /* copy of opts.pids */
+    struct ctrace__spec *specs[MAX_SPECS];
+    size_t nspecs;
+    unsigned all_actions;
+    struct armed *armed;
+    size_t narmed;
+    unsigned slot;
+    uint64_t start_epoch;
+    uint64_t pid_watermark;
+    struct ctrace__record_layout layout;
+    struct ctrace__queue queue;
+    size_t memory;
+    struct ctrace__clock_anchor anchor;
+    uint64_t start_mono_ns;
+    struct ctrace__format_opts format;
+
+    /* Set by traced threads or the user, read by the consumer. */
+    _Atomic int stop_request; /* enum ctrace_stop_reason, first wins */
+    atomic_uint_fast64_t msgs_taken;
+    atomic_uint_fast64_t dropped;
+    atomic_int_fast64_t outstanding; /* calls whose return is still due */
+
+    atomic_uint_fast64_t events; /* delivered; written by the consumer */
+
+    /* Consumer-only while running; read by others once stopped. */
+    uint64_t rate_window_start;
+    uint64_t rate_count;
+    int sink_errno;
+    struct ctrace__symbolizer *symbolizer; /* made on first use */
+    char reason[96];
+    enum ctrace_stop_reason final_reason;
+
+    pthread_t consumer;
+    bool consumer_started;
+    pthread_mutex_t lock; /* guards state and the condition */
+    pthread_cond_t cond;
+    enum state state;
+    bool freeing;
+};
+
+static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ctrace_session *_Atomic slots[CTRACE__MAX_SESSIONS];
+static _Atomic uint64_t session_epoch;
+static struct probe *probes; /* under the registry lock */
+static size_t engine_memory; /* under the engine lock */
+static unsigned engine_sessions;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+
+/* ---- Traced side. ---- */
+
+static uint64_t hook_now(void *arg)
+{
+    (void)arg;
+    return ctrace__clock_ticks();
+}
+
+static bool procs_ok(const struct ctrace_session *s, uint64_t pid)
+{
+    switch (s->opts.procs) {
+    case CTRACE_PROCS_ALL:
+        return true;
+    case CTRACE_PROCS_NEW:
+        return pid > s->pid_watermark;
+    case CTRACE_PROCS_EXISTING:
+        return pid <= s->pid_watermark;
+    case CTRACE_PROCS_PIDS:
+        for (size_t i = 0; i < s->opts.npids; i++)
+            if (s->pids[i] == pid)
+                return true;
+        return false;
+    }
+    return false;
+}
+
+/* The first stop request wins; later ones are ignored. */
+static void request_stop(struct ctrace_session *s, enum ctrace_stop_reason r)
+{
+    int expected = CTRACE_STOP_RUNNING;
+    atomic_compare_exchange_strong(&s->stop_request, &expected, (int)r);
+}
+
+/*
+ * Takes one of the session's msgs tickets for an event that counts (calls
+ * and process events; returns do not). The last ticket also asks the
+ * session to stop, so exactly `msgs` such events are ever queued.
+ */
+static bool take_ticket(struct ctrace_session *s)
+{
+    if (s->opts.msgs == 0)
+        return true;
+    uint_fast64_t n =
+        atomic_fetch_add_explicit(&s->msgs_taken, 1, memory_order_relaxed);
+    if (n >= s->opts.msgs)
+        return false;
+    if (n + 1 == s->opts.msgs)
+        request_stop(s, CTRACE_STOP_MSGS);
+    return true;
+}
+
+static struct ctrace__record *reserve(struct ctrace_session *s)
+{
+    struct ctrace__record *r = ctrace__queue_reserve(&s->queue);
+    if (r == NULL) {
+        atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
+        request_stop(s, CTRACE_STOP_QUEUE);
+    }
+    return r;
+}
+
+/* The session in slot i if it may still take events of the given kind. */
+static struct ctrace_session *session_at(unsigned i, bool call)
+{
+    struct ctrace_session *s =
+        atomic_load_explicit(&slots[i], memory_order_seq_cst);
+    if (s == NULL)
+        return NULL;
+    if (call &&
+        atomic_load_explicit(&s->stop_request, memory_order_relaxed) != 0)
+        return NULL;
+    return s;
+}
+
+static struct armed *armed_at(struct ctrace_session *s,
+                              struct probe *p,
+                              unsigned i,
+                              const struct ctrace_point *pt)
+{
+    uint32_t idx = atomic_load_explicit(&p->index[i], memory_order_relaxed);
+    /*
+     * The slot may have been reused by a newer session between the loads
+     * of the mask and of the slot: the index must still name this point
+     * in this session's array.
+     */
+    if (idx >= s->narmed || s->armed[idx].point != pt)
+        return NULL;
+    return &s->armed[idx];
+}
+
+/*
+ * Captures return addresses for `stack` and `caller`, starting at `ra`, the
+ * return address into the traced function (point.c), so that ctrace's own
+ * frames never show: stack[0] is then in the traced function, stack[1] in
+ * its caller. Symbolizing waits for the consumer.
+ */
+static void
+capture_stack(struct ctrace__record *r, unsigned actions, uintptr_t ra)
+{
+    if ((actions & (CTRACE__ACTION_STACK | CTRACE__ACTION_CALLER)) == 0)
+        return;
+    void *raw[CTRACE__STACK_MAX + 8];
+    int n = backtrace(raw, (int)CTRACE__ARRAY_SIZE(raw));
+    int first = 0;
+    for (int i = 0; i < n; i++)
+        if ((uintptr_t)raw[i] == ra) {
+            first = i;
+            break;
+        }
+    uint32_t len = 0;
+    for (int i = first; i < n && len < CTRACE__STACK_MAX; i++)
+        r->stack[len++] = raw[i];
+    r->stack_len = len;
+}
+
+/*
+ * A call (or an instantaneous event, which never returns) at an armed
+ * point: offers it to every session whose bit is set in the probe.
+ * Returns whether some session wants the return (never for events).
+ */
+static bool fire(struct ctrace_point *pt,
+                 void *probe,
+                 struct ctrace__frame *frame,
+                 size_t nargs,
+                 const struct ctrace_value *args,
+                 bool is_event)
+{
+    struct probe *p = probe;
+    if (p == NULL)
+        return false;
+    struct ctrace__thread *t = ctrace__thread_self();
+    if (t == NULL || atomic_load_explicit(&t->no_trace, memory_order_relaxed))
+        return false;
+    if (atomic_load_explicit(&t->first_point, memory_order_relaxed) == NULL)
+        atomic_store_explicit(&t->first_point, pt, memory_order_release);
+    uint64_t pid = atomic_load_explicit(&t->pid, memory_order_relaxed);
+
+    ctrace__thread_enter(t);
+    uint64_t ret_mask = 0, time_mask = 0;
+    uint64_t epoch = 0;
+    uint64_t mask = atomic_load_explicit(&p->sessions, memory_order_acquire);
+    while (mask != 0) {
+        unsigned i = (unsigned)__builtin_ctzll(mask);
+        mask &= mask - 1;
+        struct ctrace_session *s = session_at(i, true);
+        if (s == NULL || !procs_ok(s, pid))
+            continue;
+        struct armed *a = armed_at(s, p, i, pt);
+        if (a == NULL)
+            continue;
+        unsigned actions = 0;
+        bool fired = false;
+        for (uint32_t specs = a->specs; specs != 0; specs &= specs - 1) {
+            const struct ctrace__spec *spec = s->specs[__builtin_ctz(specs)];
+            if (ctrace__spec_match(spec, args, nargs)) {
+                fired = true;
+                actions |= spec->action_mask;
+            }
+        }
+        if (!fired)
+            continue;
+        if (is_event)
+            actions &= ~(unsigned)(CTRACE__ACTION_RETURN | CTRACE__ACTION_TIME);
+        if (actions & COUNTER_ACTIONS)
+            atomic_fetch_add_explicit(&a->calls, 1, memory_order_relaxed);
+        if (actions & CTRACE__ACTION_TIME)
+            time_mask |= UINT64_C(1) << i;
+        if (actions & COUNTER_ACTIONS &&
+            (actions & ~(unsigned)COUNTER_ACTIONS) == 0)
+            goto want_return; /* only counting: no event */
+        /*
+         * Count the return as due before the ticket can stop the session:
+         * a consumer that sees the msgs stop then also sees it is owed one.
+         */
+        bool wants_ret = (actions & CTRACE__ACTION_RETURN) != 0;
+        if (wants_ret)
+            atomic_fetch_add_explicit(&s->outstanding, 1, memory_order_relaxed);
+        struct ctrace__record *r = take_ticket(s) ? reserve(s) : NULL;
+        if (r == NULL) {
+            if (wants_ret)
+                atomic_fetch_sub_explicit(
+                    &s->outstanding, 1, memory_order_relaxed);
+            goto want_return;
+        }
+        r->kind = CTRACE_EVENT_CALL;
+        r->nargs =
+            (uint32_t)(nargs < s->layout.nvalues ? nargs : s->layout.nvalues);
+        r->has_value = 0;
+        r->stack_len = 0;
+        r->actions = actions;
+        r->ticks = frame->start_ns;
+        r->duration_ticks = 0;
+        r->pid = pid;
+        r->peer_pid = 0;
+        r->point = pt;
+        ctrace__record_copy(&s->layout, r, args, r->nargs);
+        capture_stack(r, actions, frame->engine[3]);
+        ctrace__queue_commit(&s->queue, r);
+        if (wants_ret)
+            ret_mask |= UINT64_C(1) << i;
+    want_return:
+        if ((ret_mask | time_mask) & (UINT64_C(1) << i) &&
+            s->start_epoch > epoch)
+            epoch = s->start_epoch;
+    }
+    ctrace__thread_leave(t);
+    if ((ret_mask | time_mask) == 0)
+        return false;
+    frame->engine[0] = (uintptr_t)ret_mask;
+    frame->engine[1] = (uintptr_t)time_mask;
+    frame->engine[2] = (uintptr_t)epoch;
+    return true;
+}
+
+static bool hook_enter(void *arg,
+                       struct ctrace_point *pt,
+                       void *probe,
+                       struct ctrace__frame *frame,
+                       size_t nargs,
+                       const struct ctrace_value *args)
+{
+    (void)arg;
+    return fire(pt, probe, frame, nargs, args, false);
+}
+
+static void update_max(atomic_uint_fast64_t *max, uint64_t v)
+{
+    uint_fast64_t cur = atomic_load_explicit(max, memory_order_relaxed);
+    while (v > cur &&
+           !atomic_compare_exchange_weak_explicit(
+               max, &cur, v, memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+static void hook_ret(void *arg,
+                     struct ctrace__frame *frame,
+                     const struct ctrace_value *value,
+                     uint64_t duration)
+{
+    (void)arg;
+    uint64_t ret_mask = frame->engine[0];
+    uint64_t time_mask = frame->engine[1];
+    uint64_t epoch = frame->engine[2];
+    struct ctrace__thread *t = ctrace__thread_self();
+    if (t == NULL)
+        return;
+    struct ctrace_point *pt = frame->point;
+    struct probe *p =
+        atomic_load_explicit(&pt->ctrace__probe, memory_order_acquire);
+    if (duration == 0)
+        duration = 1; /* 0 would read as "not measured" */
+
+    ctrace__thread_enter(t);
+    for (uint64_t mask = ret_mask | time_mask; mask != 0; mask &= mask - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(mask);
+        uint64_t bit = UINT64_C(1) << i;
+        struct ctrace_session *s = session_at(i, false);
+        /* A session started after this call is not the one that saw it. */
+        if (s == NULL || s->start_epoch > epoch)
+            continue;
+        if ((time_mask & bit) && p != NULL) {
+            struct armed *a = armed_at(s, p, i, pt);
+            if (a != NULL) {
+                atomic_fetch_add_explicit(
+                    &a->total_ticks, duration, memory_order_relaxed);
+                update_max(&a->max_ticks, duration);
+            }
+        }
+        if ((ret_mask & bit) == 0)
+            continue;
+        atomic_fetch_sub_explicit(&s->outstanding, 1, memory_order_relaxed);
+        struct ctrace__record *r = reserve(s);
+        if (r == NULL)
+            continue;
+        r->kind = CTRACE_EVENT_RETURN;
+        r->nargs = 0;
+        r->has_value = value != NULL;
+        r->stack_len = 0;
+        r->actions = 0;
+        r->ticks = frame->start_ns + duration;
+        r->duration_ticks = duration;
+        r->pid = atomic_load_explicit(&t->pid, memory_order_relaxed);
+        r->peer_pid = 0;
+        r->point = pt;
+        if (value != NULL)
+            ctrace__record_copy(&s->layout, r, value, 1);
+        ctrace__queue_commit(&s->queue, r);
+    }
+    ctrace__thread_leave(t);
+}
+
+/* Instantaneous events print as calls that have no return. */
+static void hook_event(void *arg,
+                       struct ctrace_point *pt,
+                       void *probe,
+                       uint64_t now,
+                       size_t nargs,
+                       const struct ctrace_value *args)
+{
+    (void)arg;
+    struct ctrace__frame frame;
+    frame.point = pt;
+    frame.start_ns = now;
+    frame.active = 0;
+    /* No frame of ctrace's to skip that we know of: keep the whole stack. */
+    frame.engine[3] = 0;
+    (void)fire(pt, probe, &frame, nargs, args, true);
+}
+
+/* ---- Registry hooks: run with the registry lock held. ---- */
+
+static void hook_module_removed(void *arg,
+                                struct ctrace_point *const *start,
+                                struct ctrace_point *const *stop)
+{
+    (void)arg;
+    /*
+     * The module's code can no longer run, so no traced thread is inside
+     * one of its points: its probes can go now. Sessions that armed them
+     * keep their entry but must not dereference it again.
+     */
+    struct probe **link = &probes;
+    while (*link != NULL) {
+        struct probe *p = *link;
+        bool inside = false;
+        for (struct ctrace_point *const *it = start; it < stop; it++)
+            if (*it == p->point)
+                inside = true;
+        if (!inside) {
+            link = &p->next;
+            continue;
+        }
+        for (unsigned i = 0; i < CTRACE__MAX_SESSIONS; i++) {
+            struct ctrace_session *s = atomic_load(&slots[i]);
+            if (s == NULL)
+                continue;
+            for (size_t k = 0; k < s->narmed; k++)
+                if (s->armed[k].point == p->point)
+                    atomic_store(&s->armed[k].gone, true);
+        }
+        *link = p->next;
+        free(p);
+    }
+}
+
+static const struct ctrace__engine_hooks engine_hooks = {
+    .enter = hook_enter,
+    .ret = hook_ret,
+    .event = hook_event,
+    .module_removed = hook_module_removed,
+    .now_ns = hook_now,
+};
+
+/* ---- fork(): the child keeps no session. ---- */
+
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&engine_lock);
+    ctrace__registry_lock();
+}
+
+static void atfork_parent(void)
+{
+    ctrace__registry_unlock();
+    pthread_mutex_unlock(&engine_lock);
+}
+
+static void atfork_child(void)
+{
+    /*
+     * Only this thread exists in the child; consumers are gone. Sessions
+     * are dropped (their memory is leaked: freeing it could race with
+     * nothing, but a consumer's mutex may be in any state), every point is
+     * switched off, and the locks are usable again.
+     */
+    for (struct probe *p = probes; p != NULL; p = p->next) {
+        atomic_store(&p->sessions, 0);
+        atomic_store(&p->point->on, 0);
+    }
+    for (unsigned i = 0; i < CTRACE__MAX_SESSIONS; i++)
+        atomic_store(&slots[i], NULL);
+    engine_memory = 0;
+    engine_sessions = 0;
+    ctrace__thread_after_fork_child();
+    ctrace__registry_unlock();
+    pthread_mutex_init(&engine_lock, NULL);
+}
+
+static void engine_init(void)
+{
+    ctrace__clock_init();
+    /*
+     * backtrace() loads the unwinder on its first call, which allocates and
+     * takes the loader's lock: do it here, on a control thread, so that a
+     * traced thread asking for `stack` never does.
+     */
+    void *warm[4];
+    (void)backtrace(warm, 4);
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    ctrace__engine_set_hooks(&engine_hooks);
+}
+
+/* ---- Consumer side. ---- */
+
+static int64_t ticks_to_wall_us(const struct ctrace_session *s, uint64_t ticks)
+{
+    return ctrace__clock_ticks_to_wall_us(&s->anchor, ticks);
+}
+
+static void write_all(struct ctrace_session *s, const char *data, size_t len)
+{
+    while (len > 0 && s->sink_errno == 0) {
+        ssize_t n = write(s->opts.fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            s->sink_errno = errno;
+            request_stop(s, CTRACE_STOP_SINK);
+            return;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+static void emit_text(struct ctrace_session *s, struct ctrace__sbuf *b)
+{
+    if (s->opts.fd >= 0 && b->len > 0)
+        write_all(s, b->data, b->len);
+    b->len = 0;
+    if (b->data != NULL)
+        b->data[0] = '\0';
+}
+
+/*
+ * Rate limit, recon's idea with explicit rules: a window opens at the
+ * first event and lasts rate_ms; at most rate_count events are delivered in
+ * it; the next one trips the session and is not delivered. An event after
+ * the window opens a new one.
+ */
+static bool rate_ok(struct ctrace_session *s, uint64_t ticks)
+{
+    if (s->opts.rate_count == 0)
+        return true;
+    uint64_t ns = ctrace__clock_ticks_to_ns(ticks);
+    if (s->rate_count == 0 ||
+        ns - s->rate_window_start >= (uint64_t)s->opts.rate_ms * 1000000u) {
+        s->rate_window_start = ns;
+        s->rate_count = 0;
+    }
+    if (s->rate_count >= s->opts.rate_count) {
+        request_stop(s, CTRACE_STOP_RATE);
+        return false;
+    }
+    s->rate_count++;
+    return true;
+}
+
+static void deliver(struct ctrace_session *s,
+                    struct ctrace__record *r,
+                    struct ctrace__sbuf *text)
+{
+    bool counts = r->kind != CTRACE_EVENT_RETURN;
+    if (counts && !rate_ok(s, r->ticks))
+        return;
+    /* After a rate trip nothing more is delivered. */
+    if (atomic_load(&s->stop_request) == CTRACE_STOP_RATE)
+        return;
+
+    struct ctrace_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.struct_size = sizeof(ev);
+    ev.kind = r->kind;
+    ev.seq = atomic_load_explicit(&s->events, memory_order_relaxed) + 1;
+    ev.time_us = ticks_to_wall_us(s, r->ticks);
+    ev.duration_ns = r->duration_ticks != 0
+                         ? ctrace__clock_ticks_to_ns(r->duration_ticks)
+                         : 0;
+    if (r->kind == CTRACE_EVENT_RETURN && ev.duration_ns == 0)
+        ev.duration_ns = 1;
+    ev.pid = r->pid;
+    char label[2 * CTRACE_POINT_NAME_MAX + 16];
+    ev.dead = !ctrace__thread_lookup(r->pid, label, sizeof(label));
+    ev.process = !ev.dead && label[0] != '\0' ? label : NULL;
+    bool gone = false;
+    for (size_t i = 0; i < s->narmed; i++)
+        if (s->armed[i].point == r->point && atomic_load(&s->armed[i].gone))
+            gone = true;
+    ev.module = gone ? "?" : r->point->module;
+    ev.function = gone ? "?" : r->point->function;
+    ev.arity = gone ? r->nargs : r->point->arity;
+    struct ctrace_value *values = ctrace__record_values(r);
+    if (r->kind == CTRACE_EVENT_CALL) {
+        ev.args = values;
+        ev.nargs = r->nargs;
+    } else if (r->has_value) {
+        ev.result = values;
+    }
+
+    char frames[CTRACE__STACK_MAX][160];
+    const char *frame_ptrs[CTRACE__STACK_MAX];
+    char caller[160];
+    if (r->stack_len > 0) {
+        size_t n = 0;
+        for (size_t i = 0; i < r->stack_len; i++, n++) {
+            if (s->symbolizer == NULL)
+                s->symbolizer = ctrace__symbolizer_new();
+            ctrace__symbolize(
+                s->symbolizer, r->stack[i], frames[n], sizeof(frames[n]));
+            frame_ptrs[n] = frames[n];
+        }
+        if (r->actions & CTRACE__ACTION_STACK) {
+            ev.stack = frame_ptrs;
+            ev.stack_len = n;
+        }
+        if ((r->actions & CTRACE__ACTION_CALLER) && n >= 2) {
+            /* frames[0] is the traced function; [1] called it. */
+            snprintf(caller, sizeof(caller), "%s", frames[1]);
+            ev.caller = caller;
+        }
+    }
+
+    atomic_fetch_add_explicit(&s->events, 1, memory_order_relaxed);
+    if (s->opts.on_event != NULL)
+        s->opts.on_event(&ev, s->opts.arg);
+    if (s->opts.fd >= 0) {
+        ctrace__format_event(&s->format, &ev, text);
+        emit_text(s, text);
+    }
+}
+
+/* Delivers what is queued now; returns how many records it took. */
+static size_t drain(struct ctrace_session *s, struct ctrace__sbuf *text)
+{
+    size_t n = 0;
+    struct ctrace__record *r;
+    while ((r = ctrace__queue_peek(&s->queue)) != NULL) {
+        deliver(s, r, text);
+        ctrace__queue_release(&s->queue);
+        n++;
+    }
+    return n;
+}
+
+/* Disarms the session's points and empties its slot. Engine lock held. */
+static void unpublish(struct ctrace_session *s)
+{
+    ctrace__registry_lock();
+    for (size_t i = 0; i < s->narmed; i++) {
+        struct armed *a = &s->armed[i];
+        if (atomic_load(&a->gone))
+            continue;
+        struct probe *p = atomic_load_explicit(&a->point->ctrace__probe,
+                                               memory_order_relaxed);
+        if (p != NULL)
+            atomic_fetch_and(&p->sessions, ~(UINT64_C(1) << s->slot));
+        ctrace__point_disarm(a->point);
+    }
+    ctrace__registry_unlock();
+    atomic_store_explicit(&slots[s->slot], NULL, memory_order_seq_cst);
+}
+
+static void report(struct ctrace_session *s, struct ctrace__sbuf *text)
+{
+    if (s->opts.fd < 0 || s->sink_errno != 0)
+        return;
+    if (s->all_actions & COUNTER_ACTIONS) {
+        struct ctrace__point_stats *st = calloc(s->narmed, sizeof(*st));
+        size_t n = 0;
+        for (size_t i = 0; st != NULL && i < s->narmed; i++) {
+            struct armed *a = &s->armed[i];
+            if (atomic_load(&a->gone) || atomic_load(&a->calls) == 0)
+                continue;
+            st[n].module = a->point->module;
+            st[n].function = a->point->function;
+            st[n].arity = a->point->arity;
+            st[n].calls = atomic_load(&a->calls);
+            st[n].time = a->timed;
+            st[n].total_ns =
+                ctrace__clock_ticks_to_ns(atomic_load(&a->total_ticks));
+            st[n].max_ns =
+                ctrace__clock_ticks_to_ns(atomic_load(&a->max_ticks));
+            n++;
+        }
+        ctrace__format_point_stats(&s->format, st, n, text);
+        free(st);
+    }
+    ctrace__format_stopped(&s->format,
+                           s->reason,
+                           atomic_load(&s->events),
+                           atomic_load(&s->dropped),
+                           text);
+    emit_text(s, text);
+}
+
+static void finish(struct ctrace_session *s, enum ctrace_stop_reason reason)
+{
+    struct ctrace__sbuf text = CTRACE__SBUF_INIT;
+    pthread_mutex_lock(&engine_lock);
+    unpublish(s);
+    pthread_mutex_unlock(&engine_lock);
+    /* After this, no traced thread can write into the queue any more. */
+    ctrace__thread_synchronize();
+    drain(s, &text);
+    /* A failing sink during the drain overrides a softer reason. */
+    if (s->sink_errno != 0)
+        reason = CTRACE_STOP_SINK;
+    uint64_t a = 0, b = 0;
+    switch (reason) {
+    case CTRACE_STOP_MSGS:
+        a = s->opts.msgs;
+        break;
+    case CTRACE_STOP_TIME:
+        a = s->opts.time_ms;
+        break;
+    case CTRACE_STOP_RATE:
+        a = s->opts.rate_count;
+        b = s->opts.rate_ms;
+        break;
+    default:
+        break;
+    }
+    ctrace__format_stop_reason(
+        reason, a, b, s->sink_errno, s->reason, sizeof(s->reason));
+    s->final_reason = reason;
+    report(s, &text);
+    ctrace__sbuf_free(&text);
+
+    pthread_mutex_lock(&engine_lock);
+    engine_memory -= s->memory;
+    engine_sessions--;
+    pthread_mutex_unlock(&engine_lock);
+
+    pthread_mutex_lock(&s->lock);
+    s->state = STOPPED;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void *consumer_main(void *arg)
+{
+    struct ctrace_session *s = arg;
+    ctrace__thread_set_no_trace();
+    struct ctrace__sbuf text = CTRACE__SBUF_INIT;
+    uint64_t drain_deadline = 0;
+    for (;;) {
+        if (drain(s, &text) > 0)
+            continue;
+        uint64_t now = ctrace__clock_mono_ns();
+        int req = atomic_load(&s->stop_request);
+        if (req == CTRACE_STOP_RUNNING && s->opts.time_ms != 0 &&
+            now - s->start_mono_ns >= (uint64_t)s->opts.time_ms * 1000000u) {
+            request_stop(s, CTRACE_STOP_TIME);
+            req = atomic_load(&s->stop_request);
+        }
+        if (req == CTRACE_STOP_MSGS) {
+            /*
+             * The last call is queued; its return, and those of the calls
+             * before it, may follow shortly. Wait for them a little.
+             */
+            if (drain_deadline == 0)
+                drain_deadline = now + DRAIN_MS * 1000000u;
+            if (atomic_load(&s->outstanding) > 0 && now < drain_deadline) {
+                struct timespec ts = {0, 200 * 1000};
+                nanosleep(&ts, NULL);
+                continue;
+            }
+        }
+        if (req != CTRACE_STOP_RUNNING) {
+            ctrace__sbuf_free(&text);
+            finish(s, (enum ctrace_stop_reason)req);
+            return NULL;
+        }
+        /*
+         * Idle: producers never signal (that would be a system call on the
+         * traced thread), so poll. 1 ms keeps latency low enough for a
+         * person watching and costs a thousand wake-ups a second only
+         * while a session runs.
+         */
+        pthread_mutex_lock(&s->lock);
+        if (!s->freeing) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 1000000;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&s->cond, &s->lock, &until);
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+/* ---- Control side. ---- */
+
+void ctrace_session_opts_init(struct ctrace_session_opts *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->time_ms = 15000;
+    opts->msgs = 10;
+    opts->max_queue = 1000;
+    opts->max_msg_size = 256;
+    opts->procs = CTRACE_PROCS_ALL;
+    opts->fd = -1;
+    opts->format = CTRACE_FORMAT_REDBUG;
+}
+
+static int check_opts(const struct ctrace_session_opts *o,
+                      struct ctrace_error *err)
+{
+    if ((o->time_ms == 0 || o->msgs == 0) && !o->force)
+        return ctrace__error_set(
+            err,
+            CTRACE_ETOOBROAD,
+            0,
+            0,
+            "a session without a %s limit could run forever; set one, or "
+            "set force",
+            o->time_ms == 0 ? "time" : "msgs");
+    if (o->rate_count != 0 && o->rate_ms == 0)
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "rate limit %u per 0 ms: the window must be "
+                                 "at least 1 ms",
+                                 (unsigned)o->rate_count);
+    if (o->max_queue == 0 || o->max_queue > (1u << 20))
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "max_queue %u is out of range 1..1048576",
+                                 (unsigned)o->max_queue);
+    if (o->max_msg_size == 0 || o->max_msg_size > 65536)
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "max_msg_size %u is out of range 1..65536",
+                                 (unsigned)o->max_msg_size);
+    if (o->procs > CTRACE_PROCS_PIDS)
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "procs filter %d is unknown",
+                                 (int)o->procs);
+    if (o->procs == CTRACE_PROCS_PIDS && (o->npids == 0 || o->pids == NULL))
+        return ctrace__error_set(
+            err, CTRACE_EINVAL, 0, 0, "the pids filter needs at least one pid");
+    if (o->format > CTRACE_FORMAT_JSON)
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "output format %d is unknown",
+                                 (int)o->format);
+    return 0;
+}
+
+static int parse_specs(struct ctrace_session *s,
+                       const char *const *specs,
+                       size_t nspecs,
+                       struct ctrace_error *err)
+{
+    if (nspecs == 0 || specs == NULL)
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "a session needs at least one trace spec");
+    if (nspecs > MAX_SPECS)
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "%zu trace specs given; at most %d",
+                                 nspecs,
+                                 MAX_SPECS);
+    for (size_t i = 0; i < nspecs; i++) {
+        struct ctrace_error e = {0};
+        const char *text = specs[i] != NULL ? specs[i] : "";
+        s->specs[i] = ctrace__spec_parse(text, strlen(text), &e);
+        if (s->specs[i] == NULL) {
+            if (nspecs > 1)
+                return ctrace__error_set(err,
+                                         e.code,
+                                         e.column,
+                                         e.position,
+                                         "spec %zu: %s",
+                                         i + 1,
+                                         e.text);
+            return ctrace__error_set(
+                err, e.code, e.column, e.position, "%s", e.text);
+        }
+        s->nspecs = i + 1;
+        if (s->specs[i]->kind != CTRACE__SPEC_CALL)
+            return ctrace__error_set(
+                err,
+                CTRACE_EUNSUPPORTED,
+                0,
+                0,
+                "%s%s: process events (send, receive, procs) are not "
+                "supported yet; trace calls for now",
+                nspecs > 1 ? "spec " : "",
+                nspecs > 1 ? "" : s->specs[i]->text);
+        s->all_actions |= s->specs[i]->action_mask;
+    }
+    return 0;
+}
+
+/* "cat_travler:enter/2" as the user meant it, for messages. */
+static void spec_target(const struct ctrace__spec *spec, char *buf, size_t n)
+{
+    if (spec->function == NULL)
+        snprintf(buf, n, "%s", spec->module);
+    else if (spec->arity >= 0)
+        snprintf(buf, n, "%s:%s/%d", spec->module, spec->function, spec->arity);
+    else
+        snprintf(buf, n, "%s:%s", spec->module, spec->function);
+}
+
+struct select_ctx {
+    struct ctrace_session *s;
+    unsigned spec;
+    size_t cap;
+    int error;
+};
+
+/* Adds one selected point to the session's armed array. Registry lock. */
+static int select_point(struct ctrace_point *pt, void *arg)
+{
+    struct select_ctx *c = arg;
+    struct ctrace_session *s = c->s;
+    if (!ctrace__spec_selects(
+            s->specs[c->spec], pt->module, pt->function, pt->arity))
+        return 0;
+    for (size_t i = 0; i < s->narmed; i++) {
+        if (s->armed[i].point == pt) {
+            s->armed[i].specs |= 1u << c->spec;
+            return 0;
+        }
+    }
+    if (s->narmed == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct armed *a = realloc(s->armed, cap * sizeof(*a));
+        if (a == NULL) {
+            c->error = CTRACE_ENOMEM;
+            return 1;
+        }
+        s->armed = a;
+        c->cap = cap;
+    }
+    struct armed *a = &s->armed[s->narmed++];
+    memset(a, 0, sizeof(*a));
+    a->point = pt;
+    a->specs = 1u << c->spec;
+    atomic_init(&a->gone, false);
+    atomic_init(&a->calls, 0);
+    atomic_init(&a->total_ticks, 0);
+    atomic_init(&a->max_ticks, 0);
+    return 0;
+}
+
+static int cmp_armed(const void *a, const void *b)
+{
+    const struct armed *x = a, *y = b;
+    return (x->point > y->point) - (x->point < y->point);
+}
+
+/*
+ * Finds the points every spec selects. A spec that selects none is an
+ * error naming the closest points. Registry lock held.
+ */
+static int select_points(struct ctrace_session *s, struct ctrace_error *err)
+{
+    struct select_ctx c = {.s = s};
+    for (unsigned j = 0; j < s->nspecs; j++) {
+        c.spec = j;
+        ctrace__registry_walk(NULL, NULL, -1, select_point, &c);
+        if (c.error != 0)
+            return ctrace__error_set(err, c.error, 0, 0, "out of memory");
+        bool any = false;
+        for (size_t i = 0; i < s->narmed && !any; i++)
+            any = (s->armed[i].specs & (1u << j)) != 0;
+        if (any)
+            continue;
+        const struct ctrace__spec *spec = s->specs[j];
+        char target[300];
+        spec_target(spec, target, sizeof(target));
+        /* Suggestions take the registry lock themselves: release it. */
+        ctrace__registry_unlock();
+        struct ctrace__suggestion sug[3];
+        size_t n = ctrace__registry_suggest(
+            strcmp(spec->module, "*") == 0 ? "*" : spec->module,
+            spec->function,
+            spec->arity,
+            sug,
+            3);
+        ctrace__registry_lock();
+        char hint[sizeof(sug[0].text) * 3 + 32] = "";
+        if (n > 0) {
+            size_t len = (size_t)snprintf(
+                hint, sizeof(hint), "; did you mean %s", sug[0].text);
+            for (size_t k = 1; k < n && len < sizeof(hint); k++)
+                len += (size_t)snprintf(hint + len,
+                                        sizeof(hint) - len,
+                                        "%s %s",
+                                        k + 1 == n ? " or" : ",",
+                                        sug[k].text);
+            if (len < sizeof(hint))
+                snprintf(hint + len, sizeof(hint) - len, "?");
+        }
+        return ctrace__error_set(err,
+                                 CTRACE_ENOMATCH,
+                                 0,
+                                 0,
+                                 "no trace point matches %s%s",
+                                 target,
+                                 hint);
+    }
+    qsort(s->armed, s->narmed, sizeof(*s->armed), cmp_armed);
+    for (size_t i = 0; i < s->narmed; i++) {
+        unsigned actions = 0;
+        for (uint32_t m = s->armed[i].specs; m != 0; m &= m - 1)
+            actions |= s->specs[__builtin_ctz(m)]->action_mask;
+        s->armed[i].timed = (actions & CTRACE__ACTION_TIME) != 0;
+    }
+    return 0;
+}
+
+/*
+ * recon refuses '_' modules for every process (its dangerous_combo); so do
+ * we, unless forced: a spec whose module is a bare wildcard selects every
+ * trace point of the program.
+ */
+static int check_breadth(const struct ctrace_session *s,
+                         struct ctrace_error *err)
+{
+    if (s->opts.force || s->opts.procs != CTRACE_PROCS_ALL)
+        return 0;
+    for (size_t i = 0; i < s->nspecs; i++)
+        if (strcmp(s->specs[i]->module, "*") == 0)
+            return ctrace__error_set(
+                err,
+                CTRACE_ETOOBROAD,
+                0,
+                0,
+                "'%s' selects every trace point of the program for every "
+                "process; name a module, filter processes, or set force",
+                s->specs[i]->text);
+    return 0;
+}
+
+/* Arms the selected points for slot `slot`. Registry lock held. */
+static int arm_points(struct ctrace_session *s, struct ctrace_error *err)
+{
+    for (size_t i = 0; i < s->narmed; i++) {
+        struct ctrace_point *pt = s->armed[i].point;
+        struct probe *p =
+            atomic_load_explicit(&pt->ctrace__probe, memory_order_relaxed);
+        if (p == NULL) {
+            p = calloc(1, sizeof(*p));
+            if (p == NULL)
+                return ctrace__error_set(
+                    err, CTRACE_ENOMEM, 0, 0, "out of memory");
+            p->point = pt;
+            p->next = probes;
+            probes = p;
+            ctrace__point_set_probe(pt, p);
+        }
+        atomic_store_explicit(
+            &p->index[s->slot], (uint32_t)i, memory_order_relaxed);
+        atomic_fetch_or_explicit(
+            &p->sessions, UINT64_C(1) << s->slot, memory_order_release);
+        int rc = ctrace__point_arm(pt);
+        if (rc < 0) {
+            atomic_fetch_and(&p->sessions, ~(UINT64_C(1) << s->slot));
+            /* Undo what was armed before this one. */
+            for (size_t k = 0; k < i; k++) {
+                struct probe *q =
+                    atomic_load(&s->armed[k].point->ctrace__probe);
+                atomic_fetch_and(&q->sessions, ~(UINT64_C(1) << s->slot));
+                ctrace__point_disarm(s->armed[k].point);
+            }
+            return ctrace__error_set(err,
+                                     rc,
+                                     0,
+                                     0,
+                                     "trace point %s:%s is armed by too "
+                                     "many sessions",
+                                     pt->module,
+                                     pt->function);
+        }
+    }
+    return 0;
+}
+
+static void session_destroy(struct ctrace_session *s)
+{
+    for (size_t i = 0; i < s->nspecs; i++)
+        ctrace__spec_free(s->specs[i]);
+    free(s->armed);
+    free(s->pids);
+    ctrace__symbolizer_free(s->symbolizer);
+    if (s->queue.cells != NULL)
+        ctrace__queue_destroy(&s->queue);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s);
+}
+
+struct ctrace_session *
+ctrace_session_start(const char *const *specs,
+                     size_t nspecs,
+                     const struct ctrace_session_opts *opts,
+                     struct ctrace_error *err)
+{
+    pthread_once(&engine_once, engine_init);
+    struct ctrace_session_opts defaults;
+    if (opts == NULL) {
+        ctrace_session_opts_init(&defaults);
+        opts = &defaults;
+    }
+    if (check_opts(opts, err) < 0)
+        return NULL;
+    struct ctrace_session *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
+        return NULL;
+    }
+    s->opts = *opts;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    snprintf(s->reason, sizeof(s->reason), "running");
+    if (opts->procs == CTRACE_PROCS_PIDS) {
+        s->pids = malloc(opts->npids * sizeof(*s->pids));
+        if (s->pids == NULL) {
+            ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
+            session_destroy(s);
+            return NULL;
+        }
+        memcpy(s->pids, opts->pids, opts->npids * sizeof(*s->pids));
+        s->opts.pids = s->pids;
+    }
+    if (parse_specs(s, specs, nspecs, err) < 0 || check_breadth(s, err) < 0) {
+        session_destroy(s);
+        return NULL;
+    }
+    ctrace__format_opts_init(&s->format);
+    s->format.format = opts->format;
+    s->format.timestamps_ms = opts->timestamps_ms;
+    s->format.render.depth = opts->print_depth;
+    s->format.render.max_size = opts->max_msg_size;
+
+    pthread_mutex_lock(&engine_lock);
+    int rc = 0;
+    unsigned slot = CTRACE__MAX_SESSIONS;
+    for (unsigned i = 0; i < CTRACE__MAX_SESSIONS; i++)
+        if (atomic_load(&slots[i]) == NULL) {
+            slot = i;
+            break;
+        }
+    if (slot == CTRACE__MAX_SESSIONS) {
+        rc = ctrace__error_set(err,
+                               CTRACE_ELIMIT,
+                               0,
+                               0,
+                               "%d sessions are running already; stop one "
+                               "first",
+                               CTRACE__MAX_SESSIONS);
+        goto fail_locked;
+    }
+    s->slot = slot;
+
+    ctrace__registry_lock();
+    rc = select_points(s, err);
+    ctrace__registry_unlock();
+    if (rc < 0)
+        goto fail_locked;
+
+    unsigned max_arity = 1;
+    for (size_t i = 0; i < s->narmed; i++)
+        if (s->armed[i].point->arity > max_arity)
+            max_arity = s->armed[i].point->arity;
+    ctrace__record_layout_init(
+        &s->layout, opts->max_msg_size, opts->print_depth, max_arity);
+    s->memory = (size_t)opts->max_queue * s->layout.slot_size;
+    if (engine_memory + s->memory > CTRACE__MEMORY_LIMIT) {
+        rc = ctrace__error_set(err,
+                               CTRACE_ELIMIT,
+                               0,
+                               0,
+                               "the session would need %zu KiB of queue and "
+                               "sessions may use %zu KiB together (%zu KiB "
+                               "in use); lower max_queue or max_msg_size",
+                               s->memory / 1024,
+                               CTRACE__MEMORY_LIMIT / 1024,
+                               engine_memory / 1024);
+        goto fail_locked;
+    }
+    rc = ctrace__queue_init(&s->queue, opts->max_queue, s->layout.slot_size);
+    if (rc < 0) {
+        ctrace__error_set(err, rc, 0, 0, "cannot allocate the event queue");
+        goto fail_locked;
+    }
+
+    s->pid_watermark = ctrace__thread_pid_watermark();
+    ctrace__clock_anchor_now(&s->anchor);
+    s->start_mono_ns = ctrace__clock_mono_ns();
+    s->start_epoch = atomic_fetch_add(&session_epoch, 1) + 1;
+    atomic_store_explicit(&slots[slot], s, memory_order_seq_cst);
+
+    ctrace__registry_lock();
+    rc = arm_points(s, err);
+    ctrace__registry_unlock();
+    if (rc < 0) {
+        atomic_store(&slots[slot], NULL);
+        goto fail_published;
+    }
+    rc = pthread_create(&s->consumer, NULL, consumer_main, s);
+    if (rc != 0) {
+        unpublish(s);
+        ctrace__error_set(err,
+                          -rc,
+                          0,
+                          0,
+                          "cannot start the consumer thread: %s",
+                          strerror(rc));
+        rc = -rc;
+        goto fail_published;
+    }
+    s->consumer_started = true;
+    engine_memory += s->memory;
+    engine_sessions++;
+    pthread_mutex_unlock(&engine_lock);
+    return s;
+
+fail_published:
+    pthread_mutex_unlock(&engine_lock);
+    ctrace__thread_synchronize();
+    session_destroy(s);
+    return NULL;
+fail_locked:
+    pthread_mutex_unlock(&engine_lock);
+    session_destroy(s);
+    return NULL;
+}
+
+int ctrace_session_wait(struct ctrace_session *s, int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    if (timeout_ms >= 0) {
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    while (s->state != STOPPED && rc == 0) {
+        if (timeout_ms < 0)
+            pthread_cond_wait(&s->cond, &s->lock);
+        else
+            rc = pthread_cond_timedwait(&s->cond, &s->lock, &until);
+    }
+    bool stopped = s->state == STOPPED;
+    pthread_mutex_unlock(&s->lock);
+    return stopped ? 0 : -ETIMEDOUT;
+}
+
+int ctrace_session_stop(struct ctrace_session *s)
+{
+    request_stop(s, CTRACE_STOP_USER);
+    pthread_mutex_lock(&s->lock);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    return ctrace_session_wait(s, -1);
+}
+
+void ctrace_session_stats(const struct ctrace_session *s,
+                          struct ctrace_session_stats *st)
+{
+    struct ctrace_session *m = (struct ctrace_session *)s;
+    pthread_mutex_lock(&m->lock);
+    bool stopped = m->state == STOPPED;
+    st->reason = stopped ? m->final_reason : CTRACE_STOP_RUNNING;
+    st->events = atomic_load(&m->events);
+    pthread_mutex_unlock(&m->lock);
+    st->dropped = atomic_load(&m->dropped);
+    st->points_armed = (unsigned)m->narmed;
+}
+
+const char *ctrace_session_reason(const struct ctrace_session *s)
+{
+    struct ctrace_session *m = (struct ctrace_session *)s;
+    pthread_mutex_lock(&m->lock);
+    bool stopped = m->state == STOPPED;
+    pthread_mutex_unlock(&m->lock);
+    return stopped ? s->reason : "running";
+}
+
+void ctrace_session_free(struct ctrace_session *s)
+{
+    if (s == NULL)
+        return;
+    ctrace_session_stop(s);
+    if (s->consumer_started)
+        pthread_join(s->consumer, NULL);
+    session_destroy(s);
+}
+
+void ctrace_thread_set_name(const char *name)
+{
+    ctrace__thread_set_name(name);
+}
+
+uint64_t ctrace_self_pid(void)
+{
+    struct ctrace__thread *t = ctrace__thread_self();
+    return t != NULL ? atomic_load(&t->pid) : 0;
+}
+
+size_t ctrace__engine_memory(void)
+{
+    pthread_mutex_lock(&engine_lock);
+    size_t m = engine_memory;
+    pthread_mutex_unlock(&engine_lock);
+    return m;
+}
+
+unsigned ctrace__engine_sessions(void)
+{
+    pthread_mutex_lock(&engine_lock);
+    unsigned n = engine_sessions;
+    pthread_mutex_unlock(&engine_lock);
+    return n;
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-thread records; see thread.h for the reclamation argument.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/thread.h"
+#include "ctrace/point.h"
+#include "internal.h"
+
+/*
+ * The list of records only grows at its head (compare-and-swap), so readers
+ * walk it without a lock; `claimed` says which records a live thread owns.
+ */
+static struct ctrace__thread *_Atomic thread_list;
+static _Atomic uint64_t next_pid = 1;
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+static bool thread_key_ok;
+/* Guards every record's name, written by its thread, read by consumers. */
+static pthread_mutex_t name_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * initial-exec: the record pointer is reached with one instruction and no
+ * call into the dynamic linker, which could allocate. It is only touched on
+ * the enabled path.
+ */
+static _Thread_local struct ctrace__thread *self
+    __attribute__((tls_model("initial-exec")));
+
+static void thread_release(void *p)
+{
+    struct ctrace__thread *t = p;
+    atomic_store_explicit(&t->no_trace, false, memory_order_relaxed);
+    atomic_store_explicit(&t->first_point, NULL, memory_order_relaxed);
+    atomic_store_explicit(&t->pid, 0, memory_order_release);
+    atomic_store_explicit(&t->claimed, false, memory_order_release);
+    self = NULL;
+}
+
+static void thread_key_create(void)
+{
+    thread_key_ok = pthread_key_create(&thread_key, thread_release) == 0;
+}
+
+static struct ctrace__thread *thread_claim(void)
+{
+    struct ctrace__thread *t;
+    for (t = atomic_load_explicit(&thread_list, memory_order_acquire);
+         t != NULL;
+         t = t->next) {
+        bool expected = false;
+        if (!atomic_load_explicit(&t->claimed, memory_order_relaxed) &&
+            atomic_compare_exchange_strong_explicit(&t->claimed,
+                                                    &expected,
+                                                    true,
+                                                    memory_order_acquire,
+                                                    memory_order_relaxed))
+            return t;
+    }
+    t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    atomic_init(&t->claimed, true);
+    atomic_init(&t->cs, 0);
+    struct ctrace__thread *head =
+        atomic_load_explicit(&thread_list, memory_order_relaxed);
+    do {
+        t->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &thread_list, &head, t, memory_order_release, memory_order_relaxed));
+    return t;
+}
+
+struct ctrace__thread *ctrace__thread_self(void)
+{
+    if (CTRACE__LIKELY(self != NULL))
+        return self;
+    pthread_once(&thread_key_once, thread_key_create);
+    struct ctrace__thread *t = thread_claim();
+    if (t == NULL)
+        return NULL;
+    t->tid = (int)syscall(SYS_gettid);
+    pthread_mutex_lock(&name_lock);
+    t->name[0] = '\0';
+    pthread_mutex_unlock(&name_lock);
+    atomic_store_explicit(
+        &t->pid, atomic_fetch_add(&next_pid, 1), memory_order_release);
+    if (thread_key_ok)
+        pthread_setspecific(thread_key, t);
+    self = t;
+    return t;
+}
+
+void ctrace__thread_synchronize(void)
+{
+    for (struct ctrace__thread *t =
+             atomic_load_explicit(&thread_list, memory_order_acquire);
+         t != NULL;
+         t = t->next) {
+        uint_fast64_t v = atomic_load_explicit(&t->cs, memory_order_seq_cst);
+        if ((v & 1) == 0 || t == self)
+            continue;
+        /*
+         * Critical sections are a few hundred nanoseconds long; spin
+         * briefly, then sleep so a preempted thread can finish.
+         */
+        for (unsigned spins = 0;
+             atomic_load_explicit(&t->cs, memory_order_acquire) == v;
+             spins++) {
+            if (spins < 100) {
+                sched_yield();
+            } else {
+                struct timespec ts = {0, 50 * 1000};
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
+}
+
+void ctrace__thread_set_no_trace(void)
+{
+    struct ctrace__thread *t = ctrace__thread_self();
+    if (t != NULL)
+        atomic_store_explicit(&t->no_trace, true, memory_order_relaxed);
+}
+
+uint64_t ctrace__thread_pid_watermark(void)
+{
+    return atomic_load(&next_pid) - 1;
+}
+
+bool ctrace__thread_lookup(uint64_t pid, char *label, size_t size)
+{
+    for (struct ctrace__thread *t =
+             atomic_load_explicit(&thread_list, memory_order_acquire);
+         t != NULL;
+         t = t->next) {
+        if (atomic_load_explicit(&t->pid, memory_order_acquire) != pid)
+            continue;
+        const struct ctrace_point *pt =
+            atomic_load_explicit(&t->first_point, memory_order_acquire);
+        if (size > 0)
+            label[0] = '\0';
+        pthread_mutex_lock(&name_lock);
+        bool named = t->name[0] != '\0';
+        if (named)
+            snprintf(label, size, "%s", t->name);
+        pthread_mutex_unlock(&name_lock);
+        if (!named && pt != NULL)
+            snprintf(label,
+                     size,
+                     "%s:%s/%u",
+                     pt->module,
+                     pt->function,
+                     (unsigned)pt->arity);
+        /* The thread may have exited while we copied: check again. */
+        return atomic_load_explicit(&t->pid, memory_order_acquire) == pid;
+    }
+    return false;
+}
+
+void ctrace__thread_set_name(const char *name)
+{
+    struct ctrace__thread *t = ctrace__thread_self();
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&name_lock);
+    snprintf(t->name, sizeof(t->name), "%s", name != NULL ? name : "");
+    pthread_mutex_unlock(&name_lock);
+}
+
+void ctrace__thread_after_fork_child(void)
+{
+    pthread_mutex_init(&name_lock, NULL);
+    /*
+     * Only the forking thread survives in the child. Its record stays; all
+     * others are released so the child's new threads can reuse them, and
+     * their critical-section counters are reset since their owners are gone.
+     */
+    for (struct ctrace__thread *t =
+             atomic_load_explicit(&thread_list, memory_order_acquire);
+         t != NULL;
+         t = t->next) {
+        if (t == self)
+            continue;
+        atomic_store(&t->cs, 0);
+        atomic_store(&t->pid, 0);
+        atomic_store(&t->first_point, NULL);
+        atomic_store(&t->no_trace, false);
+        atomic_store(&t->claimed, false);
+    }
+    if (self != NULL) {
+        self->tid = (int)syscall(SYS_gettid);
+        atomic_store(&self->cs, 0);
+    }
+}

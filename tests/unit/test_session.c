@@ -1,0 +1,669 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sessions: selection, matching, limits and stop reasons, sinks, and
+ * starting and stopping while other threads run through trace points.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/engine.h"
+#include "ctrace/ctrace.h"
+#include "ctrace/session.h"
+#include "internal.h"
+
+/* ---- The traced code. ---- */
+
+__attribute__((noinline)) static const char *enter(const char *cat,
+                                                   const char *town)
+{
+    CTRACE_CALL(sess_traveler, enter, cat, town);
+    if (strcmp(town, "Nowhere") == 0)
+        return "no_town"; /* leaves without CTRACE_RETURN */
+    CTRACE_RETURN_VALUE("ok", ctrace_value_symbol("ok"));
+}
+
+__attribute__((noinline)) static int leave(const char *cat)
+{
+    CTRACE_CALL(sess_traveler, leave, cat);
+    CTRACE_RETURN((int)strlen(cat));
+}
+
+__attribute__((noinline)) static void slow(int ms)
+{
+    CTRACE_CALL(sess_traveler, slow, ms);
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The caller that `caller` and `stack` must name; not a tail call, so
+ * that its frame is still on the stack (as in Erlang, a tail call leaves
+ * no frame behind). */
+__attribute__((noinline)) static size_t visit(const char *cat)
+{
+    return strlen(enter(cat, "Minsk")) + 1;
+}
+
+/* ---- A callback sink that keeps what it saw. ---- */
+
+#define MAX_SEEN 256
+
+struct seen {
+    pthread_mutex_t lock;
+    size_t n;
+    enum ctrace_event_kind kind[MAX_SEEN];
+    char text[MAX_SEEN][256];
+    char caller[MAX_SEEN][160];
+    char stack0[MAX_SEEN][160];
+    uint64_t duration[MAX_SEEN];
+    uint64_t pid[MAX_SEEN];
+    bool has_result[MAX_SEEN];
+    int delay_ms;     /* a slow consumer */
+    bool call_traced; /* call traced code from the callback */
+};
+
+static void on_event(const struct ctrace_event *ev, void *arg)
+{
+    struct seen *s = arg;
+    if (s->call_traced)
+        (void)leave("from the consumer");
+    pthread_mutex_lock(&s->lock);
+    if (s->n < MAX_SEEN) {
+        size_t i = s->n++;
+        s->kind[i] = ev->kind;
+        s->duration[i] = ev->duration_ns;
+        s->pid[i] = ev->pid;
+        s->has_result[i] = ev->result != NULL;
+        int len = snprintf(
+            s->text[i], sizeof(s->text[i]), "%s:%s", ev->module, ev->function);
+        if (ev->kind == CTRACE_EVENT_CALL) {
+            len += snprintf(s->text[i] + len, sizeof(s->text[i]) - len, "(");
+            for (size_t k = 0; k < ev->nargs; k++) {
+                char v[64];
+                ctrace_value_format(&ev->args[k], NULL, v, sizeof(v));
+                len += snprintf(s->text[i] + len,
+                                sizeof(s->text[i]) - len,
+                                "%s%s",
+                                k ? ", " : "",
+                                v);
+            }
+            snprintf(s->text[i] + len, sizeof(s->text[i]) - len, ")");
+        } else {
+            char v[64] = "?";
+            if (ev->result != NULL)
+                ctrace_value_format(ev->result, NULL, v, sizeof(v));
+            snprintf(s->text[i] + len,
+                     sizeof(s->text[i]) - len,
+                     "/%u -> %s",
+                     ev->arity,
+                     v);
+        }
+        snprintf(s->caller[i],
+                 sizeof(s->caller[i]),
+                 "%s",
+                 ev->caller ? ev->caller : "");
+        snprintf(s->stack0[i],
+                 sizeof(s->stack0[i]),
+                 "%s",
+                 ev->stack_len ? ev->stack[0] : "");
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (s->delay_ms > 0) {
+        struct timespec ts = {0, (long)s->delay_ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int setup_seen(void **state)
+{
+    struct seen *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -1;
+    pthread_mutex_init(&s->lock, NULL);
+    *state = s;
+    return 0;
+}
+
+static int teardown_seen(void **state)
+{
+    struct seen *s = *state;
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    /* Every test must leave no session behind. */
+    return ctrace__engine_sessions() == 0 ? 0 : -1;
+}
+
+static struct ctrace_session *
+start1(const char *spec, struct ctrace_session_opts *o, struct seen *seen)
+{
+    struct ctrace_error err = {0};
+    o->on_event = on_event;
+    o->arg = seen;
+    struct ctrace_session *s = ctrace_session_start(&spec, 1, o, &err);
+    if (s == NULL)
+        fail_msg("start '%s': %s", spec, err.text);
+    return s;
+}
+
+/* ---- Tests. ---- */
+
+static void session_reports_calls_with_their_arguments(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    struct ctrace_session *s = start1("sess_traveler:enter/2", &o, seen);
+    enter("Tihon", "Minsk");
+    enter("Murka", "Praha");
+    ctrace_session_stop(s);
+    assert_int_equal(seen->n, 2);
+    assert_string_equal(seen->text[0],
+                        "sess_traveler:enter(\"Tihon\", \"Minsk\")");
+    assert_string_equal(seen->text[1],
+                        "sess_traveler:enter(\"Murka\", \"Praha\")");
+    assert_int_equal(seen->pid[0], ctrace_self_pid());
+    struct ctrace_session_stats st;
+    ctrace_session_stats(s, &st);
+    assert_int_equal(st.reason, CTRACE_STOP_USER);
+    assert_int_equal(st.events, 2);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.points_armed, 1);
+    assert_string_equal(ctrace_session_reason(s), "stopped by user");
+    ctrace_session_free(s);
+}
+
+static void session_stops_at_msgs_limit_with_exactly_n_calls(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 3;
+    struct ctrace_session *s = start1("sess_traveler:enter/2", &o, seen);
+    for (int i = 0; i < 20; i++)
+        enter("Tihon", "Minsk");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    assert_int_equal(seen->n, 3);
+    assert_string_equal(ctrace_session_reason(s), "msgs limit 3 reached");
+    ctrace_session_free(s);
+}
+
+static void
+msgs_limit_counts_calls_and_still_delivers_their_returns(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 2;
+    struct ctrace_session *s =
+        start1("sess_traveler:enter/2 -> return", &o, seen);
+    for (int i = 0; i < 5; i++)
+        enter("Tihon", "Minsk");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    assert_int_equal(seen->n, 4);
+    assert_int_equal(seen->kind[0], CTRACE_EVENT_CALL);
+    assert_int_equal(seen->kind[1], CTRACE_EVENT_RETURN);
+    assert_string_equal(seen->text[1], "sess_traveler:enter/2 -> ok");
+    assert_true(seen->duration[1] > 0);
+    ctrace_session_free(s);
+}
+
+static void every_exit_path_reports_a_return(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    struct ctrace_session *s = start1("sess_traveler:_ -> return", &o, seen);
+    enter("Tihon", "Nowhere"); /* plain return: value unknown */
+    leave("Tihon");            /* CTRACE_RETURN of an int */
+    slow(0);                   /* void function falling off its end */
+    ctrace_session_stop(s);
+    assert_int_equal(seen->n, 6);
+    assert_string_equal(seen->text[1], "sess_traveler:enter/2 -> ?");
+    assert_false(seen->has_result[1]);
+    assert_string_equal(seen->text[3], "sess_traveler:leave/1 -> 5");
+    assert_string_equal(seen->text[5], "sess_traveler:slow/1 -> ?");
+    ctrace_session_free(s);
+}
+
+static void argument_pattern_selects_calls_by_value(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    struct ctrace_session *s =
+        start1("sess_traveler:enter(\"Tihon\", Town) when Town =/= \"Minsk\"",
+               &o,
+               seen);
+    enter("Tihon", "Minsk");
+    enter("Murka", "Praha");
+    enter("Tihon", "Barcelona");
+    ctrace_session_stop(s);
+    assert_int_equal(seen->n, 1);
+    assert_string_equal(seen->text[0],
+                        "sess_traveler:enter(\"Tihon\", \"Barcelona\")");
+    ctrace_session_free(s);
+}
+
+static void session_stops_at_time_limit(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.time_ms = 100;
+    struct ctrace_session *s = start1("sess_traveler:enter/2", &o, seen);
+    enter("Tihon", "Minsk");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    assert_string_equal(ctrace_session_reason(s), "time limit 100 ms reached");
+    assert_int_equal(seen->n, 1);
+    ctrace_session_free(s);
+}
+
+static void rate_limit_trips_on_the_event_past_the_window_budget(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 100;
+    o.rate_count = 3;
+    o.rate_ms = 10000;
+    struct ctrace_session *s = start1("sess_traveler:enter/2", &o, seen);
+    for (int i = 0; i < 10; i++)
+        enter("Tihon", "Minsk");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    assert_string_equal(ctrace_session_reason(s),
+                        "rate limit 3/10000 ms tripped");
+    assert_int_equal(seen->n, 3);
+    ctrace_session_free(s);
+}
+
+static void slow_consumer_overflows_the_queue_and_trips(void **state)
+{
+    struct seen *seen = *state;
+    seen->delay_ms = 20;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 1000;
+    o.max_queue = 4;
+    struct ctrace_session *s = start1("sess_traveler:enter/2", &o, seen);
+    for (int i = 0; i < 100; i++)
+        enter("Tihon", "Minsk");
+    assert_int_equal(ctrace_session_wait(s, 10000), 0);
+    struct ctrace_session_stats st;
+    ctrace_session_stats(s, &st);
+    assert_int_equal(st.reason, CTRACE_STOP_QUEUE);
+    assert_true(st.dropped > 0);
+    assert_true(st.events + st.dropped <= 100);
+    assert_string_equal(ctrace_session_reason(s),
+                        "queue overflow: consumer too slow");
+    ctrace_session_free(s);
+}
+
+static void spec_that_selects_nothing_is_refused_with_suggestion(void **state)
+{
+    const char *spec = "sess_travler:enter/2";
+    struct ctrace_error err = {0};
+    assert_null(ctrace_session_start(&spec, 1, NULL, &err));
+    assert_int_equal(err.code, CTRACE_ENOMATCH);
+    assert_string_equal(err.text,
+                        "no trace point matches sess_travler:enter/2; did you "
+                        "mean sess_traveler:enter/2?");
+}
+
+static void bad_spec_is_refused_with_its_column(void **state)
+{
+    const char *specs[] = {"sess_traveler:enter/2", "sess_traveler:enter(X"};
+    struct ctrace_error err = {0};
+    assert_null(ctrace_session_start(specs, 2, NULL, &err));
+    assert_int_equal(err.code, CTRACE_ESYNTAX);
+    assert_true(err.column > 0);
+    assert_non_null(strstr(err.text, "spec 2: "));
+}
+
+static void wildcard_module_for_every_process_needs_force(void **state)
+{
+    struct seen *seen = *state;
+    const char *spec = "_:_";
+    struct ctrace_error err = {0};
+    assert_null(ctrace_session_start(&spec, 1, NULL, &err));
+    assert_int_equal(err.code, CTRACE_ETOOBROAD);
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.force = true;
+    struct ctrace_session *s = start1(spec, &o, seen);
+    leave("Tihon");
+    ctrace_session_stop(s);
+    assert_int_equal(seen->n, 1);
+    ctrace_session_free(s);
+}
+
+static void unlimited_session_needs_force(void **state)
+{
+    const char *spec = "sess_traveler:enter/2";
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.time_ms = 0;
+    struct ctrace_error err = {0};
+    assert_null(ctrace_session_start(&spec, 1, &o, &err));
+    assert_int_equal(err.code, CTRACE_ETOOBROAD);
+    assert_non_null(strstr(err.text, "time limit"));
+}
+
+static void bad_options_are_refused_by_name(void **state)
+{
+    const char *spec = "sess_traveler:enter/2";
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.max_queue = 0;
+    struct ctrace_error err = {0};
+    assert_null(ctrace_session_start(&spec, 1, &o, &err));
+    assert_int_equal(err.code, CTRACE_EINVAL);
+    assert_non_null(strstr(err.text, "max_queue"));
+}
+
+struct on_count {
+    int on;
+};
+
+static int count_on(const struct ctrace_point *pt, void *arg)
+{
+    struct on_count *c = arg;
+    c->on += (int)atomic_load(&((struct ctrace_point *)pt)->on);
+    return 0;
+}
+
+static int armed(const char *glob)
+{
+    struct on_count c = {0};
+    ctrace_points_foreach(glob, count_on, &c);
+    return c.on;
+}
+
+static void two_sessions_share_a_point_and_it_goes_off_after_both(void **state)
+{
+    struct seen *seen = *state;
+    struct seen *other = calloc(1, sizeof(*other));
+    assert_non_null(other);
+    pthread_mutex_init(&other->lock, NULL);
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    struct ctrace_session *a = start1("sess_traveler:leave/1", &o, seen);
+    struct ctrace_session *b =
+        start1("sess_traveler:leave(\"Murka\")", &o, other);
+    assert_int_equal(armed("sess_traveler:leave"), 2);
+    leave("Tihon");
+    leave("Murka");
+    ctrace_session_free(a);
+    assert_int_equal(armed("sess_traveler:leave"), 1);
+    leave("Murka");
+    ctrace_session_free(b);
+    assert_int_equal(armed("sess_traveler:leave"), 0);
+    assert_int_equal(seen->n, 2);
+    assert_int_equal(other->n, 2);
+    pthread_mutex_destroy(&other->lock);
+    free(other);
+}
+
+static void *call_leave(void *arg)
+{
+    (void)arg;
+    leave("Marfa");
+    return NULL;
+}
+
+static void new_filter_sees_only_processes_born_after_the_start(void **state)
+{
+    struct seen *seen = *state;
+    (void)ctrace_self_pid(); /* this thread exists before the session */
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.procs = CTRACE_PROCS_NEW;
+    struct ctrace_session *s = start1("sess_traveler:leave/1", &o, seen);
+    leave("Tihon");
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, call_leave, NULL), 0);
+    pthread_join(t, NULL);
+    ctrace_session_stop(s);
+    assert_int_equal(seen->n, 1);
+    assert_string_equal(seen->text[0], "sess_traveler:leave(\"Marfa\")");
+    assert_true(seen->pid[0] != ctrace_self_pid());
+    ctrace_session_free(s);
+}
+
+static void pids_filter_sees_only_the_listed_process(void **state)
+{
+    struct seen *seen = *state;
+    uint64_t me = ctrace_self_pid();
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.procs = CTRACE_PROCS_PIDS;
+    o.pids = &me;
+    o.npids = 1;
+    struct ctrace_session *s = start1("sess_traveler:leave/1", &o, seen);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, call_leave, NULL), 0);
+    pthread_join(t, NULL);
+    leave("Tihon");
+    ctrace_session_stop(s);
+    assert_int_equal(seen->n, 1);
+    assert_int_equal(seen->pid[0], me);
+    ctrace_session_free(s);
+}
+
+static void consumer_thread_is_never_traced(void **state)
+{
+    struct seen *seen = *state;
+    seen->call_traced = true;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    struct ctrace_session *s = start1("sess_traveler:leave/1", &o, seen);
+    leave("Tihon");
+    ctrace_session_stop(s);
+    /* The callback called leave() too, on the consumer: no event. */
+    assert_int_equal(seen->n, 1);
+    ctrace_session_free(s);
+}
+
+static void caller_and_stack_name_the_calling_function(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    struct ctrace_session *s =
+        start1("sess_traveler:enter/2 -> stack, caller", &o, seen);
+    assert_int_equal(visit("Tihon"), 3);
+    ctrace_session_stop(s);
+    assert_int_equal(seen->n, 1);
+    assert_non_null(strstr(seen->stack0[0], "enter"));
+    assert_non_null(strstr(seen->caller[0], "visit"));
+    assert_non_null(strstr(seen->caller[0], "test_session.c:"));
+    ctrace_session_free(s);
+}
+
+static char *read_all(int fd)
+{
+    static char buf[8192];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+static void text_sink_prints_redbug_lines_and_the_stop_line(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    const char *spec = "sess_traveler:leave/1 -> return";
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.fd = fds[1];
+    o.msgs = 1;
+    struct ctrace_error err = {0};
+    struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
+    assert_non_null(s);
+    leave("Tihon");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    ctrace_session_free(s);
+    close(fds[1]);
+    char *out = read_all(fds[0]);
+    close(fds[0]);
+    assert_non_null(strstr(out, "% sess_traveler:leave(\"Tihon\")\n"));
+    assert_non_null(strstr(out, "% sess_traveler:leave/1 -> 5 ("));
+    assert_non_null(
+        strstr(out, "% stopped: msgs limit 1 reached (2 events, 0 dropped)"));
+}
+
+static void failing_sink_stops_the_session_with_its_error(void **state)
+{
+    int fd = open("/dev/null", O_RDONLY);
+    assert_true(fd >= 0);
+    const char *spec = "sess_traveler:leave/1";
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.fd = fd; /* writing to a read-only descriptor fails with EBADF */
+    struct ctrace_error err = {0};
+    struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
+    assert_non_null(s);
+    leave("Tihon");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    assert_string_equal(ctrace_session_reason(s),
+                        "sink failed: Bad file descriptor");
+    ctrace_session_free(s);
+    close(fd);
+    /* The traced code goes on as if nothing happened. */
+    assert_int_equal(leave("Tihon"), 5);
+}
+
+static void count_and_time_actions_report_at_the_end(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    const char *specs[] = {"sess_traveler:leave/1 -> count",
+                           "sess_traveler:slow/1 -> time"};
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.fd = fds[1];
+    struct ctrace_error err = {0};
+    struct ctrace_session *s = ctrace_session_start(specs, 2, &o, &err);
+    assert_non_null(s);
+    for (int i = 0; i < 3; i++)
+        leave("Tihon");
+    slow(2);
+    ctrace_session_free(s);
+    close(fds[1]);
+    char *out = read_all(fds[0]);
+    close(fds[0]);
+    /* Counting alone raises no events. */
+    assert_null(strstr(out, "sess_traveler:leave(\"Tihon\")"));
+    assert_non_null(strstr(out, "sess_traveler:leave/1"));
+    assert_non_null(strstr(out, "sess_traveler:slow/1"));
+    assert_non_null(strstr(out, "% stopped: stopped by user (0 events"));
+}
+
+/* ---- Stress: sessions start and stop while threads are inside. ---- */
+
+#define STRESS_THREADS 4
+
+static atomic_bool stress_stop;
+
+static void *stress_caller(void *arg)
+{
+    (void)arg;
+    unsigned long n = 0;
+    while (!atomic_load(&stress_stop)) {
+        enter("Tihon", (n & 1) ? "Minsk" : "Nowhere");
+        leave("Murka");
+        n++;
+    }
+    return NULL;
+}
+
+static void count_cb(const struct ctrace_event *ev, void *arg)
+{
+    atomic_fetch_add((atomic_ulong *)arg, 1);
+    (void)ev;
+}
+
+static void sessions_start_and_stop_safely_under_concurrent_calls(void **state)
+{
+    atomic_store(&stress_stop, false);
+    pthread_t threads[STRESS_THREADS];
+    for (int i = 0; i < STRESS_THREADS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, stress_caller, NULL),
+                         0);
+    const char *specs[] = {"sess_traveler:enter/2 -> return",
+                           "sess_traveler:leave(\"Murka\") -> return, stack",
+                           "sess_traveler:_ -> count"};
+    atomic_ulong events = 0;
+    int rounds = getenv("CTRACE_STRESS_ROUNDS")
+                     ? atoi(getenv("CTRACE_STRESS_ROUNDS"))
+                     : 1000;
+    for (int round = 0; round < rounds; round++) {
+        struct ctrace_session_opts o;
+        ctrace_session_opts_init(&o);
+        o.msgs = 1 + (unsigned)(round % 50);
+        o.max_queue = 8 + (unsigned)(round % 64);
+        o.on_event = count_cb;
+        o.arg = &events;
+        struct ctrace_error err = {0};
+        /* Two overlapping sessions on the same points. */
+        struct ctrace_session *a =
+            ctrace_session_start(&specs[round % 3], 1, &o, &err);
+        assert_non_null(a);
+        struct ctrace_session *b =
+            ctrace_session_start(&specs[(round + 1) % 3], 1, &o, &err);
+        assert_non_null(b);
+        if (round % 2)
+            ctrace_session_wait(a, 2);
+        ctrace_session_free(a);
+        ctrace_session_free(b);
+    }
+    atomic_store(&stress_stop, true);
+    for (int i = 0; i < STRESS_THREADS; i++)
+        pthread_join(threads[i], NULL);
+    assert_true(atomic_load(&events) > 0);
+    assert_int_equal(armed("sess_traveler:*"), 0);
+    assert_int_equal(ctrace__engine_memory(), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup_seen, teardown_seen)
+        T(session_reports_calls_with_their_arguments),
+        T(session_stops_at_msgs_limit_with_exactly_n_calls),
+        T(msgs_limit_counts_calls_and_still_delivers_their_returns),
+        T(every_exit_path_reports_a_return),
+        T(argument_pattern_selects_calls_by_value),
+        T(session_stops_at_time_limit),
+        T(rate_limit_trips_on_the_event_past_the_window_budget),
+        T(slow_consumer_overflows_the_queue_and_trips),
+        T(spec_that_selects_nothing_is_refused_with_suggestion),
+        T(bad_spec_is_refused_with_its_column),
+        T(wildcard_module_for_every_process_needs_force),
+        T(unlimited_session_needs_force),
+        T(bad_options_are_refused_by_name),
+        T(two_sessions_share_a_point_and_it_goes_off_after_both),
+        T(new_filter_sees_only_processes_born_after_the_start),
+        T(pids_filter_sees_only_the_listed_process),
+        T(consumer_thread_is_never_traced),
+        T(caller_and_stack_name_the_calling_function),
+        T(text_sink_prints_redbug_lines_and_the_stop_line),
+        T(failing_sink_stops_the_session_with_its_error),
+        T(count_and_time_actions_report_at_the_end),
+        T(sessions_start_and_stop_safely_under_concurrent_calls),
+#undef T
+    };
+    return cmocka_run_group_tests_name("session", tests, NULL, NULL);
+}
