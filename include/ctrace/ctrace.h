@@ -11,6 +11,7 @@
 
 #include "ctrace/error.h"
 #include "ctrace/point.h"
+#include "ctrace/session.h"
 #include "ctrace/value.h"
 #include "ctrace/version.h"
 

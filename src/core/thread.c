@@ -2,10 +2,12 @@
 /*
  * Per-thread records; see thread.h for the reclamation argument.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,8 +89,16 @@ struct ctrace__thread *ctrace__thread_self(void)
     if (t == NULL)
         return NULL;
     t->tid = (int)syscall(SYS_gettid);
+    /*
+     * The name the system knows the thread by (16 bytes with the NUL), read
+     * once here, on the thread's first armed point: one cheap prctl().
+     */
+    char os_name[16] = "";
+    (void)prctl(PR_GET_NAME, os_name, 0, 0, 0);
     pthread_mutex_lock(&name_lock);
     t->name[0] = '\0';
+    memcpy(t->os_name, os_name, sizeof(os_name));
+    t->os_name[sizeof(t->os_name) - 1] = '\0';
     pthread_mutex_unlock(&name_lock);
     atomic_store_explicit(
         &t->pid, atomic_fetch_add(&next_pid, 1), memory_order_release);
@@ -148,10 +158,24 @@ bool ctrace__thread_lookup(uint64_t pid, char *label, size_t size)
             atomic_load_explicit(&t->first_point, memory_order_acquire);
         if (size > 0)
             label[0] = '\0';
+        /*
+         * The label, as Erlang tools show a registered name or an initial
+         * call: a name given with ctrace_thread_set_name(); else the
+         * system's name of the thread when it is the main thread (the
+         * program's name) or was named on its own (pthread_setname_np);
+         * else the first trace point the thread passed.
+         */
         pthread_mutex_lock(&name_lock);
         bool named = t->name[0] != '\0';
-        if (named)
+        if (named) {
             snprintf(label, size, "%s", t->name);
+        } else if (t->os_name[0] != '\0' &&
+                   (t->tid == (int)getpid() ||
+                    strncmp(t->os_name, program_invocation_short_name, 15) !=
+                        0)) {
+            snprintf(label, size, "%s", t->os_name);
+            named = true;
+        }
         pthread_mutex_unlock(&name_lock);
         if (!named && pt != NULL)
             snprintf(label,

@@ -35,11 +35,12 @@ struct ctrace__thread {
     atomic_bool claimed;
     atomic_uint_fast64_t cs; /* odd while inside a critical section */
     /* Owned by the thread that claimed the record, read by consumers. */
-    _Atomic uint64_t pid;    /* N of <0.N.0>; new on every claim */
-    atomic_bool no_trace;    /* ctrace's own threads raise no events */
+    _Atomic uint64_t pid; /* N of <0.N.0>; new on every claim */
+    atomic_bool no_trace; /* ctrace's own threads raise no events */
     /* The first trace point the thread passed: its initial call. */
     const struct ctrace_point *_Atomic first_point;
-    char name[32]; /* under the name lock of thread.c */
+    char name[32];    /* ctrace's name; under the name lock of thread.c */
+    char os_name[16]; /* the system's name when claimed; same lock */
     int tid;
 };
 

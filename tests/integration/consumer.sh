@@ -15,9 +15,12 @@ for kind in shared static; do
     cmake -S "$src" -B "$work/$kind/build" -DCMAKE_C_COMPILER="$cc" \
         -DBUILD_SHARED_LIBS=$shared -DCTRACE_BUILD_TESTS=OFF \
         -DCTRACE_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Release \
-        -DCMAKE_INSTALL_PREFIX="$prefix" >"$work/$kind.log" 2>&1 ||
+        >"$work/$kind.log" 2>&1 || { cat "$work/$kind.log"; exit 1; }
+    cmake --build "$work/$kind/build" -j2 >>"$work/$kind.log" 2>&1 ||
         { cat "$work/$kind.log"; exit 1; }
-    cmake --build "$work/$kind/build" --target install -j2 \
+    # Installed somewhere else than configured, as docs/getting-started.md
+    # does: the package files must not depend on the configured prefix.
+    cmake --install "$work/$kind/build" --prefix "$prefix" \
         >>"$work/$kind.log" 2>&1 || { cat "$work/$kind.log"; exit 1; }
 
     # find_package(ctrace) -> ctrace::ctrace
