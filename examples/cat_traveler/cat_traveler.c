@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cat_traveler: the demo service of ctrace. Cats enter and leave towns over
+ * HTTP; one state server keeps track of who is where. The program parses its
+ * flags, starts the state server and the HTTP front, prints the line
+ * scripts wait for, and stops cleanly on SIGINT or SIGTERM.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "api.h"
+#include "ctrace/ctrace.h"
+#include "http.h"
+#include "world.h"
+
+#define PROG "cat_traveler"
+
+static const char usage[] =
+    "Usage: cat_traveler [OPTION]...\n"
+    "The ctrace demo service: cats enter and leave towns over HTTP.\n"
+    "\n"
+    "  --port N             HTTP port (default 8080; 0 picks a free one)\n"
+    "  --bind ADDR          address to listen on (default 127.0.0.1)\n"
+    "  --threads N          HTTP threads, 1 to 64 (default: one per CPU)\n"
+    "  --timeout SECONDS    close idle connections after this (default 15)\n"
+    "  --max-connections N  connections at once (default 512)\n"
+    "  --max-cats N         cats in towns at once (default 100000)\n"
+    "  --scenario NAME      a workshop scenario: hot-cat, slow-town, backlog,\n"
+    "                       drift (default: none)\n"
+    "  --seed N             seed for the scenarios' random choices\n"
+    "  --admin-port N       admin endpoint port (default 8081)\n"
+    "  --admin-bind ADDR    admin endpoint address (default 127.0.0.1)\n"
+    "  --token-file PATH    admin endpoint token file\n"
+    "  --help, --version\n"
+    "\n"
+    "API: POST /enter and POST /leave with {\"cat\":\"Tihon\",\"town\":"
+    "\"Barcelona\"};\n"
+    "GET /cats, GET /towns, GET /health. See docs/demo.md.\n";
+
+struct options {
+    struct cat_http_opts http;
+    struct cat_traveler_opts app;
+    unsigned admin_port;
+    const char *admin_bind;
+    const char *token_file;
+};
+
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
+/* Returns 0 to run, 1 to exit 0 (help, version), -1 for a usage error. */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    enum {
+        OPT_PORT = 256,
+        OPT_BIND,
+        OPT_THREADS,
+        OPT_TIMEOUT,
+        OPT_MAX_CONNECTIONS,
+        OPT_MAX_CATS,
+        OPT_SCENARIO,
+        OPT_SEED,
+        OPT_ADMIN_PORT,
+        OPT_ADMIN_BIND,
+        OPT_TOKEN_FILE,
+        OPT_HELP,
+        OPT_VERSION
+    };
+    static const struct option longopts[] = {
+        {"port", required_argument, NULL, OPT_PORT},
+        {"bind", required_argument, NULL, OPT_BIND},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+        {"max-cats", required_argument, NULL, OPT_MAX_CATS},
+        {"scenario", required_argument, NULL, OPT_SCENARIO},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"admin-port", required_argument, NULL, OPT_ADMIN_PORT},
+        {"admin-bind", required_argument, NULL, OPT_ADMIN_BIND},
+        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0}};
+    *o = (struct options){
+        .http = {.bind = "127.0.0.1",
+                 .port = 8080,
+                 .threads = (unsigned)default_threads(),
+                 .timeout_s = 15,
+                 .max_connections = 512},
+        .app = {.scenario = CAT_SCENARIO_NONE,
+                .seed = cat_rand_seed(),
+                .max_cats = 100000},
+        .admin_port = 8081,
+        .admin_bind = "127.0.0.1",
+    };
+    opterr = 0;
+    int c;
+    uint64_t v;
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+        switch (c) {
+        case OPT_PORT:
+            if (cat_parse_uint(PROG, "--port", optarg, 0, 65535, &v) != 0)
+                return -1;
+            o->http.port = (unsigned)v;
+            break;
+        case OPT_BIND:
+            o->http.bind = optarg;
+            break;
+        case OPT_THREADS:
+            if (cat_parse_uint(PROG, "--threads", optarg, 1, 64, &v) != 0)
+                return -1;
+            o->http.threads = (unsigned)v;
+            break;
+        case OPT_TIMEOUT:
+            if (cat_parse_uint(PROG, "--timeout", optarg, 1, 3600, &v) != 0)
+                return -1;
+            o->http.timeout_s = (unsigned)v;
+            break;
+        case OPT_MAX_CONNECTIONS:
+            if (cat_parse_uint(
+                    PROG, "--max-connections", optarg, 1, 65536, &v) != 0)
+                return -1;
+            o->http.max_connections = (unsigned)v;
+            break;
+        case OPT_MAX_CATS:
+            if (cat_parse_uint(PROG, "--max-cats", optarg, 1, 100000000, &v) !=
+                0)
+                return -1;
+            o->app.max_cats = (size_t)v;
+            break;
+        case OPT_SCENARIO:
+            if (cat_scenario_parse(optarg, &o->app.scenario) != 0) {
+                fprintf(stderr,
+                        PROG ": --scenario: unknown scenario \"%s\"; the "
+                             "scenarios are %s\n",
+                        optarg,
+                        cat_scenario_list());
+                return -1;
+            }
+            break;
+        case OPT_SEED:
+            if (cat_parse_uint(PROG, "--seed", optarg, 0, UINT64_MAX, &v) != 0)
+                return -1;
+            o->app.seed = v;
+            break;
+        case OPT_ADMIN_PORT:
+            if (cat_parse_uint(PROG, "--admin-port", optarg, 0, 65535, &v) != 0)
+                return -1;
+            o->admin_port = (unsigned)v;
+            break;
+        case OPT_ADMIN_BIND:
+            o->admin_bind = optarg;
+            break;
+        case OPT_TOKEN_FILE:
+            o->token_file = optarg;
+            break;
+        case OPT_HELP:
+            fputs(usage, stdout);
+            return 1;
+        case OPT_VERSION:
+            printf(PROG " (ctrace %s)\n", ctrace_version_string());
+            return 1;
+        case ':':
+            fprintf(stderr, PROG ": %s needs a value\n", flag);
+            return -1;
+        default:
+            fprintf(stderr,
+                    PROG ": unknown option \"%s\"; see cat_traveler --help\n",
+                    flag);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr,
+                PROG ": unexpected argument \"%s\"; see cat_traveler --help\n",
+                argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    int parsed = parse_options(argc, argv, &o);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
+
+    /*
+     * SIGINT and SIGTERM are taken with sigwait() below, so they are blocked
+     * here, before any thread starts, and every thread inherits the mask.
+     */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    json_object_seed(0);
+
+    struct cat_traveler *app = cat_traveler_new(&o.app);
+    if (app == NULL) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    char err[256];
+    struct cat_http *http = cat_http_start(&o.http, app, err, sizeof(err));
+    if (http == NULL) {
+        fprintf(stderr, PROG ": %s\n", err);
+        cat_traveler_free(app);
+        return 1;
+    }
+
+    /* The admin endpoint (o.admin_*) comes with a later issue; say so. */
+    printf(PROG ": the admin endpoint (--admin-port %u) comes with a later "
+                "version of ctrace; not started\n",
+           o.admin_port);
+    if (o.app.scenario == CAT_SCENARIO_HOT_CAT)
+        printf(PROG ": scenario hot-cat is played by the load agent: run "
+                    "cat_load --scenario hot-cat\n");
+    else if (o.app.scenario != CAT_SCENARIO_NONE)
+        printf(PROG ": workshop scenario %s is on\n",
+               cat_scenario_name(o.app.scenario));
+    const char *open = strchr(o.http.bind, ':') != NULL ? "[" : "";
+    const char *close = *open != '\0' ? "]" : "";
+    printf(PROG " listening on http://%s%s%s:%u\n",
+           open,
+           o.http.bind,
+           close,
+           cat_http_port(http));
+    fflush(stdout);
+
+    int sig = 0;
+    while (sigwait(&stop_signals, &sig) != 0)
+        ;
+    printf(PROG ": %s received, stopping\n",
+           sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fflush(stdout);
+    cat_http_stop(http);
+    cat_traveler_free(app);
+    printf(PROG ": stopped\n");
+    return 0;
+}

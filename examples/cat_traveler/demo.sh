@@ -1,0 +1,138 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The cat_traveler demo (make demo): starts the service and its load agent
+# at a gentle rate, says what to try next, and stops both cleanly on Ctrl-C.
+# Usage: examples/cat_traveler/demo.sh [BIN_DIR]   (default build/bin)
+# Settings from the environment:
+#   PORT=8080       the service's port (0 picks a free one)
+#   RATE=10         requests per second of cat_load (200 for drift)
+#   CATS=4          travelling cats
+#   SCENARIO=NAME   a workshop scenario: hot-cat, slow-town, backlog, drift
+set -eu
+
+bin="${1:-build/bin}"
+port="${PORT:-8080}"
+cats="${CATS:-4}"
+scenario="${SCENARIO:-}"
+# drift needs requests that overlap: a gentle rate hardly ever has them.
+if [ "$scenario" = drift ]; then
+    rate="${RATE:-200}"
+else
+    rate="${RATE:-10}"
+fi
+
+for prog in cat_traveler cat_load; do
+    if [ ! -x "$bin/$prog" ]; then
+        echo "demo.sh: $bin/$prog is missing; build first (make build)" >&2
+        exit 2
+    fi
+done
+command -v setsid >/dev/null 2>&1 || {
+    echo "demo.sh: setsid (util-linux) is needed" >&2
+    exit 2
+}
+
+tmp=$(mktemp -d)
+srv=""
+load=""
+stopping=""
+# The programs run in sessions of their own, so that Ctrl-C reaches this
+# script only and it can stop them in order: the load first (it then prints
+# its summary and checks the service), the service last.
+cleanup() {
+    if [ -n "$load" ] && kill -0 "$load" 2>/dev/null; then
+        kill -INT "$load" 2>/dev/null || true
+    fi
+    if [ -n "$load" ]; then
+        wait "$load" 2>/dev/null || true
+    fi
+    if [ -n "$srv" ] && kill -0 "$srv" 2>/dev/null; then
+        kill -TERM "$srv" 2>/dev/null || true
+        wait "$srv" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap 'stopping=1' INT TERM HUP
+trap cleanup EXIT
+
+set -- --port "$port"
+[ -n "$scenario" ] && set -- "$@" --scenario "$scenario"
+: >"$tmp/cat_traveler.log"
+setsid "$bin/cat_traveler" "$@" >"$tmp/cat_traveler.log" 2>&1 &
+srv=$!
+
+url=""
+tries=0
+while [ -z "$url" ] && [ "$tries" -lt 100 ] && [ -z "$stopping" ]; do
+    if ! kill -0 "$srv" 2>/dev/null; then
+        break
+    fi
+    url=$(sed -n 's/^cat_traveler listening on //p' \
+        "$tmp/cat_traveler.log" || true)
+    [ -n "$url" ] || sleep 0.1
+    tries=$((tries + 1))
+done
+if [ -z "$url" ]; then
+    cat "$tmp/cat_traveler.log" >&2
+    echo "demo.sh: cat_traveler did not start; if the port is taken, try" \
+        "PORT=8090 make demo" >&2
+    exit 1
+fi
+cat "$tmp/cat_traveler.log"
+
+cat <<TEXT
+
+The cat_traveler demo is running: the service on $url (pid $srv),
+and cat_load moving $cats cats at about $rate requests per second.
+
+In another terminal, try:
+  curl -s $url/cats
+  curl -s $url/towns
+  curl -s -d '{"cat":"Barsik","town":"Minsk"}' $url/enter
+  curl -s -d '{"cat":"Barsik","town":"Minsk"}' $url/leave
+TEXT
+if [ -x "$bin/ctrace" ]; then
+    cat <<TEXT
+  $bin/ctrace pattern 'cat_traveler:enter("Tihon", _) -> return'
+TEXT
+fi
+cat <<TEXT
+Live tracing of the running service comes with the admin endpoint in a
+later version. Workshop scenarios: SCENARIO=NAME make demo, with NAME one of
+hot-cat, slow-town, backlog, drift (docs/demo.md).
+
+Press Ctrl-C to stop both.
+
+TEXT
+
+set -- --url "$url" --rate "$rate" --cats "$cats" --duration 0
+[ -n "$scenario" ] && set -- "$@" --scenario "$scenario"
+setsid "$bin/cat_load" "$@" &
+load=$!
+
+# wait returns early when a trapped signal arrives; then cat_load still runs.
+load_status=""
+while [ -z "$load_status" ]; do
+    rc=0
+    wait "$load" 2>/dev/null || rc=$?
+    if ! kill -0 "$load" 2>/dev/null; then
+        load_status=$rc
+    elif [ -n "$stopping" ]; then
+        echo
+        echo "demo.sh: stopping cat_load, then cat_traveler"
+        kill -INT "$load" 2>/dev/null || true
+        while kill -0 "$load" 2>/dev/null; do
+            rc=0
+            wait "$load" 2>/dev/null || rc=$?
+        done
+        load_status=$rc
+    fi
+done
+load=""
+srv_status=0
+kill -TERM "$srv" 2>/dev/null || true
+wait "$srv" 2>/dev/null || srv_status=$?
+sed '1,/listening on/d' "$tmp/cat_traveler.log"
+srv=""
+echo "demo.sh: cat_load exited with $load_status, cat_traveler with $srv_status"
+[ "$load_status" -eq 0 ] && [ "$srv_status" -eq 0 ]
