@@ -134,7 +134,12 @@ struct ctrace_session_opts {
     /* The sink: a callback, or a file descriptor for text, or both. */
     ctrace_event_cb on_event;
     void *arg;
-    int fd; /* -1 for none (default) */
+    int fd; /* -1 for none (default); the caller keeps it open */
+    /*
+     * Or a file the session opens for appending (created 0644) and closes
+     * when it ends; NULL for none (default). Not together with `fd`.
+     */
+    const char *path;
     enum ctrace_format format;
     bool timestamps_ms; /* print milliseconds instead of microseconds */
 };

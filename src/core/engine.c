@@ -26,7 +26,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +114,7 @@ struct ctrace_session {
     uint64_t rate_count;
     int sink_errno;
     struct ctrace__symbolizer *symbolizer; /* made on first use */
+    bool owns_fd;                          /* opened from opts.path */
     char reason[96];
     enum ctrace_stop_reason final_reason;
 
@@ -547,6 +550,18 @@ static void write_all(struct ctrace_session *s, const char *data, size_t len)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EPIPE) {
+                /*
+                 * The reader went away. SIGPIPE is blocked on this thread
+                 * (consumer_main), so it is pending here rather than
+                 * killing the service: take it off, then report.
+                 */
+                sigset_t pipe_set;
+                sigemptyset(&pipe_set);
+                sigaddset(&pipe_set, SIGPIPE);
+                struct timespec zero = {0, 0};
+                (void)sigtimedwait(&pipe_set, NULL, &zero);
+            }
             s->sink_errno = errno;
             request_stop(s, CTRACE_STOP_SINK);
             return;
@@ -774,6 +789,16 @@ static void *consumer_main(void *arg)
 {
     struct ctrace_session *s = arg;
     ctrace__thread_set_no_trace();
+    /*
+     * A text sink may be a pipe whose reader dies. The process-wide
+     * default for SIGPIPE is to die with it; block it on this thread only
+     * (write() then fails with EPIPE and the session stops with "sink
+     * failed"), leaving the service's own signal settings alone.
+     */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     struct ctrace__sbuf text = CTRACE__SBUF_INIT;
     uint64_t drain_deadline = 0;
     for (;;) {
@@ -883,6 +908,13 @@ static int check_opts(const struct ctrace_session_opts *o,
     if (o->procs == CTRACE_PROCS_PIDS && (o->npids == 0 || o->pids == NULL))
         return ctrace__error_set(
             err, CTRACE_EINVAL, 0, 0, "the pids filter needs at least one pid");
+    if (o->path != NULL && o->fd >= 0)
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "give the sink a file descriptor or a path, "
+                                 "not both");
     if (o->format > CTRACE_FORMAT_JSON)
         return ctrace__error_set(err,
                                  CTRACE_EINVAL,
@@ -1138,6 +1170,8 @@ static void session_destroy(struct ctrace_session *s)
     free(s->armed);
     free(s->pids);
     ctrace__symbolizer_free(s->symbolizer);
+    if (s->owns_fd)
+        close(s->opts.fd);
     if (s->queue.cells != NULL)
         ctrace__queue_destroy(&s->queue);
     pthread_mutex_destroy(&s->lock);
@@ -1181,6 +1215,20 @@ ctrace_session_start(const char *const *specs,
     if (parse_specs(s, specs, nspecs, err) < 0 || check_breadth(s, err) < 0) {
         session_destroy(s);
         return NULL;
+    }
+    if (opts->path != NULL) {
+        int fd =
+            open(opts->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            int e = errno;
+            ctrace__error_set(
+                err, -e, 0, 0, "cannot open %s: %s", opts->path, strerror(e));
+            session_destroy(s);
+            return NULL;
+        }
+        s->opts.fd = fd;
+        s->opts.path = NULL;
+        s->owns_fd = true;
     }
     ctrace__format_opts_init(&s->format);
     s->format.format = opts->format;

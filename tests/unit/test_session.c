@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -571,6 +572,107 @@ static void count_and_time_actions_report_at_the_end(void **state)
     assert_non_null(strstr(out, "% stopped: stopped by user (0 events"));
 }
 
+static void
+closed_pipe_sink_stops_the_session_and_spares_the_process(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    close(fds[0]); /* nobody will ever read */
+    const char *spec = "sess_traveler:leave/1";
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.fd = fds[1];
+    struct ctrace_error err = {0};
+    struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
+    assert_non_null(s);
+    leave("Tihon");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    /* Still alive: SIGPIPE did not reach the process. */
+    assert_string_equal(ctrace_session_reason(s), "sink failed: Broken pipe");
+    ctrace_session_free(s);
+    close(fds[1]);
+    assert_int_equal(leave("Tihon"), 5);
+}
+
+static void path_sink_appends_to_the_named_file(void **state)
+{
+    char path[] = "/tmp/ctrace-session-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "before\n", 7), 7);
+    close(fd);
+    const char *spec = "sess_traveler:leave/1";
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.path = path;
+    o.msgs = 1;
+    o.format = CTRACE_FORMAT_RECON;
+    struct ctrace_error err = {0};
+    struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
+    assert_non_null(s);
+    leave("Tihon");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    ctrace_session_free(s);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    char *out = read_all(fd);
+    close(fd);
+    unlink(path);
+    assert_memory_equal(out, "before\n", 7);
+    assert_non_null(strstr(out, "> sess_traveler:leave(\"Tihon\")\n"));
+    assert_non_null(strstr(out, "% stopped: msgs limit 1 reached"));
+    o.path = "/nonexistent-dir/trace.txt";
+    assert_null(ctrace_session_start(&spec, 1, &o, &err));
+    assert_int_equal(err.code, -ENOENT);
+    assert_non_null(strstr(err.text, "/nonexistent-dir/trace.txt"));
+}
+
+static void child_after_fork_drops_sessions_and_can_trace_anew(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    struct ctrace_session *s = start1("sess_traveler:leave/1", &o, seen);
+    fflush(NULL);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        /* No session here: the call raises nothing and must not crash. */
+        leave("Child");
+        int fds[2];
+        if (pipe(fds) != 0)
+            _exit(10);
+        const char *spec = "sess_traveler:leave/1";
+        struct ctrace_session_opts co;
+        ctrace_session_opts_init(&co);
+        co.fd = fds[1];
+        co.msgs = 1;
+        struct ctrace_error err = {0};
+        struct ctrace_session *cs = ctrace_session_start(&spec, 1, &co, &err);
+        if (cs == NULL)
+            _exit(11);
+        leave("Kitten");
+        if (ctrace_session_wait(cs, 5000) != 0)
+            _exit(12);
+        ctrace_session_free(cs);
+        close(fds[1]);
+        char *out = read_all(fds[0]);
+        _exit(strstr(out, "leave(\"Kitten\")") != NULL &&
+                      strstr(out, "Child") == NULL
+                  ? 0
+                  : 13);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    leave("Parent");
+    ctrace_session_stop(s);
+    assert_int_equal(seen->n, 1);
+    assert_string_equal(seen->text[0], "sess_traveler:leave(\"Parent\")");
+    ctrace_session_free(s);
+}
+
 /* ---- Stress: sessions start and stop while threads are inside. ---- */
 
 #define STRESS_THREADS 4
@@ -675,6 +777,9 @@ int main(void)
         T(text_sink_prints_redbug_lines_and_the_stop_line),
         T(failing_sink_stops_the_session_with_its_error),
         T(count_and_time_actions_report_at_the_end),
+        T(closed_pipe_sink_stops_the_session_and_spares_the_process),
+        T(path_sink_appends_to_the_named_file),
+        T(child_after_fork_drops_sessions_and_can_trace_anew),
         T(sessions_start_and_stop_safely_under_concurrent_calls),
 #undef T
     };
