@@ -81,7 +81,8 @@ void ctrace__record_copy(const struct ctrace__record_layout *l,
     };
     if (n > p.nvalues)
         n = p.nvalues;
-    memcpy(p.values, v, n * sizeof(*v));
+    if (n > 0) /* a point without arguments passes v == NULL */
+        memcpy(p.values, v, n * sizeof(*v));
     p.used_values = n;
 
     /*

@@ -134,4 +134,12 @@ void ctrace__format_stop_reason(enum ctrace_stop_reason r,
                                 char *buf,
                                 size_t size);
 
+/*
+ * Test hook of the capture sink (src/sink/capture.c): when non-zero, each
+ * allocation a capture makes for an event counts it down, and the one that
+ * brings it to zero fails as if memory had run out. Zero (the default)
+ * never fails.
+ */
+extern _Atomic unsigned long ctrace__capture_fail_countdown;
+
 #endif /* CTRACE_SINK_SINK_H */
