@@ -630,6 +630,15 @@ static void path_sink_appends_to_the_named_file(void **state)
 static void child_after_fork_drops_sessions_and_can_trace_anew(void **state)
 {
     struct seen *seen = *state;
+#if defined(__SANITIZE_THREAD__)
+    /*
+     * ThreadSanitizer reports the parent's consumer thread as leaked in the
+     * child (it cannot exist there) and fails the child's exit status; fork
+     * in a threaded process is outside what it checks. The other builds
+     * run this test.
+     */
+    skip();
+#endif
     struct ctrace_session_opts o;
     ctrace_session_opts_init(&o);
     struct ctrace_session *s = start1("sess_traveler:leave/1", &o, seen);

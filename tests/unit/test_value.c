@@ -709,7 +709,7 @@ static void very_deep_value_does_not_overflow_the_stack(void **state)
 static void cyclic_value_stops_at_the_nesting_cap(void **state)
 {
     (void)state;
-    struct ctrace_value self[1];
+    struct ctrace_value self[1] = {ctrace_value_null()};
     self[0] = ctrace_value_tuple(self, 1);
     size_t n = ctrace_value_format(&self[0], NULL, NULL, 0);
     assert_int_equal(n, 2 * 256 + 3);
