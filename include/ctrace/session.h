@@ -109,6 +109,11 @@ struct ctrace_event {
        LINK/UNLINK: the other process (peer_pid). */
     const char *reason;
     const char *name;
+    /*
+     * CALL with `dump`: what is known of the calling process, one
+     * "key: value" per line (pid, label, thread, status), or NULL.
+     */
+    const char *dump;
 };
 
 /* Receives each event of a session, in order, on its consumer thread. */

@@ -543,6 +543,30 @@ static int64_t ticks_to_wall_us(const struct ctrace_session *s, uint64_t ticks)
     return ctrace__clock_ticks_to_wall_us(&s->anchor, ticks);
 }
 
+/*
+ * The `dump` action: what is known of a process, as redbug's process dump
+ * shows an Erlang process. The full process model (memory, reductions,
+ * mailbox) adds lines here when it exists.
+ */
+static void describe_process(uint64_t pid, char *buf, size_t size)
+{
+    struct ctrace__thread_info info;
+    if (!ctrace__thread_info(pid, &info)) {
+        snprintf(buf,
+                 size,
+                 "pid: <0.%llu.0>\nstatus: dead",
+                 (unsigned long long)pid);
+        return;
+    }
+    snprintf(buf,
+             size,
+             "pid: <0.%llu.0>\nlabel: %s\nthread: %d (%s)\nstatus: running",
+             (unsigned long long)pid,
+             info.label[0] != '\0' ? info.label : "-",
+             info.tid,
+             info.os_name[0] != '\0' ? info.os_name : "-");
+}
+
 static void write_all(struct ctrace_session *s, const char *data, size_t len)
 {
     while (len > 0 && s->sink_errno == 0) {
@@ -666,6 +690,12 @@ static void deliver(struct ctrace_session *s,
             snprintf(caller, sizeof(caller), "%s", frames[1]);
             ev.caller = caller;
         }
+    }
+
+    char dump[256];
+    if (r->kind == CTRACE_EVENT_CALL && (r->actions & CTRACE__ACTION_DUMP)) {
+        describe_process(r->pid, dump, sizeof(dump));
+        ev.dump = dump;
     }
 
     atomic_fetch_add_explicit(&s->events, 1, memory_order_relaxed);

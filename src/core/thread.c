@@ -190,6 +190,27 @@ bool ctrace__thread_lookup(uint64_t pid, char *label, size_t size)
     return false;
 }
 
+bool ctrace__thread_info(uint64_t pid, struct ctrace__thread_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    for (struct ctrace__thread *t =
+             atomic_load_explicit(&thread_list, memory_order_acquire);
+         t != NULL;
+         t = t->next) {
+        if (atomic_load_explicit(&t->pid, memory_order_acquire) != pid)
+            continue;
+        pthread_mutex_lock(&name_lock);
+        memcpy(info->name, t->name, sizeof(info->name));
+        memcpy(info->os_name, t->os_name, sizeof(info->os_name));
+        pthread_mutex_unlock(&name_lock);
+        info->tid = t->tid;
+        info->no_trace =
+            atomic_load_explicit(&t->no_trace, memory_order_relaxed);
+        return ctrace__thread_lookup(pid, info->label, sizeof(info->label));
+    }
+    return false;
+}
+
 void ctrace__thread_set_name(const char *name)
 {
     struct ctrace__thread *t = ctrace__thread_self();

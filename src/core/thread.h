@@ -81,6 +81,21 @@ uint64_t ctrace__thread_pid_watermark(void);
  */
 bool ctrace__thread_lookup(uint64_t pid, char *label, size_t size);
 
+/* What ctrace__thread_info() knows of a live process. */
+struct ctrace__thread_info {
+    char label[64];   /* as ctrace__thread_lookup() gives it */
+    char name[32];    /* ctrace_thread_set_name(), or empty */
+    char os_name[16]; /* the system's name of the thread */
+    int tid;
+    bool no_trace; /* one of ctrace's own threads */
+};
+
+/*
+ * Fills `info` for the live process `pid` and returns true, or returns
+ * false when it has ended.
+ */
+bool ctrace__thread_info(uint64_t pid, struct ctrace__thread_info *info);
+
 /* Names the calling thread (cut to 31 bytes); NULL or "" clears it. */
 void ctrace__thread_set_name(const char *name);
 

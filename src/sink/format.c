@@ -275,6 +275,20 @@ static void put_frames(struct ctrace__sbuf *out, const struct ctrace_event *ev)
         put_name(out, ev->caller);
         ctrace__sbuf_putc(out, '\n');
     }
+    /* `dump`: each line of the process's description, indented. */
+    for (const char *line = ev->dump; line != NULL && *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+        char piece[256];
+        if (len >= sizeof(piece))
+            len = sizeof(piece) - 1;
+        memcpy(piece, line, len);
+        piece[len] = '\0';
+        ctrace__sbuf_puts(out, "  | ");
+        put_name(out, piece);
+        ctrace__sbuf_putc(out, '\n');
+        line = end != NULL ? end + 1 : line + len;
+    }
 }
 
 /* ` (54.2 us)` after a return, unless the duration was not measured. */
@@ -539,6 +553,10 @@ static void format_json(const struct ctrace__format_opts *o,
         if (ev->caller != NULL) {
             put_key(out, "caller");
             put_json_string(out, ev->caller);
+        }
+        if (ev->dump != NULL) {
+            put_key(out, "dump");
+            put_json_string(out, ev->dump);
         }
         break;
     }

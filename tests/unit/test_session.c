@@ -525,6 +525,36 @@ static void text_sink_prints_redbug_lines_and_the_stop_line(void **state)
         strstr(out, "% stopped: msgs limit 1 reached (2 events, 0 dropped)"));
 }
 
+static void dump_action_describes_the_calling_process(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    ctrace_thread_set_name("dumper");
+    const char *spec = "sess_traveler:leave/1 -> dump";
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.fd = fds[1];
+    o.msgs = 1;
+    struct ctrace_error err = {0};
+    struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
+    assert_non_null(s);
+    leave("Tihon");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    ctrace_session_free(s);
+    ctrace_thread_set_name(NULL);
+    close(fds[1]);
+    char *out = read_all(fds[0]);
+    close(fds[0]);
+    char want[64];
+    snprintf(want,
+             sizeof(want),
+             "  | pid: <0.%llu.0>\n",
+             (unsigned long long)ctrace_self_pid());
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "  | label: dumper\n"));
+    assert_non_null(strstr(out, "  | status: running\n"));
+}
+
 static void failing_sink_stops_the_session_with_its_error(void **state)
 {
     int fd = open("/dev/null", O_RDONLY);
@@ -784,6 +814,7 @@ int main(void)
         T(consumer_thread_is_never_traced),
         T(caller_and_stack_name_the_calling_function),
         T(text_sink_prints_redbug_lines_and_the_stop_line),
+        T(dump_action_describes_the_calling_process),
         T(failing_sink_stops_the_session_with_its_error),
         T(count_and_time_actions_report_at_the_end),
         T(closed_pipe_sink_stops_the_session_and_spares_the_process),
