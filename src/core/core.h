@@ -51,10 +51,12 @@ struct ctrace__engine_hooks {
     /*
      * An armed call point fired, on the traced thread. `probe` is the
      * point's ctrace__probe as loaded with acquire ordering (NULL when the
-     * point was disarmed meanwhile); `frame->point` and `frame->start_ns`
-     * are set, the latter being the call's timestamp. Returns true when some
-     * session wants this call's return: the frame then becomes active and
-     * exactly one `ret` call follows for it, on the same thread.
+     * point was disarmed meanwhile); `frame->point` is set and
+     * `frame->start_ns` is 0: the hook sets it, with its clock, when it
+     * takes the call, so that calls no session wants cost no clock read.
+     * Returns true when some session wants this call's return: the frame
+     * then becomes active and exactly one `ret` call follows for it, on
+     * the same thread, with the duration since `frame->start_ns`.
      */
     bool (*enter)(void *arg,
                   struct ctrace_point *point,

@@ -295,6 +295,9 @@ static bool fire(struct ctrace_point *pt,
         }
         if (!fired)
             continue;
+        /* The first session that takes the call stamps it (point.c). */
+        if (frame->start_ns == 0)
+            frame->start_ns = ctrace__clock_ticks();
         if (is_event)
             actions &= ~(unsigned)(CTRACE__ACTION_RETURN | CTRACE__ACTION_TIME);
         if (actions & COUNTER_ACTIONS)

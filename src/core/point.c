@@ -69,7 +69,12 @@ void ctrace__enter(struct ctrace_point *point,
     void *probe =
         atomic_load_explicit(&point->ctrace__probe, memory_order_acquire);
     frame->point = point;
-    frame->start_ns = now_ns(h);
+    /*
+     * No timestamp yet: most armed calls are rejected by a pattern, and a
+     * clock read would be most of their cost. The engine stamps the frame
+     * when it takes the call (the `enter` hook's contract in core.h).
+     */
+    frame->start_ns = 0;
     /*
      * The address this call returns to, inside the traced function: where
      * a captured stack starts to be the user's rather than ctrace's.

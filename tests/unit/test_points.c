@@ -83,6 +83,8 @@ static void copy_args(size_t nargs, const struct ctrace_value *args)
         rec.args[i] = copy_value(&args[i], rec.texts[i]);
 }
 
+static uint64_t rec_now(void *arg);
+
 static bool rec_enter(void *arg,
                       struct ctrace_point *point,
                       void *probe,
@@ -95,6 +97,9 @@ static bool rec_enter(void *arg,
     rec.point = point;
     rec.probe = probe;
     assert_ptr_equal(frame->point, point);
+    /* The engine stamps the calls it takes, on its own clock. */
+    assert_int_equal(frame->start_ns, 0);
+    frame->start_ns = rec_now(arg);
     copy_args(nargs, args);
     return rec.want_return;
 }
