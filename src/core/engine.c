@@ -118,6 +118,8 @@ struct ctrace_session {
     char reason[96];
     enum ctrace_stop_reason final_reason;
 
+    struct ctrace_session *next_live; /* under the registry lock */
+    bool on_live_list;
     pthread_t consumer;
     bool consumer_started;
     pthread_mutex_t lock; /* guards state and the condition */
@@ -130,6 +132,11 @@ static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctrace_session *_Atomic slots[CTRACE__MAX_SESSIONS];
 static _Atomic uint64_t session_epoch;
 static struct probe *probes; /* under the registry lock */
+/*
+ * Every session from start until it is destroyed, running or tearing
+ * down: module removal marks their points gone. Under the registry lock.
+ */
+static struct ctrace_session *live_sessions;
 static size_t engine_memory; /* under the engine lock */
 static unsigned engine_sessions;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
@@ -268,18 +275,30 @@ static bool fire(struct ctrace_point *pt,
     if (t == NULL || atomic_load_explicit(&t->no_trace, memory_order_relaxed))
         return false;
     if (atomic_load_explicit(&t->first_point, memory_order_relaxed) == NULL)
-        atomic_store_explicit(&t->first_point, pt, memory_order_release);
+        ctrace__thread_set_initial(t, pt);
     uint64_t pid = atomic_load_explicit(&t->pid, memory_order_relaxed);
 
+    /*
+     * A trace point reached from a signal handler that interrupted this
+     * thread inside the engine would break the odd/even bracket the
+     * reclamation relies on (thread.h): such a nested event is dropped.
+     */
+    if (atomic_load_explicit(&t->cs, memory_order_relaxed) & 1)
+        return false;
     ctrace__thread_enter(t);
+    /*
+     * Sessions started after this point in time are not offered this call,
+     * and the return goes only to sessions started no later: a slot reused
+     * by a newer session while the call runs is told apart by its epoch.
+     */
+    uint64_t epoch = atomic_load_explicit(&session_epoch, memory_order_seq_cst);
     uint64_t ret_mask = 0, time_mask = 0;
-    uint64_t epoch = 0;
     uint64_t mask = atomic_load_explicit(&p->sessions, memory_order_acquire);
     while (mask != 0) {
         unsigned i = (unsigned)__builtin_ctzll(mask);
         mask &= mask - 1;
         struct ctrace_session *s = session_at(i, true);
-        if (s == NULL || !procs_ok(s, pid))
+        if (s == NULL || s->start_epoch > epoch || !procs_ok(s, pid))
             continue;
         struct armed *a = armed_at(s, p, i, pt);
         if (a == NULL)
@@ -337,10 +356,7 @@ static bool fire(struct ctrace_point *pt,
         ctrace__queue_commit(&s->queue, r);
         if (wants_ret)
             ret_mask |= UINT64_C(1) << i;
-    want_return:
-        if ((ret_mask | time_mask) & (UINT64_C(1) << i) &&
-            s->start_epoch > epoch)
-            epoch = s->start_epoch;
+    want_return:;
     }
     ctrace__thread_leave(t);
     if ((ret_mask | time_mask) == 0)
@@ -388,6 +404,8 @@ static void hook_ret(void *arg,
         atomic_load_explicit(&pt->ctrace__probe, memory_order_acquire);
     if (duration == 0)
         duration = 1; /* 0 would read as "not measured" */
+    if (atomic_load_explicit(&t->cs, memory_order_relaxed) & 1)
+        return; /* nested in a signal handler: see fire() */
 
     ctrace__thread_enter(t);
     for (uint64_t mask = ret_mask | time_mask; mask != 0; mask &= mask - 1) {
@@ -454,31 +472,28 @@ static void hook_module_removed(void *arg,
 {
     (void)arg;
     /*
-     * The module's code can no longer run, so no traced thread is inside
-     * one of its points: its probes can go now. Sessions that armed them
-     * keep their entry but must not dereference it again.
+     * At exit() the program's own points are removed while other threads
+     * may still run them, so nothing a traced thread can hold is freed:
+     * the points are switched off (no new slow-path entry), their probes
+     * unhooked and kept (a thread already past the load may still read
+     * one), and every live session, running or tearing down, learns that
+     * the descriptors must not be dereferenced again.
      */
-    struct probe **link = &probes;
-    while (*link != NULL) {
-        struct probe *p = *link;
+    for (struct probe *p = probes; p != NULL; p = p->next) {
         bool inside = false;
-        for (struct ctrace_point *const *it = start; it < stop; it++)
-            if (*it == p->point)
-                inside = true;
-        if (!inside) {
-            link = &p->next;
+        for (struct ctrace_point *const *it = start; it < stop && !inside; it++)
+            inside = *it == p->point;
+        if (!inside || p->point == NULL)
             continue;
-        }
-        for (unsigned i = 0; i < CTRACE__MAX_SESSIONS; i++) {
-            struct ctrace_session *s = atomic_load(&slots[i]);
-            if (s == NULL)
-                continue;
+        atomic_store(&p->sessions, 0);
+        atomic_store(&p->point->on, 0);
+        atomic_store(&p->point->ctrace__probe, NULL);
+        for (struct ctrace_session *s = live_sessions; s != NULL;
+             s = s->next_live)
             for (size_t k = 0; k < s->narmed; k++)
                 if (s->armed[k].point == p->point)
                     atomic_store(&s->armed[k].gone, true);
-        }
-        *link = p->next;
-        free(p);
+        p->point = NULL;
     }
 }
 
@@ -489,6 +504,19 @@ static const struct ctrace__engine_hooks engine_hooks = {
     .module_removed = hook_module_removed,
     .now_ns = hook_now,
 };
+
+/*
+ * Timed waits on a session run on CLOCK_MONOTONIC: a step of the wall
+ * clock must not make a consumer sleep for an hour or a wait end early.
+ */
+static void init_cond(pthread_cond_t *c)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &attr);
+    pthread_condattr_destroy(&attr);
+}
 
 /* ---- fork(): the child keeps no session. ---- */
 
@@ -518,7 +546,23 @@ static void atfork_child(void)
     }
     for (unsigned i = 0; i < CTRACE__MAX_SESSIONS; i++)
         atomic_store(&slots[i], NULL);
-    engine_memory = 0;
+    /*
+     * The child still holds handles of the parent's sessions; their
+     * consumers are gone, so stopping, waiting or freeing one must not
+     * wait for them. They read as stopped, and free only frees.
+     */
+    for (struct ctrace_session *s = live_sessions; s != NULL;
+         s = s->next_live) {
+        pthread_mutex_init(&s->lock, NULL);
+        init_cond(&s->cond);
+        s->state = STOPPED;
+        s->consumer_started = false;
+        if (s->final_reason == CTRACE_STOP_RUNNING) {
+            s->final_reason = CTRACE_STOP_USER;
+            snprintf(s->reason, sizeof(s->reason), "dropped by fork()");
+        }
+        atomic_store(&s->stop_request, (int)CTRACE_STOP_USER);
+    }
     engine_sessions = 0;
     ctrace__thread_after_fork_child();
     ctrace__registry_unlock();
@@ -618,8 +662,13 @@ static bool rate_ok(struct ctrace_session *s, uint64_t ticks)
     if (s->opts.rate_count == 0)
         return true;
     uint64_t ns = ctrace__clock_ticks_to_ns(ticks);
+    /*
+     * Threads stamp events before queueing them, so an event may come in
+     * with a time before the window's start: it counts in this window.
+     */
     if (s->rate_count == 0 ||
-        ns - s->rate_window_start >= (uint64_t)s->opts.rate_ms * 1000000u) {
+        (ns > s->rate_window_start &&
+         ns - s->rate_window_start >= (uint64_t)s->opts.rate_ms * 1000000u)) {
         s->rate_window_start = ns;
         s->rate_count = 0;
     }
@@ -628,6 +677,16 @@ static bool rate_ok(struct ctrace_session *s, uint64_t ticks)
         return false;
     }
     s->rate_count++;
+    return true;
+}
+
+/* Whether the module of a point the session armed was unloaded. */
+static bool point_gone(const struct ctrace_session *s,
+                       const struct ctrace_point *pt)
+{
+    for (size_t i = 0; i < s->narmed; i++)
+        if (s->armed[i].point == pt)
+            return atomic_load(&s->armed[i].gone);
     return true;
 }
 
@@ -657,13 +716,23 @@ static void deliver(struct ctrace_session *s,
     char label[2 * CTRACE_POINT_NAME_MAX + 16];
     ev.dead = !ctrace__thread_lookup(r->pid, label, sizeof(label));
     ev.process = !ev.dead && label[0] != '\0' ? label : NULL;
-    bool gone = false;
-    for (size_t i = 0; i < s->narmed; i++)
-        if (s->armed[i].point == r->point && atomic_load(&s->armed[i].gone))
-            gone = true;
-    ev.module = gone ? "?" : r->point->module;
-    ev.function = gone ? "?" : r->point->function;
-    ev.arity = gone ? r->nargs : r->point->arity;
+    /*
+     * The point's names live in its module, which may be unloaded at any
+     * moment: check and copy them under the registry lock, which module
+     * removal takes too.
+     */
+    char module[CTRACE_POINT_NAME_MAX + 1] = "?";
+    char function[CTRACE_POINT_NAME_MAX + 1] = "?";
+    ev.arity = r->nargs;
+    ctrace__registry_lock();
+    if (!point_gone(s, r->point)) {
+        snprintf(module, sizeof(module), "%s", r->point->module);
+        snprintf(function, sizeof(function), "%s", r->point->function);
+        ev.arity = r->point->arity;
+    }
+    ctrace__registry_unlock();
+    ev.module = module;
+    ev.function = function;
     struct ctrace_value *values = ctrace__record_values(r);
     if (r->kind == CTRACE_EVENT_CALL) {
         ev.args = values;
@@ -737,8 +806,8 @@ static void unpublish(struct ctrace_session *s)
             atomic_fetch_and(&p->sessions, ~(UINT64_C(1) << s->slot));
         ctrace__point_disarm(a->point);
     }
-    ctrace__registry_unlock();
     atomic_store_explicit(&slots[s->slot], NULL, memory_order_seq_cst);
+    ctrace__registry_unlock();
 }
 
 static void report(struct ctrace_session *s, struct ctrace__sbuf *text)
@@ -748,6 +817,8 @@ static void report(struct ctrace_session *s, struct ctrace__sbuf *text)
     if (s->all_actions & COUNTER_ACTIONS) {
         struct ctrace__point_stats *st = calloc(s->narmed, sizeof(*st));
         size_t n = 0;
+        /* Names are read from the points: see deliver(). */
+        ctrace__registry_lock();
         for (size_t i = 0; st != NULL && i < s->narmed; i++) {
             struct armed *a = &s->armed[i];
             if (atomic_load(&a->gone) || atomic_load(&a->calls) == 0)
@@ -764,6 +835,7 @@ static void report(struct ctrace_session *s, struct ctrace__sbuf *text)
             n++;
         }
         ctrace__format_point_stats(&s->format, st, n, text);
+        ctrace__registry_unlock();
         free(st);
     }
     ctrace__format_stopped(&s->format,
@@ -808,7 +880,6 @@ static void finish(struct ctrace_session *s, enum ctrace_stop_reason reason)
     ctrace__sbuf_free(&text);
 
     pthread_mutex_lock(&engine_lock);
-    engine_memory -= s->memory;
     engine_sessions--;
     pthread_mutex_unlock(&engine_lock);
 
@@ -871,7 +942,7 @@ static void *consumer_main(void *arg)
         pthread_mutex_lock(&s->lock);
         if (!s->freeing) {
             struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
+            clock_gettime(CLOCK_MONOTONIC, &until);
             until.tv_nsec += 1000000;
             if (until.tv_nsec >= 1000000000) {
                 until.tv_sec++;
@@ -1198,6 +1269,20 @@ static int arm_points(struct ctrace_session *s, struct ctrace_error *err)
 
 static void session_destroy(struct ctrace_session *s)
 {
+    if (s->on_live_list) {
+        ctrace__registry_lock();
+        struct ctrace_session **link = &live_sessions;
+        while (*link != NULL && *link != s)
+            link = &(*link)->next_live;
+        if (*link == s)
+            *link = s->next_live;
+        ctrace__registry_unlock();
+    }
+    if (s->memory != 0) {
+        pthread_mutex_lock(&engine_lock);
+        engine_memory -= s->memory;
+        pthread_mutex_unlock(&engine_lock);
+    }
     for (size_t i = 0; i < s->nspecs; i++)
         ctrace__spec_free(s->specs[i]);
     free(s->armed);
@@ -1233,7 +1318,7 @@ ctrace_session_start(const char *const *specs,
     }
     s->opts = *opts;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->cond, NULL);
+    init_cond(&s->cond);
     snprintf(s->reason, sizeof(s->reason), "running");
     if (opts->procs == CTRACE_PROCS_PIDS) {
         s->pids = malloc(opts->npids * sizeof(*s->pids));
@@ -1289,11 +1374,14 @@ ctrace_session_start(const char *const *specs,
     }
     s->slot = slot;
 
+    /*
+     * From selection to arming the registry lock is held throughout, so no
+     * module can be unloaded between finding a point and switching it on.
+     */
     ctrace__registry_lock();
     rc = select_points(s, err);
-    ctrace__registry_unlock();
     if (rc < 0)
-        goto fail_locked;
+        goto fail_registry;
 
     unsigned max_arity = 1;
     for (size_t i = 0; i < s->narmed; i++)
@@ -1301,8 +1389,10 @@ ctrace_session_start(const char *const *specs,
             max_arity = s->armed[i].point->arity;
     ctrace__record_layout_init(
         &s->layout, opts->max_msg_size, opts->print_depth, max_arity);
-    s->memory = (size_t)opts->max_queue * s->layout.slot_size;
-    if (engine_memory + s->memory > CTRACE__MEMORY_LIMIT) {
+    /* What is rendered is what was kept: the record's depth. */
+    s->format.render.depth = s->layout.depth;
+    size_t need = ctrace__queue_bytes(opts->max_queue, s->layout.slot_size);
+    if (need == SIZE_MAX || engine_memory + need > CTRACE__MEMORY_LIMIT) {
         rc = ctrace__error_set(err,
                                CTRACE_ELIMIT,
                                0,
@@ -1310,31 +1400,45 @@ ctrace_session_start(const char *const *specs,
                                "the session would need %zu KiB of queue and "
                                "sessions may use %zu KiB together (%zu KiB "
                                "in use); lower max_queue or max_msg_size",
-                               s->memory / 1024,
+                               need == SIZE_MAX ? SIZE_MAX / 1024 : need / 1024,
                                CTRACE__MEMORY_LIMIT / 1024,
                                engine_memory / 1024);
-        goto fail_locked;
+        goto fail_registry;
     }
     rc = ctrace__queue_init(&s->queue, opts->max_queue, s->layout.slot_size);
     if (rc < 0) {
         ctrace__error_set(err, rc, 0, 0, "cannot allocate the event queue");
-        goto fail_locked;
+        goto fail_registry;
     }
+    /* Charged until the queue is freed, in session_destroy(). */
+    s->memory = need;
+    engine_memory += need;
 
     s->pid_watermark = ctrace__thread_pid_watermark();
     ctrace__clock_anchor_now(&s->anchor);
     s->start_mono_ns = ctrace__clock_mono_ns();
     s->start_epoch = atomic_fetch_add(&session_epoch, 1) + 1;
     atomic_store_explicit(&slots[slot], s, memory_order_seq_cst);
-
-    ctrace__registry_lock();
     rc = arm_points(s, err);
-    ctrace__registry_unlock();
     if (rc < 0) {
         atomic_store(&slots[slot], NULL);
+        ctrace__registry_unlock();
         goto fail_published;
     }
+    s->next_live = live_sessions;
+    live_sessions = s;
+    s->on_live_list = true;
+    ctrace__registry_unlock();
+
+    /*
+     * The consumer takes no signal meant for the service's own threads
+     * (a sigwait() thread, say): create it with every signal blocked.
+     */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     rc = pthread_create(&s->consumer, NULL, consumer_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         unpublish(s);
         ctrace__error_set(err,
@@ -1347,11 +1451,13 @@ ctrace_session_start(const char *const *specs,
         goto fail_published;
     }
     s->consumer_started = true;
-    engine_memory += s->memory;
     engine_sessions++;
     pthread_mutex_unlock(&engine_lock);
     return s;
 
+fail_registry:
+    ctrace__registry_unlock();
+    goto fail_locked;
 fail_published:
     pthread_mutex_unlock(&engine_lock);
     ctrace__thread_synchronize();
@@ -1366,7 +1472,7 @@ fail_locked:
 int ctrace_session_wait(struct ctrace_session *s, int timeout_ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     if (timeout_ms >= 0) {
         until.tv_sec += timeout_ms / 1000;
         until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;

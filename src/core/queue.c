@@ -52,6 +52,20 @@ int ctrace__queue_init(struct ctrace__queue *q,
     return 0;
 }
 
+size_t ctrace__queue_bytes(size_t capacity, size_t slot_size)
+{
+    if (capacity == 0 || capacity > ((size_t)1 << 30) || slot_size == 0 ||
+        slot_size > SIZE_MAX / 2)
+        return SIZE_MAX;
+    size_t cap = 2;
+    while (cap < capacity)
+        cap <<= 1;
+    slot_size = (slot_size + 15) & ~(size_t)15;
+    if (slot_size + sizeof(struct ctrace__queue_cell) > SIZE_MAX / cap)
+        return SIZE_MAX;
+    return cap * (slot_size + sizeof(struct ctrace__queue_cell));
+}
+
 void ctrace__queue_destroy(struct ctrace__queue *q)
 {
     free(q->cells);

@@ -43,6 +43,13 @@ int ctrace__queue_init(struct ctrace__queue *q,
                        size_t capacity,
                        size_t slot_size);
 
+/*
+ * Bytes ctrace__queue_init() would allocate for these arguments (after its
+ * rounding), or SIZE_MAX when that does not fit in a size_t or the
+ * arguments are out of range. Lets callers check a memory cap first.
+ */
+size_t ctrace__queue_bytes(size_t capacity, size_t slot_size);
+
 /* Frees the buffer. Thread-safety: no producer or consumer may be inside. */
 void ctrace__queue_destroy(struct ctrace__queue *q);
 

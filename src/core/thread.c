@@ -177,13 +177,11 @@ bool ctrace__thread_lookup(uint64_t pid, char *label, size_t size)
             named = true;
         }
         pthread_mutex_unlock(&name_lock);
-        if (!named && pt != NULL)
-            snprintf(label,
-                     size,
-                     "%s:%s/%u",
-                     pt->module,
-                     pt->function,
-                     (unsigned)pt->arity);
+        if (!named && pt != NULL) {
+            pthread_mutex_lock(&name_lock);
+            snprintf(label, size, "%s", t->initial);
+            pthread_mutex_unlock(&name_lock);
+        }
         /* The thread may have exited while we copied: check again. */
         return atomic_load_explicit(&t->pid, memory_order_acquire) == pid;
     }
@@ -209,6 +207,20 @@ bool ctrace__thread_info(uint64_t pid, struct ctrace__thread_info *info)
         return ctrace__thread_lookup(pid, info->label, sizeof(info->label));
     }
     return false;
+}
+
+void ctrace__thread_set_initial(struct ctrace__thread *t,
+                                const struct ctrace_point *pt)
+{
+    pthread_mutex_lock(&name_lock);
+    snprintf(t->initial,
+             sizeof(t->initial),
+             "%s:%s/%u",
+             pt->module,
+             pt->function,
+             (unsigned)pt->arity);
+    pthread_mutex_unlock(&name_lock);
+    atomic_store_explicit(&t->first_point, pt, memory_order_release);
 }
 
 void ctrace__thread_set_name(const char *name)

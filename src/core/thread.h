@@ -41,6 +41,7 @@ struct ctrace__thread {
     const struct ctrace_point *_Atomic first_point;
     char name[32];    /* ctrace's name; under the name lock of thread.c */
     char os_name[16]; /* the system's name when claimed; same lock */
+    char initial[64]; /* "module:function/arity" of first_point; same lock */
     int tid;
 };
 
@@ -95,6 +96,14 @@ struct ctrace__thread_info {
  * false when it has ended.
  */
 bool ctrace__thread_info(uint64_t pid, struct ctrace__thread_info *info);
+
+/*
+ * Records `pt` as the initial call of the calling thread's record `t`
+ * (once), copying its name: the point's module may be unloaded later.
+ * Takes the name lock, once per thread.
+ */
+void ctrace__thread_set_initial(struct ctrace__thread *t,
+                                const struct ctrace_point *pt);
 
 /* Names the calling thread (cut to 31 bytes); NULL or "" clears it. */
 void ctrace__thread_set_name(const char *name);

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -678,6 +679,8 @@ static void child_after_fork_drops_sessions_and_can_trace_anew(void **state)
     if (child == 0) {
         /* No session here: the call raises nothing and must not crash. */
         leave("Child");
+        /* The parent's handle reads as stopped and frees without waiting. */
+        ctrace_session_free(s);
         int fds[2];
         if (pipe(fds) != 0)
             _exit(10);
@@ -710,6 +713,52 @@ static void child_after_fork_drops_sessions_and_can_trace_anew(void **state)
     assert_int_equal(seen->n, 1);
     assert_string_equal(seen->text[0], "sess_traveler:leave(\"Parent\")");
     ctrace_session_free(s);
+}
+
+static void
+library_unloaded_while_traced_leaves_the_session_intact(void **state)
+{
+    struct seen *seen = *state;
+    void *h = dlopen(CTRACE_TEST_DL_PATH, RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(h);
+    int (*dl_enter)(const char *, const char *);
+    /* The POSIX way around ISO C's ban on object-to-function casts. */
+    *(void **)&dl_enter = dlsym(h, "dl_cat_enter");
+    assert_non_null(dl_enter);
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 100;
+    struct ctrace_session *s = start1("dl_cat:enter/2 -> return", &o, seen);
+    dl_enter("Tihon", "Minsk");
+    /* Unloaded while armed, perhaps before its events were printed. */
+    assert_int_equal(dlclose(h), 0);
+    ctrace_session_stop(s);
+    assert_int_equal(seen->n, 2);
+    assert_true(strcmp(seen->text[0], "dl_cat:enter(\"Tihon\", \"Minsk\")") ==
+                    0 ||
+                strncmp(seen->text[0], "?:?(", 4) == 0);
+    assert_string_equal(ctrace_session_reason(s), "stopped by user");
+    ctrace_session_free(s);
+    /* A new session on the unloaded points finds none. */
+    const char *spec = "dl_cat:enter/2";
+    struct ctrace_error err = {0};
+    assert_null(ctrace_session_start(&spec, 1, NULL, &err));
+    assert_int_equal(err.code, CTRACE_ENOMATCH);
+}
+
+static void
+queue_beyond_the_memory_cap_is_refused_before_allocating(void **state)
+{
+    const char *spec = "sess_traveler:leave/1";
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.max_queue = 1u << 20;
+    o.max_msg_size = 65536;
+    struct ctrace_error err = {0};
+    assert_null(ctrace_session_start(&spec, 1, &o, &err));
+    assert_int_equal(err.code, CTRACE_ELIMIT);
+    assert_non_null(strstr(err.text, "lower max_queue or max_msg_size"));
+    assert_int_equal(ctrace__engine_memory(), 0);
 }
 
 /* ---- Stress: sessions start and stop while threads are inside. ---- */
@@ -820,6 +869,8 @@ int main(void)
         T(closed_pipe_sink_stops_the_session_and_spares_the_process),
         T(path_sink_appends_to_the_named_file),
         T(child_after_fork_drops_sessions_and_can_trace_anew),
+        T(library_unloaded_while_traced_leaves_the_session_intact),
+        T(queue_beyond_the_memory_cap_is_refused_before_allocating),
         T(sessions_start_and_stop_safely_under_concurrent_calls),
 #undef T
     };
