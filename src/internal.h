@@ -74,6 +74,16 @@ void ctrace__sbuf_putc(struct ctrace__sbuf *b, char c);
 void ctrace__sbuf_printf(struct ctrace__sbuf *b, const char *fmt, ...)
     CTRACE__PRINTF(2, 3);
 /*
+ * Appends `v` rendered as a term (json false) or as JSON with the limits of
+ * `opts` (NULL for the defaults). A NULL `v` appends `?` (term) or `null`
+ * (JSON), as for a return value that was not captured.
+ */
+void ctrace__sbuf_put_value(struct ctrace__sbuf *b,
+                            const struct ctrace_value *v,
+                            const struct ctrace_render_opts *opts,
+                            bool json);
+
+/*
  * Hands the string to the caller (free with ctrace_free()) and empties the
  * buffer. Returns NULL if any append failed; the partial string is freed.
  */

@@ -600,3 +600,39 @@ char *ctrace_value_to_json(const struct ctrace_value *v,
 {
     return render_new(v, opts, true);
 }
+
+void ctrace__sbuf_put_value(struct ctrace__sbuf *b,
+                            const struct ctrace_value *v,
+                            const struct ctrace_render_opts *opts,
+                            bool json)
+{
+    if (v == NULL) {
+        ctrace__sbuf_puts(b, json ? "null" : "?");
+        return;
+    }
+    if (b->failed)
+        return;
+    size_t (*fmt)(const struct ctrace_value *,
+                  const struct ctrace_render_opts *,
+                  char *,
+                  size_t) =
+        json ? ctrace_value_format_json : ctrace_value_format;
+    /*
+     * Most values fit the stack buffer; a longer one is rendered a second
+     * time into a heap buffer of the measured length.
+     */
+    char small[256];
+    size_t n = fmt(v, opts, small, sizeof(small));
+    if (n < sizeof(small)) {
+        ctrace__sbuf_append(b, small, n);
+        return;
+    }
+    char *big = n < SIZE_MAX ? malloc(n + 1) : NULL;
+    if (big == NULL) {
+        b->failed = true;
+        return;
+    }
+    fmt(v, opts, big, n + 1);
+    ctrace__sbuf_append(b, big, n);
+    free(big);
+}

@@ -37,7 +37,6 @@
    prints nothing deeper than 256 levels either (ctrace/value.h). */
 #define COPY_DEPTH_MAX 256
 /* A rendered value up to this size is formatted on the stack. */
-#define SMALL_RENDER 256
 /* Room for "module:function/arity" with names of the longest kind. */
 #define NAME_BUF (2 * 128 + 16)
 
@@ -101,24 +100,7 @@ static void put_value(struct ctrace__sbuf *out,
                       const struct ctrace_render_opts *render,
                       const struct ctrace_value *v)
 {
-    if (v == NULL) {
-        ctrace__sbuf_putc(out, '?');
-        return;
-    }
-    char small[SMALL_RENDER];
-    size_t n = ctrace_value_format(v, render, small, sizeof(small));
-    if (n < sizeof(small)) {
-        ctrace__sbuf_append(out, small, n);
-        return;
-    }
-    char *big = n < SIZE_MAX ? malloc(n + 1) : NULL;
-    if (big == NULL) {
-        out->failed = true;
-        return;
-    }
-    ctrace_value_format(v, render, big, n + 1);
-    ctrace__sbuf_append(out, big, n);
-    free(big);
+    ctrace__sbuf_put_value(out, v, render, false);
 }
 
 static void put_mfa(struct ctrace__sbuf *out, const struct ctrace_event *ev)

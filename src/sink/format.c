@@ -24,7 +24,6 @@
 #include "sink/sink.h"
 
 /* A value rendered into this much stack needs no heap copy. */
-#define SMALL_RENDER 256
 
 /* The longest text of ctrace__format_duration() is "18446744073 s". */
 #define DURATION_TEXT 32
@@ -84,41 +83,13 @@ static void put_name(struct ctrace__sbuf *out, const char *s)
     }
 }
 
-/*
- * Appends `v` rendered as a term or as JSON. Most values fit the stack
- * buffer; a longer one is rendered a second time into a heap buffer of the
- * measured length. NULL prints as `?` (a term) or null (JSON).
- */
+/* Appends `v` as a term or as JSON; NULL prints as `?` (or null). */
 static void put_value(struct ctrace__sbuf *out,
                       const struct ctrace_value *v,
                       const struct ctrace_render_opts *render,
                       bool json)
 {
-    if (v == NULL) {
-        ctrace__sbuf_puts(out, json ? "null" : "?");
-        return;
-    }
-    if (out->failed)
-        return;
-    size_t (*fmt)(const struct ctrace_value *,
-                  const struct ctrace_render_opts *,
-                  char *,
-                  size_t) =
-        json ? ctrace_value_format_json : ctrace_value_format;
-    char small[SMALL_RENDER];
-    size_t n = fmt(v, render, small, sizeof(small));
-    if (n < sizeof(small)) {
-        ctrace__sbuf_append(out, small, n);
-        return;
-    }
-    char *big = n < SIZE_MAX ? malloc(n + 1) : NULL;
-    if (big == NULL) {
-        out->failed = true;
-        return;
-    }
-    fmt(v, render, big, n + 1);
-    ctrace__sbuf_append(out, big, n);
-    free(big);
+    ctrace__sbuf_put_value(out, v, render, json);
 }
 
 /* Appends `len` bytes at `s` as a JSON string literal; NULL as null. */
