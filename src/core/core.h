@@ -74,13 +74,18 @@ struct ctrace__engine_hooks {
                 struct ctrace__frame *frame,
                 const struct ctrace_value *value,
                 uint64_t duration_ns);
-    /* An armed event point fired; `now_ns` is its timestamp. */
+    /*
+     * An armed event point fired; `now_ns` is its timestamp and
+     * `return_address` the address ctrace__event() returns to, in the
+     * function that raised the event (where a captured stack starts).
+     */
     void (*event)(void *arg,
                   struct ctrace_point *point,
                   void *probe,
                   uint64_t now_ns,
                   size_t nargs,
-                  const struct ctrace_value *args);
+                  const struct ctrace_value *args,
+                  uintptr_t return_address);
     /*
      * A module's points became known (a constructor ran: at start-up, or in
      * dlopen()), or are about to be forgotten (last destructor: exit or

@@ -452,15 +452,15 @@ static void hook_event(void *arg,
                        void *probe,
                        uint64_t now,
                        size_t nargs,
-                       const struct ctrace_value *args)
+                       const struct ctrace_value *args,
+                       uintptr_t return_address)
 {
     (void)arg;
     struct ctrace__frame frame;
     frame.point = pt;
     frame.start_ns = now;
     frame.active = 0;
-    /* No frame of ctrace's to skip that we know of: keep the whole stack. */
-    frame.engine[3] = 0;
+    frame.engine[3] = return_address;
     (void)fire(pt, probe, &frame, nargs, args, true);
 }
 

@@ -119,5 +119,11 @@ void ctrace__event(struct ctrace_point *point,
         return;
     void *probe =
         atomic_load_explicit(&point->ctrace__probe, memory_order_acquire);
-    h->event(h->arg, point, probe, now_ns(h), nargs, args);
+    h->event(h->arg,
+             point,
+             probe,
+             now_ns(h),
+             nargs,
+             args,
+             (uintptr_t)__builtin_return_address(0));
 }

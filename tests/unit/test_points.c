@@ -123,13 +123,15 @@ static void rec_event(void *arg,
                       void *probe,
                       uint64_t now_ns,
                       size_t nargs,
-                      const struct ctrace_value *args)
+                      const struct ctrace_value *args,
+                      uintptr_t return_address)
 {
     (void)arg;
     rec.events++;
     rec.point = point;
     rec.probe = probe;
     rec.event_ns = now_ns;
+    (void)return_address;
     copy_args(nargs, args);
 }
 

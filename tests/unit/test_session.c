@@ -59,6 +59,17 @@ __attribute__((noinline)) static size_t visit(const char *cat)
     return strlen(enter(cat, "Minsk")) + 1;
 }
 
+__attribute__((noinline)) static int announce(const char *cat)
+{
+    CTRACE_EVENT(sess_traveler, arrived, cat);
+    return (int)strlen(cat);
+}
+
+__attribute__((noinline)) static int greet(const char *cat)
+{
+    return announce(cat) + 1;
+}
+
 /* ---- A callback sink that keeps what it saw. ---- */
 
 #define MAX_SEEN 256
@@ -494,6 +505,21 @@ static void caller_and_stack_name_the_calling_function(void **state)
     ctrace_session_free(s);
 }
 
+static void event_stack_starts_in_the_function_that_raised_it(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    struct ctrace_session *s =
+        start1("sess_traveler:arrived -> stack, caller", &o, seen);
+    assert_int_equal(greet("Tihon"), 6);
+    ctrace_session_stop(s);
+    assert_int_equal(seen->n, 1);
+    assert_non_null(strstr(seen->stack0[0], "announce"));
+    assert_non_null(strstr(seen->caller[0], "greet"));
+    ctrace_session_free(s);
+}
+
 static char *read_all(int fd)
 {
     static char buf[8192];
@@ -862,6 +888,7 @@ int main(void)
         T(pids_filter_sees_only_the_listed_process),
         T(consumer_thread_is_never_traced),
         T(caller_and_stack_name_the_calling_function),
+        T(event_stack_starts_in_the_function_that_raised_it),
         T(text_sink_prints_redbug_lines_and_the_stop_line),
         T(dump_action_describes_the_calling_process),
         T(failing_sink_stops_the_session_with_its_error),
