@@ -163,19 +163,39 @@ static void leave(struct parser *p)
     p->depth--;
 }
 
+/*
+ * Makes room for one more element in an arena-backed array (`*items`,
+ * `*cap` elements of `size` bytes, `len` in use), doubling from `first`.
+ * Arena memory is freed with the spec, so the old array is simply left.
+ */
+static int grow(struct parser *p,
+                void **items,
+                size_t *cap,
+                size_t len,
+                size_t size,
+                size_t first)
+{
+    if (len < *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : first;
+    void *bigger = alloc(p, n * size);
+    if (bigger == NULL)
+        return CTRACE_ENOMEM;
+    if (len > 0)
+        memcpy(bigger, *items, len * size);
+    *items = bigger;
+    *cap = n;
+    return 0;
+}
+
 static int
 pat_push(struct parser *p, struct pat_vec *v, const struct ctrace__pat *pat)
 {
-    if (v->len == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 4;
-        struct ctrace__pat *items = alloc(p, cap * sizeof(*items));
-        if (items == NULL)
-            return CTRACE_ENOMEM;
-        if (v->len > 0)
-            memcpy(items, v->items, v->len * sizeof(*items));
-        v->items = items;
-        v->cap = cap;
-    }
+    void *items = v->items;
+    int rc = grow(p, &items, &v->cap, v->len, sizeof(*v->items), 4);
+    if (rc < 0)
+        return rc;
+    v->items = items;
     v->items[v->len++] = *pat;
     return 0;
 }
@@ -205,16 +225,11 @@ bytes_append(struct parser *p, struct byte_vec *b, const char *s, size_t n)
 static int
 operand_push(struct parser *p, struct operand_vec *v, const struct operand *o)
 {
-    if (v->len == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 8;
-        struct operand *items = alloc(p, cap * sizeof(*items));
-        if (items == NULL)
-            return CTRACE_ENOMEM;
-        if (v->len > 0)
-            memcpy(items, v->items, v->len * sizeof(*items));
-        v->items = items;
-        v->cap = cap;
-    }
+    void *items = v->items;
+    int rc = grow(p, &items, &v->cap, v->len, sizeof(*v->items), 8);
+    if (rc < 0)
+        return rc;
+    v->items = items;
     v->items[v->len++] = *o;
     return 0;
 }
