@@ -823,12 +823,16 @@ static void sessions_start_and_stop_safely_under_concurrent_calls(void **state)
                            "sess_traveler:_ -> count"};
     atomic_ulong events = 0;
     /*
-     * Up to `rounds` rounds, but at most 30 s: on a loaded machine each
+     * Up to `rounds` rounds, but at most `seconds` (default 30 s; both
+     * from the environment): on a loaded machine each
      * round waits for consumers that the busy callers starve of CPU.
      */
     int rounds = getenv("CTRACE_STRESS_ROUNDS")
                      ? atoi(getenv("CTRACE_STRESS_ROUNDS"))
                      : 1000;
+    long seconds = getenv("CTRACE_STRESS_SECONDS")
+                       ? atol(getenv("CTRACE_STRESS_SECONDS"))
+                       : 30;
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int done = 0;
@@ -853,7 +857,7 @@ static void sessions_start_and_stop_safely_under_concurrent_calls(void **state)
         ctrace_session_free(b);
         done++;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - t0.tv_sec >= 30)
+        if (now.tv_sec - t0.tv_sec >= seconds)
             break;
     }
     atomic_store(&stress_stop, true);
