@@ -12,6 +12,7 @@
 #include "ctrace/capture.h"
 #include "ctrace/error.h"
 #include "ctrace/point.h"
+#include "ctrace/proc.h"
 #include "ctrace/session.h"
 #include "ctrace/value.h"
 #include "ctrace/version.h"

@@ -38,7 +38,10 @@ extern "C" {
     XX(BUSY, -1010, "resource busy")                           \
     XX(NOTFOUND, -1011, "not found")                           \
     XX(STOPPED, -1012, "already stopped")                      \
-    XX(TOOBROAD, -1013, "selection too broad without force")
+    XX(TOOBROAD, -1013, "selection too broad without force")   \
+    XX(NOPROC, -1014, "no such process")                       \
+    XX(FULL, -1015, "mailbox full")                            \
+    XX(DEADLOCK, -1016, "a server cannot call itself")
 
 /* ctrace's own error codes, CTRACE_E<NAME>. */
 enum ctrace_errno {

@@ -43,7 +43,7 @@ enum ctrace_procs_filter {
     CTRACE_PROCS_ALL = 0,  /* every process (default) */
     CTRACE_PROCS_NEW,      /* processes that appear after the session starts */
     CTRACE_PROCS_EXISTING, /* processes that existed when it started */
-    CTRACE_PROCS_PIDS      /* the pids listed in the options */
+    CTRACE_PROCS_PIDS      /* the pids and registered names listed */
 };
 
 /* How the text sink prints events. */
@@ -131,6 +131,9 @@ struct ctrace_session_opts {
     enum ctrace_procs_filter procs;
     const uint64_t *pids; /* CTRACE_PROCS_PIDS: the process numbers */
     size_t npids;
+    /* CTRACE_PROCS_PIDS: registered names too, looked up at start. */
+    const char *const *names;
+    size_t nnames;
     /*
      * Allow a selection that could hurt the service: no time or msgs limit,
      * or every trace point of the program for every process.
@@ -178,8 +181,7 @@ struct ctrace_session_stats {
  * - CTRACE_EINVAL: an option out of range (the text names it);
  * - CTRACE_ELIMIT: too many sessions at once, or the memory cap for all
  *   sessions together would be passed;
- * - CTRACE_EUNSUPPORTED: a process-event spec (send, receive, procs),
- *   which needs the process model that is not built yet;
+ * - CTRACE_ENOPROC: a name in `names` that no process is registered as;
  * - CTRACE_ENOMEM, or -errno when the consumer thread cannot start.
  * The callback in `opts`, if any, is never called when starting fails.
  * Free the session with ctrace_session_free().

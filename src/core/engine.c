@@ -39,6 +39,7 @@
 #include "core/clock.h"
 #include "core/core.h"
 #include "core/engine.h"
+#include "core/proc.h"
 #include "core/queue.h"
 #include "core/record.h"
 #include "core/symbolize.h"
@@ -85,7 +86,9 @@ enum state { RUNNING = 0, STOPPING, STOPPED };
 
 struct ctrace_session {
     struct ctrace_session_opts opts;
-    uint64_t *pids; /* copy of opts.pids */
+    uint64_t *pids; /* opts.pids and the pids of opts.names */
+    size_t npids;
+    unsigned wants; /* CTRACE__WANT_ bits of its process-event specs */
     struct ctrace__spec *specs[MAX_SPECS];
     size_t nspecs;
     unsigned all_actions;
@@ -140,6 +143,13 @@ static struct ctrace_session *live_sessions;
 static size_t engine_memory; /* under the engine lock */
 static unsigned engine_sessions;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+/*
+ * Process events: slots whose session traces some process-event kind, and
+ * the union of the kinds, for one load on the paths that raise them.
+ * Written under the engine lock.
+ */
+static _Atomic uint64_t proc_slots;
+static _Atomic unsigned proc_wants;
 
 /* ---- Traced side. ---- */
 
@@ -159,7 +169,7 @@ static bool procs_ok(const struct ctrace_session *s, uint64_t pid)
     case CTRACE_PROCS_EXISTING:
         return pid <= s->pid_watermark;
     case CTRACE_PROCS_PIDS:
-        for (size_t i = 0; i < s->opts.npids; i++)
+        for (size_t i = 0; i < s->npids; i++)
             if (s->pids[i] == pid)
                 return true;
         return false;
@@ -276,6 +286,7 @@ static bool fire(struct ctrace_point *pt,
         return false;
     if (atomic_load_explicit(&t->first_point, memory_order_relaxed) == NULL)
         ctrace__thread_set_initial(t, pt);
+    atomic_store_explicit(&t->current, pt, memory_order_relaxed);
     uint64_t pid = atomic_load_explicit(&t->pid, memory_order_relaxed);
 
     /*
@@ -464,6 +475,68 @@ static void hook_event(void *arg,
     (void)fire(pt, probe, &frame, nargs, args, true);
 }
 
+unsigned ctrace__engine_wants(void)
+{
+    return atomic_load_explicit(&proc_wants, memory_order_relaxed);
+}
+
+static unsigned want_bit(enum ctrace_event_kind kind)
+{
+    switch (kind) {
+    case CTRACE_EVENT_SEND:
+        return CTRACE__WANT_SEND;
+    case CTRACE_EVENT_RECEIVE:
+        return CTRACE__WANT_RECEIVE;
+    case CTRACE_EVENT_CALL:
+    case CTRACE_EVENT_RETURN:
+        return 0;
+    default:
+        return CTRACE__WANT_PROCS;
+    }
+}
+
+void ctrace__engine_proc_event(enum ctrace_event_kind kind,
+                               uint64_t pid,
+                               uint64_t peer,
+                               const struct ctrace_value *value)
+{
+    unsigned bit = want_bit(kind);
+    if ((atomic_load_explicit(&proc_wants, memory_order_relaxed) & bit) == 0)
+        return;
+    struct ctrace__thread *t = ctrace__thread_self();
+    if (t == NULL || atomic_load_explicit(&t->no_trace, memory_order_relaxed))
+        return;
+    if (atomic_load_explicit(&t->cs, memory_order_relaxed) & 1)
+        return; /* nested in a signal handler: see fire() */
+    ctrace__thread_enter(t);
+    uint64_t now = ctrace__clock_ticks();
+    uint64_t mask = atomic_load_explicit(&proc_slots, memory_order_acquire);
+    while (mask != 0) {
+        unsigned i = (unsigned)__builtin_ctzll(mask);
+        mask &= mask - 1;
+        struct ctrace_session *s = session_at(i, true);
+        if (s == NULL || (s->wants & bit) == 0 || !procs_ok(s, pid))
+            continue;
+        struct ctrace__record *r = take_ticket(s) ? reserve(s) : NULL;
+        if (r == NULL)
+            continue;
+        r->kind = kind;
+        r->nargs = 0;
+        r->has_value = value != NULL;
+        r->stack_len = 0;
+        r->actions = 0;
+        r->ticks = now;
+        r->duration_ticks = 0;
+        r->pid = pid;
+        r->peer_pid = peer;
+        r->point = NULL;
+        if (value != NULL)
+            ctrace__record_copy(&s->layout, r, value, 1);
+        ctrace__queue_commit(&s->queue, r);
+    }
+    ctrace__thread_leave(t);
+}
+
 /* ---- Registry hooks: run with the registry lock held. ---- */
 
 static void hook_module_removed(void *arg,
@@ -590,30 +663,6 @@ static int64_t ticks_to_wall_us(const struct ctrace_session *s, uint64_t ticks)
     return ctrace__clock_ticks_to_wall_us(&s->anchor, ticks);
 }
 
-/*
- * The `dump` action: what is known of a process, as redbug's process dump
- * shows an Erlang process. The full process model (memory, reductions,
- * mailbox) adds lines here when it exists.
- */
-static void describe_process(uint64_t pid, char *buf, size_t size)
-{
-    struct ctrace__thread_info info;
-    if (!ctrace__thread_info(pid, &info)) {
-        snprintf(buf,
-                 size,
-                 "pid: <0.%llu.0>\nstatus: dead",
-                 (unsigned long long)pid);
-        return;
-    }
-    snprintf(buf,
-             size,
-             "pid: <0.%llu.0>\nlabel: %s\nthread: %d (%s)\nstatus: running",
-             (unsigned long long)pid,
-             info.label[0] != '\0' ? info.label : "-",
-             info.tid,
-             info.os_name[0] != '\0' ? info.os_name : "-");
-}
-
 static void write_all(struct ctrace_session *s, const char *data, size_t len)
 {
     while (len > 0 && s->sink_errno == 0) {
@@ -690,6 +739,64 @@ static bool point_gone(const struct ctrace_session *s,
     return true;
 }
 
+static void hand_over(struct ctrace_session *s,
+                      const struct ctrace_event *ev,
+                      struct ctrace__sbuf *text)
+{
+    atomic_fetch_add_explicit(&s->events, 1, memory_order_relaxed);
+    if (s->opts.on_event != NULL)
+        s->opts.on_event(ev, s->opts.arg);
+    if (s->opts.fd >= 0) {
+        ctrace__format_event(&s->format, ev, text);
+        emit_text(s, text);
+    }
+}
+
+/*
+ * A process event: the record's value is the message (SEND, RECEIVE) or
+ * a text (SPAWN's initial call, EXIT's reason, a registered name).
+ */
+static void deliver_proc_event(struct ctrace_session *s,
+                               struct ctrace__record *r,
+                               struct ctrace_event *ev,
+                               struct ctrace_value *values,
+                               struct ctrace__sbuf *text)
+{
+    char str[CTRACE_PROC_TEXT_MAX + 1] = "";
+    if (r->has_value && values[0].kind == CTRACE_VALUE_STRING) {
+        size_t len = values[0].as.str.len;
+        if (len >= sizeof(str))
+            len = sizeof(str) - 1;
+        memcpy(str, values[0].as.str.ptr, len);
+        str[len] = '\0';
+    }
+    char peer[CTRACE_PROC_TEXT_MAX + 1] = "";
+    ev->peer_pid = r->peer_pid;
+    switch (r->kind) {
+    case CTRACE_EVENT_SEND:
+    case CTRACE_EVENT_RECEIVE:
+        ev->message = r->has_value ? &values[0] : NULL;
+        if (r->peer_pid != 0) {
+            (void)ctrace__proc_label(r->peer_pid, peer, sizeof(peer));
+            ev->peer = peer[0] != '\0' ? peer : NULL;
+        }
+        break;
+    case CTRACE_EVENT_SPAWN:
+        ev->peer = str;
+        break;
+    case CTRACE_EVENT_EXIT:
+        ev->reason = str;
+        break;
+    case CTRACE_EVENT_REGISTER:
+    case CTRACE_EVENT_UNREGISTER:
+        ev->name = str;
+        break;
+    default:
+        break;
+    }
+    hand_over(s, ev, text);
+}
+
 static void deliver(struct ctrace_session *s,
                     struct ctrace__record *r,
                     struct ctrace__sbuf *text)
@@ -713,9 +820,14 @@ static void deliver(struct ctrace_session *s,
     if (r->kind == CTRACE_EVENT_RETURN && ev.duration_ns == 0)
         ev.duration_ns = 1;
     ev.pid = r->pid;
-    char label[2 * CTRACE_POINT_NAME_MAX + 16];
-    ev.dead = !ctrace__thread_lookup(r->pid, label, sizeof(label));
+    char label[CTRACE_PROC_TEXT_MAX + 1];
+    ev.dead = !ctrace__proc_label(r->pid, label, sizeof(label));
     ev.process = !ev.dead && label[0] != '\0' ? label : NULL;
+    struct ctrace_value *values = ctrace__record_values(r);
+    if (r->point == NULL) {
+        deliver_proc_event(s, r, &ev, values, text);
+        return;
+    }
     /*
      * The point's names live in its module, which may be unloaded at any
      * moment: check and copy them under the registry lock, which module
@@ -733,7 +845,6 @@ static void deliver(struct ctrace_session *s,
     ctrace__registry_unlock();
     ev.module = module;
     ev.function = function;
-    struct ctrace_value *values = ctrace__record_values(r);
     if (r->kind == CTRACE_EVENT_CALL) {
         ev.args = values;
         ev.nargs = r->nargs;
@@ -764,19 +875,13 @@ static void deliver(struct ctrace_session *s,
         }
     }
 
-    char dump[256];
+    char dump[1024];
     if (r->kind == CTRACE_EVENT_CALL && (r->actions & CTRACE__ACTION_DUMP)) {
-        describe_process(r->pid, dump, sizeof(dump));
+        ctrace__proc_describe(r->pid, dump, sizeof(dump));
         ev.dump = dump;
     }
 
-    atomic_fetch_add_explicit(&s->events, 1, memory_order_relaxed);
-    if (s->opts.on_event != NULL)
-        s->opts.on_event(&ev, s->opts.arg);
-    if (s->opts.fd >= 0) {
-        ctrace__format_event(&s->format, &ev, text);
-        emit_text(s, text);
-    }
+    hand_over(s, &ev, text);
 }
 
 /* Delivers what is queued now; returns how many records it took. */
@@ -790,6 +895,27 @@ static size_t drain(struct ctrace_session *s, struct ctrace__sbuf *text)
         n++;
     }
     return n;
+}
+
+/*
+ * Adds (or removes) the session's slot to those raising process events and
+ * recomputes the kinds wanted. Engine lock held.
+ */
+static void update_proc_wants(struct ctrace_session *s, bool on)
+{
+    uint64_t bit = UINT64_C(1) << s->slot;
+    uint64_t slots_now = atomic_load(&proc_slots);
+    slots_now = on ? slots_now | bit : slots_now & ~bit;
+    unsigned wants = 0;
+    for (uint64_t m = slots_now; m != 0; m &= m - 1) {
+        struct ctrace_session *o = atomic_load(&slots[__builtin_ctzll(m)]);
+        if (o != NULL)
+            wants |= o->wants;
+    }
+    if (on)
+        wants |= s->wants;
+    atomic_store(&proc_slots, slots_now);
+    atomic_store(&proc_wants, wants);
 }
 
 /* Disarms the session's points and empties its slot. Engine lock held. */
@@ -808,6 +934,8 @@ static void unpublish(struct ctrace_session *s)
     }
     atomic_store_explicit(&slots[s->slot], NULL, memory_order_seq_cst);
     ctrace__registry_unlock();
+    if (s->wants != 0)
+        update_proc_wants(s, false);
 }
 
 static void report(struct ctrace_session *s, struct ctrace__sbuf *text)
@@ -893,6 +1021,7 @@ static void *consumer_main(void *arg)
 {
     struct ctrace_session *s = arg;
     ctrace__thread_set_no_trace();
+    ctrace_thread_set_name("ctrace_consumer");
     /*
      * A text sink may be a pipe whose reader dies. The process-wide
      * default for SIGPIPE is to die with it; block it on this thread only
@@ -1009,9 +1138,14 @@ static int check_opts(const struct ctrace_session_opts *o,
                                  0,
                                  "procs filter %d is unknown",
                                  (int)o->procs);
-    if (o->procs == CTRACE_PROCS_PIDS && (o->npids == 0 || o->pids == NULL))
-        return ctrace__error_set(
-            err, CTRACE_EINVAL, 0, 0, "the pids filter needs at least one pid");
+    if (o->procs == CTRACE_PROCS_PIDS && (o->npids == 0 || o->pids == NULL) &&
+        (o->nnames == 0 || o->names == NULL))
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "the pids filter needs at least one pid or "
+                                 "registered name");
     if (o->path != NULL && o->fd >= 0)
         return ctrace__error_set(err,
                                  CTRACE_EINVAL,
@@ -1065,16 +1199,19 @@ static int parse_specs(struct ctrace_session *s,
                 err, e.code, e.column, e.position, "%s", e.text);
         }
         s->nspecs = i + 1;
-        if (s->specs[i]->kind != CTRACE__SPEC_CALL)
-            return ctrace__error_set(
-                err,
-                CTRACE_EUNSUPPORTED,
-                0,
-                0,
-                "%s%s: process events (send, receive, procs) are not "
-                "supported yet; trace calls for now",
-                nspecs > 1 ? "spec " : "",
-                nspecs > 1 ? "" : s->specs[i]->text);
+        switch (s->specs[i]->kind) {
+        case CTRACE__SPEC_SEND:
+            s->wants |= CTRACE__WANT_SEND;
+            break;
+        case CTRACE__SPEC_RECEIVE:
+            s->wants |= CTRACE__WANT_RECEIVE;
+            break;
+        case CTRACE__SPEC_PROCS:
+            s->wants |= CTRACE__WANT_PROCS;
+            break;
+        case CTRACE__SPEC_CALL:
+            break;
+        }
         s->all_actions |= s->specs[i]->action_mask;
     }
     return 0;
@@ -1147,6 +1284,8 @@ static int select_points(struct ctrace_session *s, struct ctrace_error *err)
 {
     struct select_ctx c = {.s = s};
     for (unsigned j = 0; j < s->nspecs; j++) {
+        if (s->specs[j]->kind != CTRACE__SPEC_CALL)
+            continue; /* process events select no trace point */
         c.spec = j;
         ctrace__registry_walk(NULL, NULL, -1, select_point, &c);
         if (c.error != 0)
@@ -1211,7 +1350,8 @@ static int check_breadth(const struct ctrace_session *s,
     if (s->opts.force || s->opts.procs != CTRACE_PROCS_ALL)
         return 0;
     for (size_t i = 0; i < s->nspecs; i++)
-        if (strcmp(s->specs[i]->module, "*") == 0)
+        if (s->specs[i]->kind == CTRACE__SPEC_CALL &&
+            strcmp(s->specs[i]->module, "*") == 0)
             return ctrace__error_set(
                 err,
                 CTRACE_ETOOBROAD,
@@ -1297,6 +1437,42 @@ static void session_destroy(struct ctrace_session *s)
     free(s);
 }
 
+/*
+ * The pids filter: the pids given and those registered under the names
+ * given, looked up now (as redbug does: a name registered later does not
+ * count).
+ */
+static int resolve_pids(struct ctrace_session *s,
+                        const struct ctrace_session_opts *opts,
+                        struct ctrace_error *err)
+{
+    size_t npids = opts->pids != NULL ? opts->npids : 0;
+    size_t nnames = opts->names != NULL ? opts->nnames : 0;
+    s->pids = malloc((npids + nnames) * sizeof(*s->pids));
+    if (s->pids == NULL)
+        return ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
+    if (npids > 0)
+        memcpy(s->pids, opts->pids, npids * sizeof(*s->pids));
+    s->npids = npids;
+    for (size_t i = 0; i < nnames; i++) {
+        const char *name = opts->names[i] != NULL ? opts->names[i] : "";
+        uint64_t pid = ctrace_whereis(name);
+        if (pid == 0)
+            return ctrace__error_set(err,
+                                     CTRACE_ENOPROC,
+                                     0,
+                                     0,
+                                     "no process is registered as '%s'",
+                                     name);
+        s->pids[s->npids++] = pid;
+    }
+    s->opts.pids = s->pids;
+    s->opts.npids = s->npids;
+    s->opts.names = NULL;
+    s->opts.nnames = 0;
+    return 0;
+}
+
 struct ctrace_session *
 ctrace_session_start(const char *const *specs,
                      size_t nspecs,
@@ -1320,15 +1496,9 @@ ctrace_session_start(const char *const *specs,
     pthread_mutex_init(&s->lock, NULL);
     init_cond(&s->cond);
     snprintf(s->reason, sizeof(s->reason), "running");
-    if (opts->procs == CTRACE_PROCS_PIDS) {
-        s->pids = malloc(opts->npids * sizeof(*s->pids));
-        if (s->pids == NULL) {
-            ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
-            session_destroy(s);
-            return NULL;
-        }
-        memcpy(s->pids, opts->pids, opts->npids * sizeof(*s->pids));
-        s->opts.pids = s->pids;
+    if (opts->procs == CTRACE_PROCS_PIDS && resolve_pids(s, opts, err) < 0) {
+        session_destroy(s);
+        return NULL;
     }
     if (parse_specs(s, specs, nspecs, err) < 0 || check_breadth(s, err) < 0) {
         session_destroy(s);
@@ -1414,7 +1584,7 @@ ctrace_session_start(const char *const *specs,
     s->memory = need;
     engine_memory += need;
 
-    s->pid_watermark = ctrace__thread_pid_watermark();
+    s->pid_watermark = ctrace__proc_watermark();
     ctrace__clock_anchor_now(&s->anchor);
     s->start_mono_ns = ctrace__clock_mono_ns();
     s->start_epoch = atomic_fetch_add(&session_epoch, 1) + 1;
@@ -1429,6 +1599,8 @@ ctrace_session_start(const char *const *specs,
     live_sessions = s;
     s->on_live_list = true;
     ctrace__registry_unlock();
+    if (s->wants != 0)
+        update_proc_wants(s, true);
 
     /*
      * The consumer takes no signal meant for the service's own threads
@@ -1542,8 +1714,7 @@ void ctrace_thread_set_name(const char *name)
 
 uint64_t ctrace_self_pid(void)
 {
-    struct ctrace__thread *t = ctrace__thread_self();
-    return t != NULL ? atomic_load(&t->pid) : 0;
+    return ctrace_self();
 }
 
 size_t ctrace__engine_memory(void)

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/proc.h"
 #include "core/thread.h"
 #include "ctrace/point.h"
 #include "internal.h"
@@ -21,7 +22,6 @@
  * walk it without a lock; `claimed` says which records a live thread owns.
  */
 static struct ctrace__thread *_Atomic thread_list;
-static _Atomic uint64_t next_pid = 1;
 static pthread_key_t thread_key;
 static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
 static bool thread_key_ok;
@@ -39,6 +39,9 @@ static _Thread_local struct ctrace__thread *self
 static void thread_release(void *p)
 {
     struct ctrace__thread *t = p;
+    /* Its processes end first, while `self` still names the record. */
+    ctrace__proc_thread_released(t);
+    atomic_store_explicit(&t->current, NULL, memory_order_relaxed);
     atomic_store_explicit(&t->no_trace, false, memory_order_relaxed);
     atomic_store_explicit(&t->first_point, NULL, memory_order_relaxed);
     atomic_store_explicit(&t->pid, 0, memory_order_release);
@@ -100,8 +103,7 @@ struct ctrace__thread *ctrace__thread_self(void)
     memcpy(t->os_name, os_name, sizeof(os_name));
     t->os_name[sizeof(t->os_name) - 1] = '\0';
     pthread_mutex_unlock(&name_lock);
-    atomic_store_explicit(
-        &t->pid, atomic_fetch_add(&next_pid, 1), memory_order_release);
+    ctrace__proc_thread_claimed(t);
     if (thread_key_ok)
         pthread_setspecific(thread_key, t);
     self = t;
@@ -141,72 +143,36 @@ void ctrace__thread_set_no_trace(void)
         atomic_store_explicit(&t->no_trace, true, memory_order_relaxed);
 }
 
-uint64_t ctrace__thread_pid_watermark(void)
+void ctrace__thread_label(struct ctrace__thread *t, char *label, size_t size)
 {
-    return atomic_load(&next_pid) - 1;
+    if (size == 0)
+        return;
+    label[0] = '\0';
+    const struct ctrace_point *pt =
+        atomic_load_explicit(&t->first_point, memory_order_acquire);
+    pthread_mutex_lock(&name_lock);
+    if (t->name[0] != '\0') {
+        snprintf(label, size, "%s", t->name);
+    } else if (t->os_name[0] != '\0' &&
+               (t->tid == (int)getpid() ||
+                strncmp(t->os_name, program_invocation_short_name, 15) != 0)) {
+        snprintf(label, size, "%s", t->os_name);
+    } else if (pt != NULL) {
+        snprintf(label, size, "%s", t->initial);
+    }
+    pthread_mutex_unlock(&name_lock);
 }
 
-bool ctrace__thread_lookup(uint64_t pid, char *label, size_t size)
+void ctrace__thread_initial(struct ctrace__thread *t, char *buf, size_t size)
 {
-    for (struct ctrace__thread *t =
-             atomic_load_explicit(&thread_list, memory_order_acquire);
-         t != NULL;
-         t = t->next) {
-        if (atomic_load_explicit(&t->pid, memory_order_acquire) != pid)
-            continue;
-        const struct ctrace_point *pt =
-            atomic_load_explicit(&t->first_point, memory_order_acquire);
-        if (size > 0)
-            label[0] = '\0';
-        /*
-         * The label, as Erlang tools show a registered name or an initial
-         * call: a name given with ctrace_thread_set_name(); else the
-         * system's name of the thread when it is the main thread (the
-         * program's name) or was named on its own (pthread_setname_np);
-         * else the first trace point the thread passed.
-         */
-        pthread_mutex_lock(&name_lock);
-        bool named = t->name[0] != '\0';
-        if (named) {
-            snprintf(label, size, "%s", t->name);
-        } else if (t->os_name[0] != '\0' &&
-                   (t->tid == (int)getpid() ||
-                    strncmp(t->os_name, program_invocation_short_name, 15) !=
-                        0)) {
-            snprintf(label, size, "%s", t->os_name);
-            named = true;
-        }
-        pthread_mutex_unlock(&name_lock);
-        if (!named && pt != NULL) {
-            pthread_mutex_lock(&name_lock);
-            snprintf(label, size, "%s", t->initial);
-            pthread_mutex_unlock(&name_lock);
-        }
-        /* The thread may have exited while we copied: check again. */
-        return atomic_load_explicit(&t->pid, memory_order_acquire) == pid;
-    }
-    return false;
-}
-
-bool ctrace__thread_info(uint64_t pid, struct ctrace__thread_info *info)
-{
-    memset(info, 0, sizeof(*info));
-    for (struct ctrace__thread *t =
-             atomic_load_explicit(&thread_list, memory_order_acquire);
-         t != NULL;
-         t = t->next) {
-        if (atomic_load_explicit(&t->pid, memory_order_acquire) != pid)
-            continue;
-        pthread_mutex_lock(&name_lock);
-        memcpy(info->name, t->name, sizeof(info->name));
-        memcpy(info->os_name, t->os_name, sizeof(info->os_name));
-        pthread_mutex_unlock(&name_lock);
-        info->tid = t->tid;
-        info->no_trace =
-            atomic_load_explicit(&t->no_trace, memory_order_relaxed);
-        return ctrace__thread_lookup(pid, info->label, sizeof(info->label));
-    }
-    return false;
+    if (size == 0)
+        return;
+    buf[0] = '\0';
+    if (atomic_load_explicit(&t->first_point, memory_order_acquire) == NULL)
+        return;
+    pthread_mutex_lock(&name_lock);
+    snprintf(buf, size, "%s", t->initial);
+    pthread_mutex_unlock(&name_lock);
 }
 
 void ctrace__thread_set_initial(struct ctrace__thread *t,
@@ -251,10 +217,13 @@ void ctrace__thread_after_fork_child(void)
         atomic_store(&t->pid, 0);
         atomic_store(&t->first_point, NULL);
         atomic_store(&t->no_trace, false);
+        atomic_store(&t->current, NULL);
+        t->proc = NULL;
         atomic_store(&t->claimed, false);
     }
     if (self != NULL) {
         self->tid = (int)syscall(SYS_gettid);
         atomic_store(&self->cs, 0);
     }
+    ctrace__proc_after_fork_child(self);
 }

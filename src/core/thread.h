@@ -26,9 +26,11 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct ctrace_point;
+struct ctrace__proc;
 
 struct ctrace__thread {
     struct ctrace__thread *next; /* immutable once on the list */
@@ -43,6 +45,10 @@ struct ctrace__thread {
     char os_name[16]; /* the system's name when claimed; same lock */
     char initial[64]; /* "module:function/arity" of first_point; same lock */
     int tid;
+    /* The thread's current process entry; proc.c's, under its lock. */
+    struct ctrace__proc *proc;
+    /* The last armed trace point the thread passed (engine.c). */
+    const struct ctrace_point *_Atomic current;
 };
 
 /*
@@ -70,32 +76,17 @@ void ctrace__thread_synchronize(void);
 void ctrace__thread_set_no_trace(void);
 
 /*
- * The highest pid handed out so far: sessions started now see pids above
- * it as `new` and the others as `existing`.
+ * The label of the thread's implicit process, as Erlang tools show a
+ * registered name or an initial call: a name given with
+ * ctrace_thread_set_name(); else the system's name of the thread when it
+ * is the main thread (the program's name) or was named on its own
+ * (pthread_setname_np); else the first trace point the thread passed.
+ * Takes the name lock.
  */
-uint64_t ctrace__thread_pid_watermark(void);
+void ctrace__thread_label(struct ctrace__thread *t, char *label, size_t size);
 
-/*
- * Looks up a live process by pid. Copies its label (name or initial call)
- * into `label` (may be empty) and returns true, or returns false when no
- * live thread has that pid any more (it is dead).
- */
-bool ctrace__thread_lookup(uint64_t pid, char *label, size_t size);
-
-/* What ctrace__thread_info() knows of a live process. */
-struct ctrace__thread_info {
-    char label[64];   /* as ctrace__thread_lookup() gives it */
-    char name[32];    /* ctrace_thread_set_name(), or empty */
-    char os_name[16]; /* the system's name of the thread */
-    int tid;
-    bool no_trace; /* one of ctrace's own threads */
-};
-
-/*
- * Fills `info` for the live process `pid` and returns true, or returns
- * false when it has ended.
- */
-bool ctrace__thread_info(uint64_t pid, struct ctrace__thread_info *info);
+/* The initial call of the thread's implicit process, or "". Name lock. */
+void ctrace__thread_initial(struct ctrace__thread *t, char *buf, size_t size);
 
 /*
  * Records `pt` as the initial call of the calling thread's record `t`
