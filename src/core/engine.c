@@ -767,7 +767,8 @@ static void deliver_proc_event(struct ctrace_session *s,
         size_t len = values[0].as.str.len;
         if (len >= sizeof(str))
             len = sizeof(str) - 1;
-        memcpy(str, values[0].as.str.ptr, len);
+        if (len > 0)
+            memcpy(str, values[0].as.str.ptr, len);
         str[len] = '\0';
     }
     char peer[CTRACE_PROC_TEXT_MAX + 1] = "";
@@ -1329,7 +1330,8 @@ static int select_points(struct ctrace_session *s, struct ctrace_error *err)
                                  target,
                                  hint);
     }
-    qsort(s->armed, s->narmed, sizeof(*s->armed), cmp_armed);
+    if (s->narmed > 0)
+        qsort(s->armed, s->narmed, sizeof(*s->armed), cmp_armed);
     for (size_t i = 0; i < s->narmed; i++) {
         unsigned actions = 0;
         for (uint32_t m = s->armed[i].specs; m != 0; m &= m - 1)

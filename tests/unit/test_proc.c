@@ -1,0 +1,764 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Processes: the table (implicit, explicit, dead), names, links, ranking,
+ * and what sessions see of processes: filters and `procs` events.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctrace/ctrace.h"
+
+/* ---- The traced code. ---- */
+
+__attribute__((noinline)) static int work(int n)
+{
+    CTRACE_CALL(proc_test, work, n);
+    CTRACE_RETURN(n + 1);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- A callback sink that keeps what it saw. ---- */
+
+#define MAX_SEEN 4096
+
+struct seen {
+    pthread_mutex_t lock;
+    size_t n;
+    struct {
+        enum ctrace_event_kind kind;
+        uint64_t pid;
+        uint64_t peer_pid;
+        bool dead;
+        char text[128]; /* the peer, reason or name */
+    } ev[MAX_SEEN];
+    /* If set, the first event waits until `release` is true. */
+    atomic_bool hold;
+    atomic_bool release;
+};
+
+static struct seen *seen_new(void)
+{
+    struct seen *s = calloc(1, sizeof(*s));
+    pthread_mutex_init(&s->lock, NULL);
+    return s;
+}
+
+static void seen_free(struct seen *s)
+{
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static void on_event(const struct ctrace_event *ev, void *arg)
+{
+    struct seen *s = arg;
+    if (atomic_exchange(&s->hold, false))
+        while (!atomic_load(&s->release))
+            sleep_ms(1);
+    pthread_mutex_lock(&s->lock);
+    if (s->n < MAX_SEEN) {
+        s->ev[s->n].kind = ev->kind;
+        s->ev[s->n].pid = ev->pid;
+        s->ev[s->n].peer_pid = ev->peer_pid;
+        s->ev[s->n].dead = ev->dead;
+        const char *t = ev->reason != NULL ? ev->reason
+                        : ev->name != NULL ? ev->name
+                        : ev->peer != NULL ? ev->peer
+                                           : "";
+        snprintf(s->ev[s->n].text, sizeof(s->ev[s->n].text), "%s", t);
+        s->n++;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static struct ctrace_session *
+start(const char *spec, enum ctrace_procs_filter procs, struct seen *seen)
+{
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 1000;
+    o.time_ms = 10000;
+    o.procs = procs;
+    o.on_event = on_event;
+    o.arg = seen;
+    struct ctrace_error err = {0};
+    const char *specs[] = {spec};
+    struct ctrace_session *s = ctrace_session_start(specs, 1, &o, &err);
+    if (s == NULL)
+        fail_msg("session %s: %s", spec, err.text);
+    return s;
+}
+
+/* Stops the session and waits until every event was delivered. */
+static void finish(struct ctrace_session *s)
+{
+    ctrace_session_stop(s);
+    assert_int_equal(ctrace_session_wait(s, 10000), 0);
+    ctrace_session_free(s);
+}
+
+static size_t count_kind(struct seen *s, enum ctrace_event_kind k)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += s->ev[i].kind == k;
+    return n;
+}
+
+/* ---- The table. ---- */
+
+static void a_thread_gets_an_implicit_process(void **state)
+{
+    (void)state;
+    uint64_t pid = ctrace_self();
+    assert_true(pid > 0);
+    assert_int_equal(ctrace_self(), pid);
+    assert_int_equal(ctrace_self_pid(), pid);
+    struct ctrace_proc_info info;
+    assert_int_equal(ctrace_proc_info(pid, &info), 0);
+    assert_int_equal(info.pid, pid);
+    assert_int_equal(info.kind, CTRACE_PROC_THREAD);
+    assert_int_equal(info.status, CTRACE_PROC_RUNNING);
+    assert_int_equal(info.tid, (int)syscall(SYS_gettid));
+    assert_true(info.start_us > 0);
+    assert_int_equal(info.end_us, 0);
+    assert_true(info.memory > 0);
+    assert_int_equal(info.message_queue_len, 0);
+}
+
+static void explicit_processes_nest_and_end_with_a_reason(void **state)
+{
+    (void)state;
+    uint64_t thread_pid = ctrace_self();
+    uint64_t req = ctrace_proc_begin("cat_traveler_http:request/2");
+    assert_true(req > thread_pid);
+    assert_int_equal(ctrace_self(), req);
+    uint64_t inner = ctrace_proc_begin("inner:job/0");
+    assert_int_equal(ctrace_self(), inner);
+
+    struct ctrace_proc_info info;
+    assert_int_equal(ctrace_proc_info(inner, &info), 0);
+    assert_int_equal(info.parent, req);
+    assert_int_equal(info.kind, CTRACE_PROC_EXPLICIT);
+    assert_string_equal(info.initial_call, "inner:job/0");
+    assert_string_equal(info.label, "inner:job/0");
+
+    assert_int_equal(ctrace_proc_end("boom"), 0);
+    assert_int_equal(ctrace_self(), req);
+    assert_int_equal(ctrace_proc_end(NULL), 0);
+    assert_int_equal(ctrace_self(), thread_pid);
+    /* Nothing begun is left to end. */
+    assert_int_equal(ctrace_proc_end(NULL), CTRACE_ENOTFOUND);
+
+    assert_int_equal(ctrace_proc_info(inner, &info), 0);
+    assert_int_equal(info.status, CTRACE_PROC_DEAD);
+    assert_string_equal(info.exit_reason, "boom");
+    assert_true(info.end_us >= info.start_us);
+    assert_int_equal(ctrace_proc_info(req, &info), 0);
+    assert_string_equal(info.exit_reason, "normal");
+    assert_int_equal(info.parent, thread_pid);
+}
+
+static void names_register_resolve_and_go_with_the_process(void **state)
+{
+    (void)state;
+    assert_int_equal(ctrace_register("", 0), CTRACE_EINVAL);
+    assert_int_equal(ctrace_register("bad name", 0), CTRACE_EINVAL);
+    char longname[CTRACE_PROC_NAME_MAX + 2];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_int_equal(ctrace_register(longname, 0), CTRACE_EINVAL);
+
+    uint64_t pid = ctrace_proc_begin("names:test/0");
+    assert_int_equal(ctrace_register("cat_Tihon", 0), 0);
+    assert_int_equal(ctrace_whereis("cat_Tihon"), pid);
+    /* One name per process, one process per name. */
+    assert_int_equal(ctrace_register("cat_Other", 0), -EEXIST);
+    struct ctrace_proc_info info;
+    assert_int_equal(ctrace_proc_info(pid, &info), 0);
+    assert_string_equal(info.name, "cat_Tihon");
+    assert_string_equal(info.label, "cat_Tihon");
+    uint64_t parsed = 0;
+    assert_int_equal(ctrace_proc_parse("cat_Tihon", &parsed), 0);
+    assert_int_equal(parsed, pid);
+    assert_int_equal(ctrace_proc_end(NULL), 0);
+    /* Dead processes hold no name. */
+    assert_int_equal(ctrace_whereis("cat_Tihon"), 0);
+    assert_int_equal(ctrace_unregister("cat_Tihon"), CTRACE_ENOTFOUND);
+    assert_int_equal(ctrace_register("cat_Tihon", pid), CTRACE_ENOPROC);
+    /* The dead keep the label they had. */
+    assert_int_equal(ctrace_proc_info(pid, &info), 0);
+    assert_string_equal(info.label, "cat_Tihon");
+    assert_string_equal(info.name, "");
+
+    /* Another process's pid, and unregister. */
+    uint64_t me = ctrace_self();
+    assert_int_equal(ctrace_register("proc_test_main", me), 0);
+    assert_int_equal(ctrace_register("proc_test_main", me), -EEXIST);
+    assert_int_equal(ctrace_unregister("proc_test_main"), 0);
+    assert_int_equal(ctrace_whereis("proc_test_main"), 0);
+}
+
+static void process_references_parse_like_users_write_them(void **state)
+{
+    (void)state;
+    uint64_t pid = 0;
+    assert_int_equal(ctrace_proc_parse("<0.42.0>", &pid), 0);
+    assert_int_equal(pid, 42);
+    assert_int_equal(ctrace_proc_parse("17", &pid), 0);
+    assert_int_equal(pid, 17);
+    assert_int_equal(ctrace_proc_parse("<0.42.0>x", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("<1.42.0>", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("12x", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("0", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("no_such_name", &pid), CTRACE_ENOPROC);
+    assert_int_equal(ctrace_proc_parse(NULL, &pid), CTRACE_EINVAL);
+
+    enum ctrace_proc_attr a;
+    assert_int_equal(ctrace_proc_attr_parse("reductions", &a), 0);
+    assert_int_equal(a, CTRACE_ATTR_REDUCTIONS);
+    assert_int_equal(ctrace_proc_attr_parse("message_queue_len", &a), 0);
+    assert_int_equal(a, CTRACE_ATTR_MESSAGE_QUEUE_LEN);
+    assert_int_equal(ctrace_proc_attr_parse("heap_size", &a), CTRACE_EINVAL);
+    assert_string_equal(ctrace_proc_attr_name(CTRACE_ATTR_MEMORY), "memory");
+    assert_string_equal(ctrace_proc_status_name(CTRACE_PROC_SUSPENDED),
+                        "suspended");
+}
+
+struct thread_arg {
+    uint64_t pid;
+    uint64_t linked_to;
+    uint64_t explicit_pid;
+    atomic_bool go;
+    atomic_bool ready;
+    atomic_bool busy;
+    atomic_bool stop;
+};
+
+static void *short_thread(void *p)
+{
+    struct thread_arg *a = p;
+    a->pid = ctrace_self();
+    if (a->linked_to != 0)
+        assert_int_equal(ctrace_link(a->linked_to), 0);
+    /* Left running: the thread's exit ends it. */
+    a->explicit_pid = ctrace_proc_begin("left:open/0");
+    return NULL;
+}
+
+static void thread_exit_ends_its_processes(void **state)
+{
+    (void)state;
+    struct thread_arg a = {0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, short_thread, &a), 0);
+    pthread_join(th, NULL);
+    struct ctrace_proc_info info;
+    assert_int_equal(ctrace_proc_info(a.explicit_pid, &info), 0);
+    assert_int_equal(info.status, CTRACE_PROC_DEAD);
+    assert_string_equal(info.exit_reason, "thread exited");
+    assert_int_equal(ctrace_proc_info(a.pid, &info), 0);
+    assert_int_equal(info.status, CTRACE_PROC_DEAD);
+    assert_string_equal(info.exit_reason, "normal");
+}
+
+static void a_linked_process_learns_how_the_other_ended(void **state)
+{
+    (void)state;
+    uint64_t me = ctrace_self();
+    /* A linked explicit process that crashes. */
+    uint64_t req = ctrace_proc_begin("linked:req/0");
+    assert_int_equal(ctrace_link(me), 0);
+    struct ctrace_proc_info info;
+    assert_int_equal(ctrace_proc_info(req, &info), 0);
+    assert_int_equal(info.nlinks, 1);
+    assert_int_equal(info.links[0], me);
+    assert_int_equal(ctrace_proc_end("crash"), 0);
+
+    /* And a linked thread that exits. */
+    struct thread_arg a = {.linked_to = me};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, short_thread, &a), 0);
+    pthread_join(th, NULL);
+
+    struct ctrace_exit_notice n[4];
+    assert_int_equal(ctrace_proc_exits(n, 4), 2);
+    assert_int_equal(n[0].pid, req);
+    assert_string_equal(n[0].reason, "crash");
+    assert_int_equal(n[1].pid, a.pid);
+    assert_string_equal(n[1].reason, "normal");
+    assert_int_equal(ctrace_proc_exits(n, 4), 0);
+    assert_int_equal(ctrace_proc_info(me, &info), 0);
+    assert_int_equal(info.nlinks, 0);
+
+    /* Unlinked, nobody is told; dead or unknown pids cannot be linked. */
+    req = ctrace_proc_begin("linked:req/0");
+    assert_int_equal(ctrace_link(me), 0);
+    assert_int_equal(ctrace_unlink(me), 0);
+    assert_int_equal(ctrace_proc_end("crash"), 0);
+    assert_int_equal(ctrace_proc_exits(n, 4), 0);
+    assert_int_equal(ctrace_link(req), CTRACE_ENOPROC);
+    assert_int_equal(ctrace_link(UINT64_MAX), CTRACE_ENOPROC);
+}
+
+static void many_short_lived_processes_leave_the_table_bounded(void **state)
+{
+    (void)state;
+    size_t before = ctrace_proc_list(NULL, 0, false);
+    uint64_t first = 0, last = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t pid = ctrace_proc_begin("churn:req/1");
+        assert_true(pid > 0);
+        if (i == 0)
+            first = pid;
+        last = pid;
+        assert_int_equal(ctrace_proc_end(NULL), 0);
+    }
+    /* Live processes are as before; the dead kept are capped. */
+    assert_int_equal(ctrace_proc_list(NULL, 0, false), before);
+    size_t all = ctrace_proc_list(NULL, 0, true);
+    assert_true(all <= before + CTRACE_PROC_DEAD_KEEP);
+    assert_true(all >= before + CTRACE_PROC_DEAD_KEEP - 1);
+    struct ctrace_proc_info info;
+    assert_int_equal(ctrace_proc_info(first, &info), CTRACE_ENOPROC);
+    assert_int_equal(ctrace_proc_info(last, &info), 0);
+    assert_int_equal(info.status, CTRACE_PROC_DEAD);
+
+    /* The list: live in pid order, then the dead. */
+    struct ctrace_proc_info *list = calloc(all, sizeof(*list));
+    assert_int_equal(ctrace_proc_list(list, all, true), all);
+    for (size_t i = 1; i < before; i++)
+        assert_true(list[i - 1].pid < list[i].pid);
+    assert_int_equal(list[all - 1].pid, last);
+    free(list);
+}
+
+static void *idle_thread(void *p)
+{
+    struct thread_arg *a = p;
+    a->pid = ctrace_self();
+    atomic_store(&a->ready, true);
+    while (!atomic_load(&a->stop)) {
+        if (atomic_load(&a->busy)) {
+            /* Burn CPU while asked to. */
+            volatile uint64_t x = 0;
+            for (int i = 0; i < 100000; i++)
+                x += (uint64_t)i;
+        } else {
+            sleep_ms(1);
+        }
+    }
+    return NULL;
+}
+
+static void proc_window_finds_the_process_that_got_busy(void **state)
+{
+    (void)state;
+    struct thread_arg a[4];
+    pthread_t th[4];
+    memset(a, 0, sizeof(a));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, idle_thread, &a[i]), 0);
+    for (int i = 0; i < 4; i++)
+        while (!atomic_load(&a[i].ready))
+            sleep_ms(1);
+    /* One of them gets busy just as the window opens. */
+    atomic_store(&a[2].busy, true);
+    struct ctrace_proc_rank top[3];
+    size_t n = 0;
+    assert_int_equal(
+        ctrace_proc_window(CTRACE_ATTR_REDUCTIONS, 3, 500, top, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(top[0].pid, a[2].pid);
+    /* Busy for most of half a second: well over 100 ms of CPU. */
+    assert_true(top[0].value > 100000);
+    assert_true(top[0].value >= top[1].value);
+    assert_true(top[1].value >= top[2].value);
+
+    /* proc_count ranks what processes hold now: memory they report. */
+    uint64_t me = ctrace_self();
+    ctrace_proc_account(64 * 1024 * 1024);
+    assert_int_equal(ctrace_proc_count(CTRACE_ATTR_MEMORY, 2, top, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(top[0].pid, me);
+    assert_true(top[0].value >= 64 * 1024 * 1024);
+    ctrace_proc_account(-64 * 1024 * 1024);
+
+    /* Asking for more than there are gives what there is. */
+    size_t live = ctrace_proc_list(NULL, 0, false);
+    struct ctrace_proc_rank *all = calloc(live + 10, sizeof(*all));
+    assert_int_equal(
+        ctrace_proc_count(CTRACE_ATTR_REDUCTIONS, live + 10, all, &n), 0);
+    assert_int_equal(n, live);
+    free(all);
+
+    assert_int_equal(ctrace_proc_count(CTRACE_ATTR_MEMORY, 0, top, &n),
+                     CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_count((enum ctrace_proc_attr)9, 1, top, &n),
+                     CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_window(CTRACE_ATTR_MEMORY, 1, 0, top, &n),
+                     CTRACE_EINVAL);
+
+    for (int i = 0; i < 4; i++)
+        atomic_store(&a[i].stop, true);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+}
+
+/* ---- What sessions see. ---- */
+
+static void *call_work_thread(void *p)
+{
+    struct thread_arg *a = p;
+    a->pid = ctrace_self();
+    atomic_store(&a->ready, true);
+    while (!atomic_load(&a->go))
+        sleep_ms(1);
+    work(7);
+    return NULL;
+}
+
+static void new_and_existing_filters_split_processes_at_the_start(void **state)
+{
+    (void)state;
+    struct thread_arg old = {0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, call_work_thread, &old), 0);
+    while (!atomic_load(&old.ready))
+        sleep_ms(1);
+
+    struct seen *news = seen_new(), *olds = seen_new();
+    struct ctrace_session *sn = start("proc_test:work", CTRACE_PROCS_NEW, news);
+    struct ctrace_session *so =
+        start("proc_test:work", CTRACE_PROCS_EXISTING, olds);
+    /* A process that begins now is new to both sessions. */
+    uint64_t fresh = ctrace_proc_begin("fresh:req/0");
+    work(1);
+    ctrace_proc_end(NULL);
+    atomic_store(&old.go, true);
+    pthread_join(th, NULL);
+    finish(sn);
+    finish(so);
+
+    assert_int_equal(count_kind(news, CTRACE_EVENT_CALL), 1);
+    assert_int_equal(news->ev[0].pid, fresh);
+    assert_int_equal(count_kind(olds, CTRACE_EVENT_CALL), 1);
+    assert_int_equal(olds->ev[0].pid, old.pid);
+    seen_free(news);
+    seen_free(olds);
+}
+
+static void a_registered_name_filters_a_session(void **state)
+{
+    (void)state;
+    struct thread_arg other = {0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, call_work_thread, &other), 0);
+    while (!atomic_load(&other.ready))
+        sleep_ms(1);
+    assert_int_equal(ctrace_register("proc_test_worker", other.pid), 0);
+
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.procs = CTRACE_PROCS_PIDS;
+    const char *names[] = {"proc_test_worker"};
+    o.names = names;
+    o.nnames = 1;
+    struct seen *seen = seen_new();
+    o.on_event = on_event;
+    o.arg = seen;
+    const char *specs[] = {"proc_test:work"};
+    struct ctrace_error err = {0};
+    struct ctrace_session *s = ctrace_session_start(specs, 1, &o, &err);
+    assert_non_null(s);
+    work(1); /* this process is not the one named */
+    atomic_store(&other.go, true);
+    pthread_join(th, NULL);
+    finish(s);
+    assert_int_equal(seen->n, 1);
+    assert_int_equal(seen->ev[0].pid, other.pid);
+    seen_free(seen);
+
+    /* A name nobody holds is an error that names it. */
+    const char *bad[] = {"nobody_here"};
+    o.names = bad;
+    memset(&err, 0, sizeof(err));
+    assert_null(ctrace_session_start(specs, 1, &o, &err));
+    assert_int_equal(err.code, CTRACE_ENOPROC);
+    assert_non_null(strstr(err.text, "nobody_here"));
+}
+
+static void procs_events_show_a_process_life(void **state)
+{
+    (void)state;
+    uint64_t me = ctrace_self();
+    struct seen *seen = seen_new();
+    struct ctrace_session *s = start("procs", CTRACE_PROCS_ALL, seen);
+    uint64_t pid = ctrace_proc_begin("life:req/1");
+    assert_int_equal(ctrace_register("proc_test_life", 0), 0);
+    assert_int_equal(ctrace_link(me), 0);
+    assert_int_equal(ctrace_unlink(me), 0);
+    assert_int_equal(ctrace_proc_end("boom"), 0);
+    finish(s);
+
+    /* The life of `pid`, in order; other threads may add their own. */
+    enum ctrace_event_kind want[] = {CTRACE_EVENT_SPAWN,
+                                     CTRACE_EVENT_REGISTER,
+                                     CTRACE_EVENT_LINK,
+                                     CTRACE_EVENT_UNLINK,
+                                     CTRACE_EVENT_EXIT,
+                                     CTRACE_EVENT_UNREGISTER};
+    size_t k = 0;
+    for (size_t i = 0; i < seen->n && k < 6; i++) {
+        bool mine =
+            seen->ev[i].pid == pid || (seen->ev[i].kind == CTRACE_EVENT_SPAWN &&
+                                       seen->ev[i].peer_pid == pid);
+        if (!mine)
+            continue;
+        assert_int_equal(seen->ev[i].kind, want[k]);
+        switch (want[k]) {
+        case CTRACE_EVENT_SPAWN:
+            /* Raised by the parent, as in Erlang. */
+            assert_int_equal(seen->ev[i].pid, me);
+            assert_string_equal(seen->ev[i].text, "life:req/1");
+            break;
+        case CTRACE_EVENT_REGISTER:
+        case CTRACE_EVENT_UNREGISTER:
+            assert_string_equal(seen->ev[i].text, "proc_test_life");
+            break;
+        case CTRACE_EVENT_LINK:
+        case CTRACE_EVENT_UNLINK:
+            assert_int_equal(seen->ev[i].peer_pid, me);
+            break;
+        case CTRACE_EVENT_EXIT:
+            assert_string_equal(seen->ev[i].text, "boom");
+            break;
+        default:
+            break;
+        }
+        k++;
+    }
+    assert_int_equal(k, 6);
+    seen_free(seen);
+}
+
+static void procs_events_print_in_redbug_style(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.fd = fds[1];
+    o.procs = CTRACE_PROCS_NEW;
+    const char *specs[] = {"procs"};
+    struct ctrace_session *s = ctrace_session_start(specs, 1, &o, NULL);
+    assert_non_null(s);
+    uint64_t pid = ctrace_proc_begin("print:req/1");
+    uint64_t inner = ctrace_proc_begin("print:inner/0");
+    ctrace_proc_end("timeout");
+    ctrace_proc_end(NULL);
+    ctrace_session_stop(s);
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    ctrace_session_free(s);
+    close(fds[1]);
+    char out[4096];
+    ssize_t len = read(fds[0], out, sizeof(out) - 1);
+    close(fds[0]);
+    assert_true(len > 0);
+    out[len] = '\0';
+    char want[128];
+    /* The spawn of `inner` is raised by `pid`, which is new. */
+    snprintf(want,
+             sizeof(want),
+             "%% spawned <0.%llu.0> as print:inner/0\n",
+             (unsigned long long)inner);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "% exit timeout\n"));
+    assert_non_null(strstr(out, "% exit normal\n"));
+    snprintf(want, sizeof(want), "<0.%llu.0>", (unsigned long long)pid);
+    assert_non_null(strstr(out, want));
+}
+
+static void events_of_a_process_that_ended_say_dead(void **state)
+{
+    (void)state;
+    struct seen *seen = seen_new();
+    atomic_store(&seen->hold, true);
+    struct ctrace_session *s = start("proc_test:work", CTRACE_PROCS_ALL, seen);
+    uint64_t pid = ctrace_proc_begin("dead:req/0");
+    work(1); /* held in the callback until the process has ended */
+    work(2);
+    ctrace_proc_end(NULL);
+    atomic_store(&seen->release, true);
+    finish(s);
+    size_t calls = 0;
+    for (size_t i = 0; i < seen->n; i++) {
+        if (seen->ev[i].kind != CTRACE_EVENT_CALL || seen->ev[i].pid != pid)
+            continue;
+        calls++;
+        if (calls == 2)
+            assert_true(seen->ev[i].dead);
+    }
+    assert_int_equal(calls, 2);
+    seen_free(seen);
+}
+
+static void dump_shows_the_table_view_of_the_process(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.fd = fds[1];
+    o.msgs = 1;
+    const char *specs[] = {"proc_test:work -> dump"};
+    struct ctrace_session *s = ctrace_session_start(specs, 1, &o, NULL);
+    assert_non_null(s);
+    uint64_t pid = ctrace_proc_begin("dump:req/0");
+    assert_int_equal(ctrace_register("proc_test_dump", 0), 0);
+    work(3);
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    ctrace_proc_end(NULL);
+    ctrace_session_free(s);
+    close(fds[1]);
+    char out[4096];
+    ssize_t len = read(fds[0], out, sizeof(out) - 1);
+    close(fds[0]);
+    assert_true(len > 0);
+    out[len] = '\0';
+    char want[64];
+    snprintf(want, sizeof(want), "pid: <0.%llu.0>", (unsigned long long)pid);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "registered_name: proc_test_dump"));
+    assert_non_null(strstr(out, "initial_call: dump:req/0"));
+    assert_non_null(strstr(out, "current: proc_test:work/1"));
+    assert_non_null(strstr(out, "status: running"));
+    assert_non_null(strstr(out, "message_queue_len: 0"));
+}
+
+/* ---- Churn under sanitizers. ---- */
+
+struct churn {
+    atomic_bool stop;
+    atomic_uint_fast64_t rounds;
+};
+
+static void *churn_thread(void *p)
+{
+    struct churn *c = p;
+    char name[32];
+    snprintf(name, sizeof(name), "churn_%lu", (unsigned long)pthread_self());
+    uint64_t me = ctrace_self();
+    while (!atomic_load(&c->stop)) {
+        uint64_t pid = ctrace_proc_begin("churn:req/1");
+        (void)ctrace_register(name, 0);
+        (void)ctrace_link(me);
+        work(1);
+        ctrace_proc_account(100);
+        ctrace_proc_end(atomic_load(&c->rounds) % 2 ? "normal" : "crash");
+        struct ctrace_exit_notice n[8];
+        (void)ctrace_proc_exits(n, 8);
+        struct ctrace_proc_info info;
+        (void)ctrace_proc_info(pid, &info);
+        atomic_fetch_add(&c->rounds, 1);
+    }
+    return NULL;
+}
+
+static void *short_lived_thread(void *p)
+{
+    (void)p;
+    work(2);
+    return NULL;
+}
+
+static void table_survives_churn_and_readers(void **state)
+{
+    (void)state;
+    struct churn c = {0};
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, churn_thread, &c), 0);
+    struct seen *seen = seen_new();
+    uint64_t until_ns = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    until_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec +
+               1500000000u;
+    for (int round = 0;; round++) {
+        struct ctrace_session *s = start(
+            round % 2 ? "procs" : "proc_test:work", CTRACE_PROCS_ALL, seen);
+        struct ctrace_proc_rank top[5];
+        size_t n;
+        assert_int_equal(ctrace_proc_count(CTRACE_ATTR_REDUCTIONS, 5, top, &n),
+                         0);
+        assert_int_equal(ctrace_proc_window(CTRACE_ATTR_MEMORY, 5, 5, top, &n),
+                         0);
+        struct ctrace_proc_info list[64];
+        (void)ctrace_proc_list(list, 64, true);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, short_lived_thread, NULL), 0);
+        pthread_join(t, NULL);
+        finish(s);
+        pthread_mutex_lock(&seen->lock);
+        seen->n = 0;
+        pthread_mutex_unlock(&seen->lock);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec >
+                until_ns &&
+            round >= 4)
+            break;
+    }
+    atomic_store(&c.stop, true);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    assert_true(atomic_load(&c.rounds) > 0);
+    /* Bounded, whatever came and went. */
+    assert_true(ctrace_proc_list(NULL, 0, true) <
+                ctrace_proc_list(NULL, 0, false) + CTRACE_PROC_DEAD_KEEP + 1);
+    seen_free(seen);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_thread_gets_an_implicit_process),
+        cmocka_unit_test(explicit_processes_nest_and_end_with_a_reason),
+        cmocka_unit_test(names_register_resolve_and_go_with_the_process),
+        cmocka_unit_test(process_references_parse_like_users_write_them),
+        cmocka_unit_test(thread_exit_ends_its_processes),
+        cmocka_unit_test(a_linked_process_learns_how_the_other_ended),
+        cmocka_unit_test(many_short_lived_processes_leave_the_table_bounded),
+        cmocka_unit_test(proc_window_finds_the_process_that_got_busy),
+        cmocka_unit_test(new_and_existing_filters_split_processes_at_the_start),
+        cmocka_unit_test(a_registered_name_filters_a_session),
+        cmocka_unit_test(procs_events_show_a_process_life),
+        cmocka_unit_test(procs_events_print_in_redbug_style),
+        cmocka_unit_test(events_of_a_process_that_ended_say_dead),
+        cmocka_unit_test(dump_shows_the_table_view_of_the_process),
+        cmocka_unit_test(table_survives_churn_and_readers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
