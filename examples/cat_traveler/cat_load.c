@@ -438,10 +438,6 @@ static void cat(struct cat *self)
 {
     const char *name = self->name;
     CTRACE_CALL(cat_load, cat, name);
-    /* TODO(#4): run as a process with initial call cat_load:cat/1,
-     * registered as cat_<name> while it travels: ctrace_process_begin() and
-     * ctrace_register() here, ctrace_unregister() and ctrace_process_end()
-     * before the return. */
     struct load *l = self->load;
     pthread_mutex_lock(&l->lock);
     for (;;) {
@@ -467,9 +463,20 @@ static void cat(struct cat *self)
     CTRACE_RETURN_VOID();
 }
 
+/*
+ * Each travelling cat is a process with initial call cat_load:cat/1,
+ * registered as cat_<name> while it travels, so that the same tools that
+ * look into the service look into its load too.
+ */
 static void *cat_thread(void *arg)
 {
-    cat(arg);
+    struct cat *self = arg;
+    ctrace_proc_begin("cat_load:cat/1");
+    char reg[CTRACE_PROC_NAME_MAX + 1];
+    snprintf(reg, sizeof(reg), "cat_%.59s", self->name);
+    (void)ctrace_register(reg, 0); /* a name it cannot take stays off */
+    cat(self);
+    ctrace_proc_end(NULL);
     return NULL;
 }
 

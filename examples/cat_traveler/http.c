@@ -407,9 +407,6 @@ static unsigned request(struct cat_http *h,
                         struct reply *out)
 {
     CTRACE_CALL(cat_traveler_http, request, method, path);
-    /* TODO(#4): run each request as a short-lived process, initial call
-     * cat_traveler_http:request/2: ctrace_process_begin() here and
-     * ctrace_process_end() with the exit reason before each return. */
     enum route r = route_of(path);
     unsigned status;
     if (r == ROUTE_NONE) {
@@ -441,7 +438,14 @@ static enum MHD_Result answer(struct cat_http *h,
                               const struct body *b)
 {
     struct reply reply;
+    /*
+     * Each request runs as a short-lived process, as a request handler
+     * spawned per request in Erlang: a trace shows it by its initial call,
+     * and `new` sessions see only requests that came after they started.
+     */
+    ctrace_proc_begin("cat_traveler_http:request/2");
     unsigned status = request(h, method, path, b, &reply);
+    ctrace_proc_end(status >= 500 ? "internal_error" : "normal");
     enum MHD_Result ok = MHD_queue_response(conn, status, reply.response);
     if (reply.owned)
         MHD_destroy_response(reply.response);

@@ -269,6 +269,49 @@ static void post_enter_traces_the_http_request_around_enter(void **state)
 }
 
 /*
+ * Each HTTP request runs as its own short-lived process: the calls carry
+ * its pid and its initial call, a second request gets another pid, and by
+ * the time the test looks, the first one is dead and says how it ended.
+ */
+static void each_request_is_a_short_lived_process(void **state)
+{
+    struct fixture *f = *state;
+    const char *specs[] = {"cat_traveler:enter/2", "procs"};
+    capture(f, specs, 2);
+
+    struct answer a;
+    travel(f, "/enter", "Tihon", "Barcelona", &a);
+    assert_answer(&a, 200, "{\"result\":\"ok\"}");
+    travel(f, "/enter", "Murka", "Minsk", &a);
+    assert_answer(&a, 200, "{\"result\":\"ok\"}");
+    stop(f);
+
+    const struct ctrace_event *calls[2] = {NULL, NULL};
+    size_t ncalls = 0, spawns = 0, exits = 0;
+    for (size_t i = 0; i < ctrace_capture_count(f->cap); i++) {
+        const struct ctrace_event *ev = ctrace_capture_event(f->cap, i);
+        if (ev->kind == CTRACE_EVENT_CALL && ncalls < 2)
+            calls[ncalls++] = ev;
+        if (ev->kind == CTRACE_EVENT_SPAWN && ev->peer != NULL &&
+            strcmp(ev->peer, "cat_traveler_http:request/2") == 0)
+            spawns++;
+        if (ev->kind == CTRACE_EVENT_EXIT && ev->reason != NULL &&
+            strcmp(ev->reason, "normal") == 0)
+            exits++;
+    }
+    assert_int_equal(ncalls, 2);
+    assert_true(calls[0]->pid != calls[1]->pid);
+    assert_true(spawns >= 2);
+    assert_true(exits >= 2);
+    struct ctrace_proc_info info;
+    assert_int_equal(ctrace_proc_info(calls[0]->pid, &info), 0);
+    assert_string_equal(info.initial_call, "cat_traveler_http:request/2");
+    assert_int_equal(info.kind, CTRACE_PROC_EXPLICIT);
+    assert_int_equal(info.status, CTRACE_PROC_DEAD);
+    assert_string_equal(info.exit_reason, "normal");
+}
+
+/*
  * Whether frame text `frame` ("request (http.c:351)", "request.cold (...)",
  * "answer+0x6a2 (prog)") names the C function `fn`: the name ends at the
  * first ' ', '+' or '.', which also drops the suffixes of the parts gcc
@@ -342,6 +385,7 @@ int main(void)
         T(post_leave_of_a_cat_not_in_town_traces_not_in_town),
         T(post_enter_traces_the_http_request_around_enter),
         T(enter_is_called_from_the_http_request_handler),
+        T(each_request_is_a_short_lived_process),
     };
 #undef T
     int failed =
