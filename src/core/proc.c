@@ -312,8 +312,36 @@ static int entry_publish(struct ctrace__proc *p)
     return 0;
 }
 
+/*
+ * fork(): the table lock is held across it, so the child's copy of the
+ * table is never caught in the middle of a change; the child then makes
+ * the lock usable again, and thread.c drops the processes of the threads
+ * that did not come along (ctrace__proc_after_fork_child).
+ */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&table_lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&table_lock);
+}
+
+static void fork_child(void)
+{
+    pthread_mutex_init(&table_lock, NULL);
+}
+
+static void fork_handlers(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 void ctrace__proc_thread_claimed(struct ctrace__thread *t)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fork_handlers);
     struct ctrace__proc *p = entry_new(CTRACE_PROC_THREAD, t);
     pthread_mutex_lock(&table_lock);
     prune_dead();
@@ -440,7 +468,6 @@ void ctrace__proc_thread_released(struct ctrace__thread *t)
 
 void ctrace__proc_after_fork_child(struct ctrace__thread *self)
 {
-    pthread_mutex_init(&table_lock, NULL);
     /*
      * Only the forking thread lives on in the child: every other live
      * process is gone without a trace (no events; nobody to tell).

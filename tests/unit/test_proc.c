@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -658,6 +659,40 @@ static void dump_shows_the_table_view_of_the_process(void **state)
     assert_non_null(strstr(out, "message_queue_len: 0"));
 }
 
+/*
+ * After fork() only the forking thread lives on: the table of the child
+ * holds its processes alone, and works (the lock was not left held).
+ */
+static void a_forked_child_keeps_only_its_own_processes(void **state)
+{
+    (void)state;
+    struct thread_arg other = {0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, idle_thread, &other), 0);
+    while (!atomic_load(&other.ready))
+        sleep_ms(1);
+    uint64_t me = ctrace_self();
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        struct ctrace_proc_info info;
+        int bad = 0;
+        bad |= ctrace_self() != me;
+        bad |= ctrace_proc_info(other.pid, &info) != CTRACE_ENOPROC;
+        bad |= ctrace_proc_list(NULL, 0, false) != 1;
+        uint64_t pid = ctrace_proc_begin("child:req/0");
+        bad |= pid == 0 || ctrace_self() != pid;
+        bad |= ctrace_proc_end(NULL) != 0;
+        _exit(bad ? 1 : 0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    atomic_store(&other.stop, true);
+    pthread_join(th, NULL);
+}
+
 /* ---- Churn under sanitizers. ---- */
 
 struct churn {
@@ -758,6 +793,7 @@ int main(void)
         cmocka_unit_test(procs_events_print_in_redbug_style),
         cmocka_unit_test(events_of_a_process_that_ended_say_dead),
         cmocka_unit_test(dump_shows_the_table_view_of_the_process),
+        cmocka_unit_test(a_forked_child_keeps_only_its_own_processes),
         cmocka_unit_test(table_survives_churn_and_readers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
