@@ -377,6 +377,21 @@ static unsigned travel(struct cat_http *h,
                                    0));
         return out->owned ? MHD_HTTP_SERVICE_UNAVAILABLE
                           : MHD_HTTP_INTERNAL_SERVER_ERROR;
+    case CAT_OVERLOADED:
+    case CAT_TIMEOUT:
+        *out = built(
+            h,
+            json_response(
+                json_pack("{s:s, s:s}",
+                          "error",
+                          cat_result_name(rc),
+                          "detail",
+                          rc == CAT_OVERLOADED
+                              ? "the state server's mailbox is full"
+                              : "the state server did not answer in time"),
+                0));
+        return out->owned ? MHD_HTTP_SERVICE_UNAVAILABLE
+                          : MHD_HTTP_INTERNAL_SERVER_ERROR;
     case CAT_NO_MEMORY:
         break;
     }

@@ -2,23 +2,24 @@
 /*
  * cat_traveler_srv: the state server. See state.h for the contract.
  *
- * Today the "server" is a mutex: a caller takes it and runs the callback
- * itself, so requests are handled one at a time, in lock order. The
- * callbacks below already have the shape of a ctrace_server's (init,
- * handle_call, handle_cast, format_state, terminate), and only
- * cat_srv_start(), cat_srv_stop(), cat_srv_call() and cat_srv_cast() know
- * how they are run.
+ * A ctrace_server (include/ctrace/server.h) registered as cat_traveler_srv:
+ * one thread owns the state and handles one message at a time from its
+ * bounded mailbox. A request travels as bytes (the wire format below), so
+ * a caller that gave up waiting leaves nothing dangling; replies carry the
+ * result, and for the listing calls, which wait as long as it takes, a
+ * pointer to what the server built for the caller.
  */
 #include "state.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
+#include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctrace/ctrace.h"
+#include "ctrace/server.h"
 
 /* ---- A string-keyed hash map with chained buckets. ---- */
 
@@ -174,10 +175,8 @@ struct cat_state {
 };
 
 struct cat_srv {
-    pthread_mutex_t lock;
-    /* Callers between asking for the lock and getting it. */
-    atomic_size_t waiting;
-    struct cat_state *state;
+    struct ctrace_server *server;
+    uint64_t pid;
 };
 
 const char *cat_result_name(enum cat_result r)
@@ -193,6 +192,10 @@ const char *cat_result_name(enum cat_result r)
         return "full";
     case CAT_NO_MEMORY:
         return "no_memory";
+    case CAT_OVERLOADED:
+        return "overloaded";
+    case CAT_TIMEOUT:
+        return "timeout";
     }
     return "unknown";
 }
@@ -474,8 +477,7 @@ struct request_term {
     struct ctrace_value members[TERM_MEMBERS_MAX + 1];
 };
 
-static struct ctrace_value request_term(const struct cat_srv_request *req,
-                                        struct request_term *t)
+static const char *request_op_name(enum cat_srv_op op)
 {
     static const char *const ops[] = {
         [CAT_SRV_ENTER] = "enter",
@@ -489,7 +491,13 @@ static struct ctrace_value request_term(const struct cat_srv_request *req,
         [CAT_SRV_PUT_MEMBERS] = "put_members",
         [CAT_SRV_VISITED] = "visited",
     };
-    t->items[0] = ctrace_value_symbol(ops[req->op]);
+    return ops[op];
+}
+
+static struct ctrace_value request_term(const struct cat_srv_request *req,
+                                        struct request_term *t)
+{
+    t->items[0] = ctrace_value_symbol(request_op_name(req->op));
     switch (req->op) {
     case CAT_SRV_CATS:
     case CAT_SRV_TOWNS:
@@ -519,10 +527,10 @@ static struct ctrace_value request_term(const struct cat_srv_request *req,
 
 /*
  * handle_call(Request, From, State): runs one request against the state.
- * `from` is the caller (today its thread id).
+ * `from` is the caller's pid.
  */
 static enum cat_result handle_call(const struct cat_srv_request *req,
-                                   unsigned long from,
+                                   uint64_t from,
                                    struct cat_state *state,
                                    struct cat_srv_reply *reply)
 {
@@ -597,23 +605,405 @@ static void handle_cast(const struct cat_srv_request *req,
     CTRACE_RETURN_VOID();
 }
 
-/* ---- Running the callbacks. ---- */
+/* ---- The wire format of requests and replies. ---- */
+
+/*
+ * A request in the mailbox: the header, then `cat`, `town` and each member
+ * as NUL-terminated strings. Members that do not fit in CAT_SRV_MSG_MAX
+ * make the call fail with CAT_NO_MEMORY before it is sent.
+ */
+#define CAT_SRV_MSG_MAX 8192
+#define CAT_SRV_MAILBOX 512
+/* How long enter and leave wait for the server before giving up. */
+#define CAT_SRV_CALL_TIMEOUT_MS 5000
+
+struct wire_req {
+    uint64_t from; /* the caller's pid, for handle_call's From */
+    uint32_t op;
+    uint32_t nmembers;
+    char data[];
+};
+
+/* The reply: the result, and what the operation gives back. */
+struct wire_reply {
+    uint32_t result;
+    char town[CAT_NAME_MAX_BYTES + 1];
+    json_t *json;             /* CATS, TOWNS, STATE */
+    struct cat_names members; /* MEMBERS */
+};
+
+/* Encodes `req` into `buf`; returns the length, or 0 when it does not fit. */
+static size_t
+wire_encode(const struct cat_srv_request *req, char *buf, size_t cap)
+{
+    struct wire_req *w = (struct wire_req *)buf;
+    size_t len = sizeof(*w);
+    if (len > cap)
+        return 0;
+    w->from = ctrace_self();
+    w->op = (uint32_t)req->op;
+    w->nmembers = (uint32_t)req->members.len;
+    const char *parts[2] = {req->cat != NULL ? req->cat : "",
+                            req->town != NULL ? req->town : ""};
+    for (size_t i = 0; i < 2 + req->members.len; i++) {
+        const char *p = i < 2 ? parts[i] : req->members.names[i - 2];
+        size_t n = strlen(p) + 1;
+        if (n > cap - len)
+            return 0;
+        memcpy(buf + len, p, n);
+        len += n;
+    }
+    return len;
+}
+
+/*
+ * Decodes a request in place: the strings point into `msg`, the first
+ * `cap` members into `names`; `*total` is how many members it has.
+ * Returns false for a malformed request.
+ */
+static bool wire_decode(const void *msg,
+                        size_t len,
+                        struct cat_srv_request *req,
+                        uint64_t *from,
+                        char **names,
+                        size_t cap,
+                        size_t *total)
+{
+    struct wire_req w;
+    if (len < sizeof(w))
+        return false;
+    memcpy(&w, msg, sizeof(w));
+    if (w.op > CAT_SRV_VISITED)
+        return false;
+    const char *p = (const char *)msg + sizeof(w);
+    const char *end = (const char *)msg + len;
+    const char *strings[2];
+    for (size_t i = 0; i < 2 + (size_t)w.nmembers; i++) {
+        const char *nul = memchr(p, '\0', (size_t)(end - p));
+        if (nul == NULL)
+            return false;
+        if (i < 2)
+            strings[i] = p;
+        else if (i - 2 < cap)
+            names[i - 2] = (char *)p;
+        p = nul + 1;
+    }
+    *req = (struct cat_srv_request){
+        .op = (enum cat_srv_op)w.op,
+        .cat = strings[0],
+        .town = strings[1],
+        .members = {names, w.nmembers < cap ? w.nmembers : cap}};
+    *from = w.from;
+    *total = w.nmembers;
+    return true;
+}
+
+/* ---- The server's callbacks. ---- */
+
+static int cb_init(void *arg, void **state, struct ctrace_error *err)
+{
+    struct cat_state *st = srv_init(arg);
+    if (st == NULL) {
+        err->code = CTRACE_ENOMEM;
+        snprintf(err->text, sizeof(err->text), "no memory for the state");
+        return CTRACE_ENOMEM;
+    }
+    *state = st;
+    return CTRACE_SERVER_CONTINUE;
+}
+
+#define MEMBERS_MAX (CAT_SRV_MSG_MAX / 2)
+
+static int cb_handle_call(void *state,
+                          const void *msg,
+                          size_t len,
+                          struct ctrace_reply *reply)
+{
+    static char *names[MEMBERS_MAX]; /* the server's thread only */
+    struct cat_srv_request req;
+    uint64_t from;
+    size_t total;
+    struct wire_reply out;
+    memset(&out, 0, sizeof(out));
+    if (!wire_decode(msg, len, &req, &from, names, MEMBERS_MAX, &total) ||
+        total > MEMBERS_MAX) {
+        out.result = CAT_NO_MEMORY;
+    } else {
+        struct cat_srv_reply r = {0};
+        out.result = handle_call(&req, from, state, &r);
+        memcpy(out.town, r.town, sizeof(out.town));
+        out.json = r.json;
+        out.members = r.members;
+    }
+    (void)ctrace_reply_set(reply, &out, sizeof(out));
+    return CTRACE_SERVER_CONTINUE;
+}
+
+static int cb_handle_cast(void *state, const void *msg, size_t len)
+{
+    struct cat_srv_request req;
+    uint64_t from;
+    size_t total;
+    if (wire_decode(msg, len, &req, &from, NULL, 0, &total))
+        handle_cast(&req, state);
+    return CTRACE_SERVER_CONTINUE;
+}
+
+static void cb_terminate(void *state, const char *reason)
+{
+    (void)reason;
+    srv_terminate(state);
+}
+
+static char *cb_format_state(const void *state)
+{
+    json_t *j = srv_format_state(state);
+    char *text =
+        j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    return text;
+}
+
+/* Fills `err` and returns CTRACE_EINVAL: why a new state was refused. */
+static int refuse(struct ctrace_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int refuse(struct ctrace_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err->code = CTRACE_EINVAL;
+    vsnprintf(err->text, sizeof(err->text), fmt, ap);
+    va_end(ap);
+    return CTRACE_EINVAL;
+}
+
+static bool name_ok(const char *s)
+{
+    size_t chars;
+    return cat_name_check(s, strlen(s), &chars) == CAT_NAME_OK;
+}
+
+/*
+ * replace_state: {"cats": {Cat: Town}, "towns": {Town: [Cat]}, "visits": N}
+ * (visits optional). Everything is checked before anything changes: valid
+ * names, both maps telling the same story, at most max_cats cats. Then a
+ * new state is built and swapped in, and the old one freed.
+ */
+static int cb_replace_state(void **state,
+                            const char *text,
+                            size_t len,
+                            struct ctrace_error *err)
+{
+    struct cat_state *old = *state;
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL)
+        return refuse(err,
+                      "not JSON: %s at line %d column %d",
+                      jerr.text,
+                      jerr.line,
+                      jerr.column);
+    int rc = 0;
+    json_t *cats = json_object_get(root, "cats");
+    json_t *towns = json_object_get(root, "towns");
+    json_t *visits = json_object_get(root, "visits");
+    const char *key;
+    json_t *v;
+    if (!json_is_object(root) || !json_is_object(cats) ||
+        !json_is_object(towns)) {
+        rc = refuse(err,
+                    "expected {\"cats\": {CAT: TOWN}, \"towns\": {TOWN: "
+                    "[CAT]}, \"visits\": N}");
+        goto done;
+    }
+    json_object_foreach(root, key, v)
+    {
+        if (strcmp(key, "cats") != 0 && strcmp(key, "towns") != 0 &&
+            strcmp(key, "visits") != 0) {
+            rc = refuse(err, "unknown key \"%s\"", key);
+            goto done;
+        }
+    }
+    if (visits != NULL &&
+        (!json_is_integer(visits) || json_integer_value(visits) < 0)) {
+        rc = refuse(err, "visits must be a number of 0 or more");
+        goto done;
+    }
+    if (json_object_size(cats) > old->max_cats) {
+        rc = refuse(err,
+                    "%zu cats; at most %zu may be in towns",
+                    json_object_size(cats),
+                    old->max_cats);
+        goto done;
+    }
+    /* Every cat: a valid name in a valid town that lists it. */
+    json_object_foreach(cats, key, v)
+    {
+        if (!name_ok(key) || !json_is_string(v) ||
+            !name_ok(json_string_value(v))) {
+            rc = refuse(err, "cats: \"%s\" needs a valid cat and town", key);
+            goto done;
+        }
+        json_t *list = json_object_get(towns, json_string_value(v));
+        bool listed = false;
+        size_t i;
+        json_t *c;
+        json_array_foreach(list, i, c)
+        {
+            listed = listed || (json_is_string(c) &&
+                                strcmp(json_string_value(c), key) == 0);
+        }
+        if (!listed) {
+            rc = refuse(err,
+                        "cats says %s is in %s, but towns does not list "
+                        "%s there",
+                        key,
+                        json_string_value(v),
+                        key);
+            goto done;
+        }
+    }
+    /* Every town: a list of cats that the cat map puts there, once. */
+    size_t listed_total = 0;
+    json_object_foreach(towns, key, v)
+    {
+        if (!name_ok(key) || !json_is_array(v) || json_array_size(v) == 0) {
+            rc = refuse(err,
+                        "towns: \"%s\" needs a valid town and a non-empty "
+                        "list of cats",
+                        key);
+            goto done;
+        }
+        size_t i;
+        json_t *c;
+        json_array_foreach(v, i, c)
+        {
+            const char *cat = json_string_value(c);
+            json_t *where = cat != NULL ? json_object_get(cats, cat) : NULL;
+            if (where == NULL || strcmp(json_string_value(where), key) != 0) {
+                rc = refuse(err,
+                            "towns lists %s in %s, but cats does not put "
+                            "it there",
+                            cat != NULL ? cat : "a non-string",
+                            key);
+                goto done;
+            }
+            listed_total++;
+        }
+    }
+    if (listed_total != json_object_size(cats)) {
+        rc = refuse(err, "towns lists a cat more than once");
+        goto done;
+    }
+
+    struct cat_srv_opts opts = {.max_cats = old->max_cats,
+                                .scenario = old->scenario};
+    struct cat_state *fresh = srv_init(&opts);
+    if (fresh == NULL) {
+        rc = refuse(err, "no memory for the new state");
+        goto done;
+    }
+    fresh->started_ns = old->started_ns;
+    fresh->visits =
+        visits != NULL ? (uint64_t)json_integer_value(visits) : old->visits;
+    json_object_foreach(cats, key, v)
+    {
+        struct cat_srv_reply r = {0};
+        if (enter(fresh, key, json_string_value(v), &r) != CAT_OK) {
+            srv_terminate(fresh);
+            rc = refuse(err, "no memory for the new state");
+            goto done;
+        }
+    }
+    srv_terminate(old);
+    *state = fresh;
+done:
+    json_decref(root);
+    return rc;
+}
+
+/* Messages as Erlang-looking terms: {enter,"Tihon","Minsk"}, ok. */
+static struct ctrace_value cb_format_msg(enum ctrace_msg_kind kind,
+                                         const void *msg,
+                                         size_t len,
+                                         struct ctrace_value *items)
+{
+    if (kind == CTRACE_MSG_REPLY) {
+        const struct wire_reply *r = msg;
+        if (len < sizeof(*r))
+            return ctrace_value_bytes(msg, len);
+        return ctrace_value_symbol(cat_result_name(r->result));
+    }
+    if (kind != CTRACE_MSG_CALL && kind != CTRACE_MSG_CAST)
+        return ctrace_value_bytes(msg, len);
+    /* A request_term's parts in the first items, member names after. */
+    _Static_assert(3 + TERM_MEMBERS_MAX + 1 <= CTRACE_MSG_ITEMS,
+                   "a request term fits in the items format_msg gets");
+    char *names[TERM_MEMBERS_MAX];
+    struct cat_srv_request req;
+    uint64_t from;
+    size_t total;
+    if (!wire_decode(msg, len, &req, &from, names, TERM_MEMBERS_MAX, &total))
+        return ctrace_value_bytes(msg, len);
+    struct ctrace_value *parts = items, *members = items + 3;
+    parts[0] = ctrace_value_symbol(request_op_name(req.op));
+    switch (req.op) {
+    case CAT_SRV_CATS:
+    case CAT_SRV_TOWNS:
+    case CAT_SRV_STATE:
+        return parts[0];
+    case CAT_SRV_MEMBERS:
+        parts[1] = ctrace_value_string(req.town);
+        return ctrace_value_tuple(parts, 2);
+    case CAT_SRV_PUT_MEMBERS: {
+        size_t n = req.members.len;
+        for (size_t i = 0; i < n; i++)
+            members[i] = ctrace_value_string(req.members.names[i]);
+        if (total > n)
+            members[n++] = ctrace_value_symbol("...");
+        parts[1] = ctrace_value_string(req.town);
+        parts[2] = ctrace_value_list(members, n);
+        return ctrace_value_tuple(parts, 3);
+    }
+    default:
+        parts[1] = ctrace_value_string(req.cat);
+        parts[2] = ctrace_value_string(req.town);
+        return ctrace_value_tuple(parts, 3);
+    }
+}
+
+static const struct ctrace_server_callbacks callbacks = {
+    .init = cb_init,
+    .handle_call = cb_handle_call,
+    .handle_cast = cb_handle_cast,
+    .terminate = cb_terminate,
+    .format_state = cb_format_state,
+    .replace_state = cb_replace_state,
+    .format_msg = cb_format_msg,
+};
+
+/* ---- Running the server. ---- */
 
 struct cat_srv *cat_srv_start(const struct cat_srv_opts *opts)
 {
-    /* TODO(#4): ctrace_server_start() with these callbacks, registered as
-     * cat_traveler_srv; init then runs on the server's own thread. */
     struct cat_srv *srv = calloc(1, sizeof(*srv));
     if (srv == NULL)
         return NULL;
-    srv->state = srv_init(opts);
-    if (srv->state == NULL || pthread_mutex_init(&srv->lock, NULL) != 0) {
-        if (srv->state != NULL)
-            srv_terminate(srv->state);
+    struct ctrace_server_opts so;
+    ctrace_server_opts_init(&so);
+    so.name = "cat_traveler_srv";
+    so.initial_call = "cat_traveler_srv:init/1";
+    so.mailbox = CAT_SRV_MAILBOX;
+    so.max_msg = CAT_SRV_MSG_MAX;
+    so.arg = (void *)opts;
+    struct ctrace_error err = {0};
+    srv->server = ctrace_server_start(&callbacks, &so, &err);
+    if (srv->server == NULL) {
+        fprintf(stderr, "cat_traveler: state server: %s\n", err.text);
         free(srv);
         return NULL;
     }
-    atomic_init(&srv->waiting, 0);
+    srv->pid = ctrace_server_pid(srv->server);
     return srv;
 }
 
@@ -621,44 +1011,67 @@ void cat_srv_stop(struct cat_srv *srv)
 {
     if (srv == NULL)
         return;
-    /* TODO(#4): ctrace_server_stop(), which calls terminate. */
-    srv_terminate(srv->state);
-    pthread_mutex_destroy(&srv->lock);
+    ctrace_server_stop(srv->server, "shutdown");
     free(srv);
 }
 
-static void srv_lock(struct cat_srv *srv)
+/* What a failed send or wait means to the caller. */
+static enum cat_result send_failed(int rc)
 {
-    atomic_fetch_add_explicit(&srv->waiting, 1, memory_order_relaxed);
-    pthread_mutex_lock(&srv->lock);
-    atomic_fetch_sub_explicit(&srv->waiting, 1, memory_order_relaxed);
+    if (rc == CTRACE_EFULL)
+        return CAT_OVERLOADED;
+    if (rc == -ETIMEDOUT || rc == CTRACE_ESTOPPED)
+        return CAT_TIMEOUT;
+    return CAT_NO_MEMORY;
 }
 
 enum cat_result cat_srv_call(struct cat_srv *srv,
                              const struct cat_srv_request *req,
                              struct cat_srv_reply *reply)
 {
-    /* TODO(#4): ctrace_server_call(): the request goes through the
-     * server's mailbox, `from` becomes the caller's pid, and a send and a
-     * receive event mark it. */
-    srv_lock(srv);
-    enum cat_result rc =
-        handle_call(req, (unsigned long)pthread_self(), srv->state, reply);
-    pthread_mutex_unlock(&srv->lock);
-    return rc;
+    char buf[CAT_SRV_MSG_MAX];
+    size_t len = wire_encode(req, buf, sizeof(buf));
+    if (len == 0)
+        return CAT_NO_MEMORY;
+    /*
+     * A listing hands over memory the server allocated for the caller, so
+     * the caller waits for it however long it takes: a reply thrown away
+     * after a timeout would leak it. Enter and leave give up after a while.
+     */
+    bool owns = req->op == CAT_SRV_CATS || req->op == CAT_SRV_TOWNS ||
+                req->op == CAT_SRV_STATE || req->op == CAT_SRV_MEMBERS;
+    struct wire_reply out;
+    size_t out_len = 0;
+    int rc = ctrace_server_call(srv->server,
+                                buf,
+                                len,
+                                &out,
+                                sizeof(out),
+                                &out_len,
+                                owns ? 0 : CAT_SRV_CALL_TIMEOUT_MS);
+    if (rc < 0)
+        return send_failed(rc);
+    if (out_len != sizeof(out))
+        return CAT_NO_MEMORY;
+    memcpy(reply->town, out.town, sizeof(reply->town));
+    reply->json = out.json;
+    reply->members = out.members;
+    return (enum cat_result)out.result;
 }
 
 void cat_srv_cast(struct cat_srv *srv, const struct cat_srv_request *req)
 {
-    /* TODO(#4): ctrace_server_cast(): the caller no longer waits while the
-     * server works through its mailbox. */
-    srv_lock(srv);
-    handle_cast(req, srv->state);
-    pthread_mutex_unlock(&srv->lock);
+    char buf[CAT_SRV_MSG_MAX];
+    size_t len = wire_encode(req, buf, sizeof(buf));
+    /* A cast is fire-and-forget: a full mailbox loses the visit count. */
+    if (len > 0)
+        (void)ctrace_server_cast(srv->server, buf, len);
 }
 
 size_t cat_srv_queue_len(struct cat_srv *srv)
 {
-    /* TODO(#4): the server's message_queue_len. */
-    return atomic_load_explicit(&srv->waiting, memory_order_relaxed);
+    struct ctrace_proc_info info;
+    if (ctrace_proc_info(srv->pid, &info) < 0)
+        return 0;
+    return (size_t)info.message_queue_len;
 }

@@ -7,10 +7,10 @@
  * (struct cat_srv_request) with cat_srv_call() and get a result and a reply
  * back, or send one without waiting for an answer with cat_srv_cast(), the
  * way an Erlang gen_server is used through gen_server:call/cast. The module
- * is written as that callback set (init, handle_call, handle_cast,
- * format_state, terminate, all static in state.c) behind a small call/cast
- * interface, so that it can move onto a ctrace_server, with its own thread
- * and mailbox, without any change for its callers.
+ * runs as a ctrace_server registered as cat_traveler_srv, with its own
+ * thread and bounded mailbox, so the ctrace tools can look into it:
+ * message_queue_len, send and receive traces, get_state and replace_state,
+ * and the sys debug switches.
  *
  * Thread-safety: cat_srv_call(), cat_srv_cast() and cat_srv_queue_len() may
  * run on any number of threads at once; cat_srv_start() and cat_srv_stop()
@@ -32,10 +32,13 @@ enum cat_result {
     CAT_ALREADY_IN_TOWN, /* enter: the cat is in a town already */
     CAT_NOT_IN_TOWN,     /* leave: the cat is not in that town */
     CAT_FULL,            /* enter: max_cats cats are in towns already */
-    CAT_NO_MEMORY        /* an allocation failed; nothing changed */
+    CAT_NO_MEMORY,       /* an allocation failed; nothing changed */
+    CAT_OVERLOADED,      /* the server's mailbox is full; nothing sent */
+    CAT_TIMEOUT          /* the server did not answer in time */
 };
 
-/* "ok", "already_in_town", "not_in_town", "full" or "no_memory". */
+/* "ok", "already_in_town", "not_in_town", "full", "no_memory",
+ * "overloaded" or "timeout". */
 const char *cat_result_name(enum cat_result r);
 
 /* The requests the server handles. */

@@ -13,6 +13,7 @@
 #include "ctrace/error.h"
 #include "ctrace/point.h"
 #include "ctrace/proc.h"
+#include "ctrace/server.h"
 #include "ctrace/session.h"
 #include "ctrace/value.h"
 #include "ctrace/version.h"

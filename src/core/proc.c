@@ -33,6 +33,7 @@ struct ctrace__proc {
     char initial[CTRACE_PROC_TEXT_MAX + 1];
     char label[CTRACE_PROC_TEXT_MAX + 1]; /* frozen at death */
     char exit_reason[CTRACE_PROC_TEXT_MAX + 1];
+    char pending_reason[CTRACE_PROC_TEXT_MAX + 1]; /* THREAD/SERVER */
     int64_t start_us;
     int64_t end_us;
     uint64_t end_mono_ns;
@@ -453,8 +454,13 @@ void ctrace__proc_thread_released(struct ctrace__thread *t)
             pthread_mutex_unlock(&table_lock);
             return;
         }
-        const char *reason =
-            p->kind == CTRACE_PROC_EXPLICIT ? "thread exited" : "normal";
+        char reason[CTRACE_PROC_TEXT_MAX + 1];
+        snprintf(reason,
+                 sizeof(reason),
+                 "%s",
+                 p->kind == CTRACE_PROC_EXPLICIT ? "thread exited"
+                 : p->pending_reason[0] != '\0'  ? p->pending_reason
+                                                 : "normal");
         struct ctrace__proc *outer = p->outer;
         size_t n = entry_end(p, reason, targets, CTRACE_PROC_LINKS_MAX);
         uint64_t pid = p->pid;
@@ -547,6 +553,18 @@ void ctrace__proc_make_server(struct ctrace__proc *p, const char *initial_call)
              sizeof(p->initial),
              "%s",
              initial_call != NULL ? initial_call : "");
+    pthread_mutex_unlock(&table_lock);
+}
+
+void ctrace__proc_set_exit_reason(struct ctrace__proc *p, const char *reason)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&table_lock);
+    snprintf(p->pending_reason,
+             sizeof(p->pending_reason),
+             "%s",
+             reason != NULL ? reason : "");
     pthread_mutex_unlock(&table_lock);
 }
 

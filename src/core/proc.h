@@ -90,6 +90,13 @@ typedef bool (*ctrace__exit_hook)(uint64_t target,
                                   const struct ctrace_exit_notice *notice);
 void ctrace__proc_set_exit_hook(ctrace__exit_hook hook);
 
+/*
+ * The reason the calling thread's implicit process will end with when the
+ * thread exits, in place of "normal": a server sets the reason it was
+ * stopped with.
+ */
+void ctrace__proc_set_exit_reason(struct ctrace__proc *p, const char *reason);
+
 /* Reductions of `pid` now (CPU microseconds), or 0 if dead or unknown. */
 uint64_t ctrace__proc_reductions(uint64_t pid);
 

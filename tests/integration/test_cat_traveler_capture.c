@@ -312,6 +312,48 @@ static void each_request_is_a_short_lived_process(void **state)
 }
 
 /*
+ * The request process talks to the state server through its mailbox: a
+ * send of {call,{enter,...}} to cat_traveler_srv, the server's receive,
+ * and the reply sent back, all rendered by the server's format_msg.
+ */
+static void enter_goes_through_the_state_servers_mailbox(void **state)
+{
+    struct fixture *f = *state;
+    const char *specs[] = {"send", "receive"};
+    capture(f, specs, 2);
+
+    struct answer a;
+    travel(f, "/enter", "Tihon", "Barcelona", &a);
+    assert_answer(&a, 200, "{\"result\":\"ok\"}");
+    stop(f);
+
+    uint64_t srv = ctrace_whereis("cat_traveler_srv");
+    assert_true(srv != 0);
+    bool sent = false, received = false, replied = false;
+    for (size_t i = 0; i < ctrace_capture_count(f->cap); i++) {
+        const struct ctrace_event *ev = ctrace_capture_event(f->cap, i);
+        char *msg = ev->message != NULL
+                        ? ctrace_value_to_term(ev->message, NULL)
+                        : NULL;
+        if (msg == NULL)
+            continue;
+        if (ev->kind == CTRACE_EVENT_SEND && ev->peer_pid == srv &&
+            strcmp(msg, "{call,{enter,\"Tihon\",\"Barcelona\"}}") == 0)
+            sent = true;
+        if (ev->kind == CTRACE_EVENT_RECEIVE && ev->pid == srv &&
+            strcmp(msg, "{call,{enter,\"Tihon\",\"Barcelona\"}}") == 0)
+            received = true;
+        if (ev->kind == CTRACE_EVENT_SEND && ev->pid == srv &&
+            strcmp(msg, "{reply,ok}") == 0)
+            replied = true;
+        ctrace_free(msg);
+    }
+    assert_true(sent);
+    assert_true(received);
+    assert_true(replied);
+}
+
+/*
  * Whether frame text `frame` ("request (http.c:351)", "request.cold (...)",
  * "answer+0x6a2 (prog)") names the C function `fn`: the name ends at the
  * first ' ', '+' or '.', which also drops the suffixes of the parts gcc
@@ -386,6 +428,7 @@ int main(void)
         T(post_enter_traces_the_http_request_around_enter),
         T(enter_is_called_from_the_http_request_handler),
         T(each_request_is_a_short_lived_process),
+        T(enter_goes_through_the_state_servers_mailbox),
     };
 #undef T
     int failed =
