@@ -102,7 +102,9 @@ struct ctrace_server_callbacks {
                          size_t len,
                          struct ctrace_error *err);
     /*
-     * The term a trace or a sys log shows for a message. `items` has room
+     * The term a trace or a sys log shows for a message of kind CALL,
+     * CAST, INFO or REPLY (timeouts and exits show as `timeout` and
+     * {'EXIT',Pid,Reason} without it). `items` has room
      * for CTRACE_MSG_ITEMS values that the result may point into; values
      * must stay valid until the callback's caller is done, so point only
      * into `msg` or static data. NULL: messages show as binaries.

@@ -68,6 +68,11 @@ struct probe {
     _Atomic uint32_t index[CTRACE__MAX_SESSIONS];
     struct probe *next; /* all probes, for module removal and fork */
     struct ctrace_point *point;
+    /*
+     * Events delivered at this point over all sessions, for the admin's
+     * metrics. Counted by consumers in deliver(), never on traced threads.
+     */
+    atomic_uint_fast64_t delivered;
 };
 
 /* A point as one session armed it. */
@@ -123,6 +128,8 @@ struct ctrace_session {
 
     struct ctrace_session *next_live; /* under the registry lock */
     bool on_live_list;
+    /* `dropped` was added to total_dropped; under the registry lock. */
+    bool dropped_counted;
     pthread_t consumer;
     bool consumer_started;
     pthread_mutex_t lock; /* guards state and the condition */
@@ -150,6 +157,14 @@ static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
  */
 static _Atomic uint64_t proc_slots;
 static _Atomic unsigned proc_wants;
+/*
+ * Totals since the program started, for the admin endpoint: events handed
+ * to sinks (counted by consumers), and the drops of sessions that have
+ * finished (under the registry lock; running sessions are summed in
+ * ctrace__engine_totals()).
+ */
+static atomic_uint_fast64_t total_events;
+static uint64_t total_dropped;
 
 /* ---- Traced side. ---- */
 
@@ -744,6 +759,7 @@ static void hand_over(struct ctrace_session *s,
                       struct ctrace__sbuf *text)
 {
     atomic_fetch_add_explicit(&s->events, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&total_events, 1, memory_order_relaxed);
     if (s->opts.on_event != NULL)
         s->opts.on_event(ev, s->opts.arg);
     if (s->opts.fd >= 0) {
@@ -842,6 +858,11 @@ static void deliver(struct ctrace_session *s,
         snprintf(module, sizeof(module), "%s", r->point->module);
         snprintf(function, sizeof(function), "%s", r->point->function);
         ev.arity = r->point->arity;
+        /* The per-point count of ctrace__engine_armed_points(). */
+        struct probe *p = atomic_load_explicit(&r->point->ctrace__probe,
+                                               memory_order_relaxed);
+        if (p != NULL)
+            atomic_fetch_add_explicit(&p->delivered, 1, memory_order_relaxed);
     }
     ctrace__registry_unlock();
     ev.module = module;
@@ -939,10 +960,9 @@ static void unpublish(struct ctrace_session *s)
         update_proc_wants(s, false);
 }
 
-static void report(struct ctrace_session *s, struct ctrace__sbuf *text)
+/* Appends the report of the `time` and `count` actions, if any. */
+static void format_counters(struct ctrace_session *s, struct ctrace__sbuf *text)
 {
-    if (s->opts.fd < 0 || s->sink_errno != 0)
-        return;
     if (s->all_actions & COUNTER_ACTIONS) {
         struct ctrace__point_stats *st = calloc(s->narmed, sizeof(*st));
         size_t n = 0;
@@ -967,6 +987,13 @@ static void report(struct ctrace_session *s, struct ctrace__sbuf *text)
         ctrace__registry_unlock();
         free(st);
     }
+}
+
+static void report(struct ctrace_session *s, struct ctrace__sbuf *text)
+{
+    if (s->opts.fd < 0 || s->sink_errno != 0)
+        return;
+    format_counters(s, text);
     ctrace__format_stopped(&s->format,
                            s->reason,
                            atomic_load(&s->events),
@@ -984,6 +1011,11 @@ static void finish(struct ctrace_session *s, enum ctrace_stop_reason reason)
     /* After this, no traced thread can write into the queue any more. */
     ctrace__thread_synchronize();
     drain(s, &text);
+    /* No drop can follow: move this session's into the total. */
+    ctrace__registry_lock();
+    total_dropped += atomic_load(&s->dropped);
+    s->dropped_counted = true;
+    ctrace__registry_unlock();
     /* A failing sink during the drain overrides a softer reason. */
     if (s->sink_errno != 0)
         reason = CTRACE_STOP_SINK;
@@ -1022,7 +1054,6 @@ static void *consumer_main(void *arg)
 {
     struct ctrace_session *s = arg;
     ctrace__thread_set_no_trace();
-    ctrace_thread_set_name("ctrace_consumer");
     /*
      * A text sink may be a pipe whose reader dies. The process-wide
      * default for SIGPIPE is to die with it; block it on this thread only
@@ -1733,4 +1764,47 @@ unsigned ctrace__engine_sessions(void)
     unsigned n = engine_sessions;
     pthread_mutex_unlock(&engine_lock);
     return n;
+}
+
+void ctrace__engine_totals(uint64_t *events, uint64_t *dropped)
+{
+    *events = atomic_load_explicit(&total_events, memory_order_relaxed);
+    ctrace__registry_lock();
+    uint64_t d = total_dropped;
+    for (struct ctrace_session *s = live_sessions; s != NULL; s = s->next_live)
+        if (!s->dropped_counted)
+            d += atomic_load_explicit(&s->dropped, memory_order_relaxed);
+    ctrace__registry_unlock();
+    *dropped = d;
+}
+
+size_t ctrace__engine_armed_points(ctrace__armed_point_fn fn, void *arg)
+{
+    size_t n = 0;
+    ctrace__registry_lock();
+    for (struct probe *p = probes; p != NULL; p = p->next) {
+        if (p->point == NULL || atomic_load(&p->sessions) == 0)
+            continue;
+        n++;
+        if (fn != NULL)
+            fn(p->point->module,
+               p->point->function,
+               p->point->arity,
+               atomic_load_explicit(&p->delivered, memory_order_relaxed),
+               arg);
+    }
+    ctrace__registry_unlock();
+    return n;
+}
+
+char *ctrace__session_counters_report(struct ctrace_session *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool stopped = s->state == STOPPED;
+    pthread_mutex_unlock(&s->lock);
+    if (!stopped)
+        return NULL;
+    struct ctrace__sbuf text = CTRACE__SBUF_INIT;
+    format_counters(s, &text);
+    return ctrace__sbuf_take(&text);
 }

@@ -35,6 +35,8 @@ static pthread_mutex_t name_lock = PTHREAD_MUTEX_INITIALIZER;
  */
 static _Thread_local struct ctrace__thread *self
     __attribute__((tls_model("initial-exec")));
+/* Set on ctrace's own threads before their record is claimed. */
+static _Thread_local bool own_thread;
 
 static void thread_release(void *p)
 {
@@ -103,7 +105,18 @@ struct ctrace__thread *ctrace__thread_self(void)
     memcpy(t->os_name, os_name, sizeof(os_name));
     t->os_name[sizeof(t->os_name) - 1] = '\0';
     pthread_mutex_unlock(&name_lock);
-    ctrace__proc_thread_claimed(t);
+    /*
+     * ctrace's own threads (consumers, the admin endpoint) are not
+     * processes of the service: no pid, no entry in the table, so they
+     * neither show in rankings nor shift the pids of the service's own.
+     */
+    if (own_thread) {
+        t->proc = NULL;
+        atomic_store_explicit(&t->pid, 0, memory_order_release);
+        atomic_store_explicit(&t->no_trace, true, memory_order_relaxed);
+    } else {
+        ctrace__proc_thread_claimed(t);
+    }
     if (thread_key_ok)
         pthread_setspecific(thread_key, t);
     self = t;
@@ -138,6 +151,7 @@ void ctrace__thread_synchronize(void)
 
 void ctrace__thread_set_no_trace(void)
 {
+    own_thread = true;
     struct ctrace__thread *t = ctrace__thread_self();
     if (t != NULL)
         atomic_store_explicit(&t->no_trace, true, memory_order_relaxed);

@@ -72,7 +72,10 @@ static inline void ctrace__thread_leave(struct ctrace__thread *t)
 /* Waits until no thread is inside a critical section it entered before. */
 void ctrace__thread_synchronize(void);
 
-/* Marks the calling thread as ctrace's own: it is never traced. */
+/*
+ * Marks the calling thread as ctrace's own: it is never traced, and if it
+ * calls this before anything else of ctrace, it gets no process either.
+ */
 void ctrace__thread_set_no_trace(void);
 
 /*

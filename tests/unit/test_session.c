@@ -489,6 +489,29 @@ static void consumer_thread_is_never_traced(void **state)
     ctrace_session_free(s);
 }
 
+/*
+ * ctrace's own threads are not processes of the service: a session's
+ * consumer takes no pid and never shows in the process table, so the
+ * service's pids do not depend on how many sessions ran.
+ */
+static void consumer_thread_takes_no_pid(void **state)
+{
+    struct seen *seen = *state;
+    size_t live = ctrace_proc_list(NULL, 0, false);
+    uint64_t before = ctrace_proc_begin("sess:probe/0");
+    ctrace_proc_end(NULL);
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    struct ctrace_session *s = start1("sess_traveler:leave/1", &o, seen);
+    leave("Murka");
+    assert_int_equal(ctrace_proc_list(NULL, 0, false), live);
+    ctrace_session_stop(s);
+    ctrace_session_free(s);
+    uint64_t after = ctrace_proc_begin("sess:probe/0");
+    ctrace_proc_end(NULL);
+    assert_int_equal(after, before + 1);
+}
+
 static void caller_and_stack_name_the_calling_function(void **state)
 {
     struct seen *seen = *state;
@@ -891,6 +914,7 @@ int main(void)
         T(new_filter_sees_only_processes_born_after_the_start),
         T(pids_filter_sees_only_the_listed_process),
         T(consumer_thread_is_never_traced),
+        T(consumer_thread_takes_no_pid),
         T(caller_and_stack_name_the_calling_function),
         T(event_stack_starts_in_the_function_that_raised_it),
         T(text_sink_prints_redbug_lines_and_the_stop_line),
