@@ -316,8 +316,12 @@ static int entry_publish(struct ctrace__proc *p)
 /*
  * fork(): the table lock is held across it, so the child's copy of the
  * table is never caught in the middle of a change; the child then makes
- * the lock usable again, and thread.c drops the processes of the threads
- * that did not come along (ctrace__proc_after_fork_child).
+ * the lock usable again, and thread.c drops the records and processes of
+ * the threads that did not come along (ctrace__proc_after_fork_child).
+ * The engine's handler does that too, but only once a session was started;
+ * a program that used processes without ever tracing must not leave its
+ * child with processes, names and thread records of threads it does not
+ * have. Doing it twice is harmless: the second pass finds nothing to drop.
  */
 static void fork_prepare(void)
 {
@@ -332,6 +336,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     pthread_mutex_init(&table_lock, NULL);
+    ctrace__thread_after_fork_child();
 }
 
 static void fork_handlers(void)
@@ -383,7 +388,13 @@ static void keep_notice(uint64_t target, const struct ctrace_exit_notice *n)
 static size_t
 entry_end(struct ctrace__proc *p, const char *reason, uint64_t *out, size_t cap)
 {
-    label_of(p, p->label, sizeof(p->label));
+    /*
+     * Through a copy: label_of() of a dead entry reads p->label, and
+     * snprintf() must not read the buffer it writes (gcc -O3 says so).
+     */
+    char label[sizeof(p->label)];
+    label_of(p, label, sizeof(label));
+    memcpy(p->label, label, sizeof(label));
     if (p->kind == CTRACE_PROC_THREAD && p->thread != NULL)
         ctrace__thread_initial(p->thread, p->initial, sizeof(p->initial));
     p->cpu_done = cpu_used(p);
@@ -800,6 +811,8 @@ size_t ctrace_proc_exits(struct ctrace_exit_notice *out, size_t cap)
     if (t == NULL)
         return 0;
     size_t n = 0;
+    if (out == NULL)
+        return 0;
     pthread_mutex_lock(&table_lock);
     struct ctrace__proc *p = t->proc;
     while (p != NULL && p->notice_count > 0 && n < cap) {
@@ -907,25 +920,51 @@ int ctrace_proc_info(uint64_t pid, struct ctrace_proc_info *out)
     return 0;
 }
 
+/*
+ * Reads the decimal digits at *s (at least one, nothing else: no sign, no
+ * space) into *v and moves *s past them. Returns false on no digit or on
+ * overflow.
+ */
+static bool read_digits(const char **s, uint64_t *v)
+{
+    const char *p = *s;
+    uint64_t n = 0;
+    if (*p < '0' || *p > '9')
+        return false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        uint64_t d = (uint64_t)(*p - '0');
+        if (n > (UINT64_MAX - d) / 10)
+            return false;
+        n = n * 10 + d;
+    }
+    *s = p;
+    *v = n;
+    return true;
+}
+
 int ctrace_proc_parse(const char *text, uint64_t *pid)
 {
     if (text == NULL || pid == NULL)
         return CTRACE_EINVAL;
-    unsigned long long a, n, c;
-    char tail;
-    if (sscanf(text, "<%llu.%llu.%llu>%c", &a, &n, &c, &tail) == 3) {
-        if (a != 0 || c != 0 || n == 0)
+    /*
+     * Digits only, checked by hand: scanf's %llu would also take a sign
+     * ("<0.-1.0>" as a huge pid), spaces, and "<0.5.0" without its '>'.
+     */
+    const char *s = text;
+    uint64_t a, n, c;
+    if (*s == '<') {
+        s++;
+        if (!read_digits(&s, &a) || *s++ != '.' || !read_digits(&s, &n) ||
+            *s++ != '.' || !read_digits(&s, &c) || *s++ != '>' || *s != '\0' ||
+            a != 0 || c != 0 || n == 0)
             return CTRACE_EINVAL;
         *pid = n;
         return 0;
     }
     if (text[0] >= '0' && text[0] <= '9') {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(text, &end, 10);
-        if (errno != 0 || *end != '\0' || v == 0)
+        if (!read_digits(&s, &n) || *s != '\0' || n == 0)
             return CTRACE_EINVAL;
-        *pid = v;
+        *pid = n;
         return 0;
     }
     if (!name_ok(text))
@@ -940,6 +979,8 @@ int ctrace_proc_parse(const char *text, uint64_t *pid)
 size_t ctrace_proc_list(struct ctrace_proc_info *out, size_t cap, bool dead)
 {
     size_t n = 0;
+    if (out == NULL)
+        cap = 0;
     pthread_mutex_lock(&table_lock);
     prune_dead();
     for (struct ctrace__proc *p = live_head; p != NULL; p = p->next, n++)
@@ -1000,6 +1041,8 @@ static void heap_up(struct rank_item *h, size_t i)
 static void
 heap_offer(struct rank_item *h, size_t *n, size_t cap, struct rank_item item)
 {
+    if (cap == 0)
+        return;
     if (*n < cap) {
         h[*n] = item;
         heap_up(h, (*n)++);
@@ -1049,6 +1092,15 @@ static void rank_rows(struct rank_item *h,
     *nout = n;
 }
 
+/* The smaller of `n` and the number of live processes. Table lock held. */
+static size_t live_at_most(size_t n)
+{
+    size_t live = 0;
+    for (struct ctrace__proc *p = live_head; p != NULL && live < n; p = p->next)
+        live++;
+    return live;
+}
+
 static bool attr_valid(enum ctrace_proc_attr attr)
 {
     return (unsigned)attr <= CTRACE_ATTR_MESSAGE_QUEUE_LEN;
@@ -1063,11 +1115,19 @@ int ctrace_proc_count(enum ctrace_proc_attr attr,
         *nout = 0;
     if (!attr_valid(attr) || n == 0 || out == NULL || nout == NULL)
         return CTRACE_EINVAL;
-    struct rank_item *heap = malloc(n * sizeof(*heap));
-    if (heap == NULL)
-        return CTRACE_ENOMEM;
-    size_t have = 0;
     pthread_mutex_lock(&table_lock);
+    /*
+     * The heap never holds more rows than there are live processes: a
+     * caller asking for "all" with a huge n must not make n * 16 bytes
+     * wrap around into a small allocation.
+     */
+    n = live_at_most(n);
+    struct rank_item *heap = malloc((n > 0 ? n : 1) * sizeof(*heap));
+    if (heap == NULL) {
+        pthread_mutex_unlock(&table_lock);
+        return CTRACE_ENOMEM;
+    }
+    size_t have = 0;
     for (struct ctrace__proc *p = live_head; p != NULL; p = p->next)
         heap_offer(
             heap, &have, n, (struct rank_item){attr_of(p, attr), p->pid});
@@ -1106,13 +1166,15 @@ int ctrace_proc_window(enum ctrace_proc_attr attr,
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 
-    struct rank_item *heap = malloc(n * sizeof(*heap));
+    size_t have = 0, k = 0;
+    pthread_mutex_lock(&table_lock);
+    n = live_at_most(n); /* as in ctrace_proc_count() */
+    struct rank_item *heap = malloc((n > 0 ? n : 1) * sizeof(*heap));
     if (heap == NULL) {
+        pthread_mutex_unlock(&table_lock);
         free(first);
         return CTRACE_ENOMEM;
     }
-    size_t have = 0, k = 0;
-    pthread_mutex_lock(&table_lock);
     /* Both walks go up in pid: one merge pass. */
     for (struct ctrace__proc *p = live_head; p != NULL; p = p->next) {
         while (k < nfirst && first[k].pid < p->pid)
@@ -1137,6 +1199,8 @@ const char *ctrace_proc_attr_name(enum ctrace_proc_attr attr)
 
 int ctrace_proc_attr_parse(const char *text, enum ctrace_proc_attr *attr)
 {
+    if (attr == NULL)
+        return CTRACE_EINVAL;
     for (size_t i = 0; text != NULL && i < CTRACE__ARRAY_SIZE(attr_names); i++)
         if (strcmp(text, attr_names[i]) == 0) {
             *attr = (enum ctrace_proc_attr)i;

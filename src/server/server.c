@@ -133,7 +133,10 @@ struct ctrace_server {
     bool stopping;
     char reason[CTRACE_PROC_TEXT_MAX + 1];
     bool suspended;
-    struct ctrace__proc *proc; /* valid while proc_alive */
+    /* In a child of fork(): the server's thread was not copied. */
+    bool forked;
+    struct ctrace__proc *proc;     /* valid while proc_alive */
+    struct ctrace__proc *own_proc; /* the server thread's own */
     bool proc_alive;
     bool sys_busy;           /* a requester holds the sys channel */
     struct sys_req *sys_req; /* posted, not taken yet */
@@ -632,9 +635,76 @@ static bool exit_hook(uint64_t target, const struct ctrace_exit_notice *notice)
     return took;
 }
 
+/* ---- fork(): the child has no server threads but the forking one. ---- */
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&list_lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&list_lock);
+}
+
+static void init_cond(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+/*
+ * Only the thread that called fork() lives on in the child. The servers'
+ * threads did not come along (their processes were dropped from the table
+ * by proc.c, so srv->proc points to freed memory), nor did the callers and
+ * sys requesters waiting on them, whose references and stack contexts mean
+ * nothing here. Each server then reads as stopped: sends fail with
+ * CTRACE_ESTOPPED, sys functions with CTRACE_ENOPROC, and
+ * ctrace_server_stop() frees the handle without joining a thread that
+ * does not exist (which would wait forever). The exception is the server
+ * whose callback forked: its thread is this one and goes on serving. The
+ * locks may have been held by threads that are gone: they are made anew,
+ * as the engine does for its sessions.
+ */
+static void fork_child(void)
+{
+    pthread_mutex_init(&list_lock, NULL);
+    for (struct ctrace_server *srv = servers; srv != NULL; srv = srv->next) {
+        pthread_mutex_init(&srv->lock, NULL);
+        pthread_mutex_init(&srv->trace_lock, NULL);
+        init_cond(&srv->wake);
+        init_cond(&srv->done_cv);
+        atomic_store(&srv->refs, 1); /* the owner's */
+        for (uint32_t i = 0; i < srv->count; i++)
+            srv->slots[(srv->head + i) % srv->mailbox].call = NULL;
+        srv->cur_call = NULL;
+        if (srv->sys_req != NULL) {
+            srv->sys_req = NULL;
+            srv->sys_busy = false;
+        }
+        /* A request in hand: serve_sys() frees the channel when done. */
+        srv->sys_cur = NULL;
+        if (srv == current)
+            continue;
+        srv->sys_busy = false;
+        srv->forked = true;
+        srv->started = true;
+        srv->stopping = true;
+        srv->proc_alive = false;
+        srv->proc = NULL;
+        srv->count = 0;
+        srv->bytes = 0;
+        srv->ov_count = 0;
+    }
+}
+
 static void install_hook(void)
 {
     ctrace__proc_set_exit_hook(exit_hook);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /* ---- The server thread. ---- */
@@ -991,13 +1061,13 @@ report_start(struct ctrace_server *srv, int rc, const struct ctrace_error *err)
 }
 
 /*
- * The server's thread: takes its process, registers the name, runs init
- * and reports to the starter, then serves until stopped, fails what still
- * waits, runs terminate and returns (the thread's exit ends the process).
+ * The server's life on its thread: takes its process, registers the name,
+ * runs init and reports to the starter, then serves until stopped, fails
+ * what still waits, runs terminate and returns (the thread's exit ends the
+ * process).
  */
-static void *server_main(void *arg)
+static void server_run(struct ctrace_server *srv)
 {
-    struct ctrace_server *srv = arg;
     struct ctrace_error err;
     ctrace__error_clear(&err);
     current = srv;
@@ -1006,8 +1076,10 @@ static void *server_main(void *arg)
         ctrace__error_set(
             &err, CTRACE_ENOMEM, 0, 0, "no memory for the server's process");
         report_start(srv, CTRACE_ENOMEM, &err);
-        return NULL;
+        return;
     }
+    /* Read by server_thread_exited() only, on this thread. */
+    srv->own_proc = p;
     ctrace__proc_make_server(p, srv->initial_call);
     uint64_t pid = ctrace__proc_pid(p);
     if (srv->name[0] != '\0')
@@ -1032,7 +1104,7 @@ static void *server_main(void *arg)
                                   srv->name,
                                   ctrace_strerror(rc));
             report_start(srv, rc, &err);
-            return NULL;
+            return;
         }
     }
     int rc = srv->cb.init(srv->arg, &srv->state, &err);
@@ -1042,8 +1114,14 @@ static void *server_main(void *arg)
                 &err, rc, 0, 0, "init failed: %s", ctrace_strerror(rc));
         else
             err.code = rc;
+        /*
+         * As gen_server's {stop, Reason} from init: the process ends with
+         * the failure, not "normal", so that a process init linked to
+         * learns why.
+         */
+        ctrace__proc_set_exit_reason(p, err.text);
         report_start(srv, rc, &err);
-        return NULL;
+        return;
     }
     apply_timeout(srv);
 
@@ -1073,6 +1151,56 @@ static void *server_main(void *arg)
     srv->proc_alive = false;
     pthread_cond_broadcast(&srv->done_cv);
     pthread_mutex_unlock(&srv->lock);
+}
+
+/*
+ * A callback ended the server's thread with pthread_exit() (nothing else
+ * can: no one outside knows the thread, and its waits are no cancellation
+ * points). The server must not go on looking alive with a thread that is
+ * gone: it is marked stopped (reason "thread exited", unless a stop gave
+ * one), waiting callers fail with CTRACE_ESTOPPED, a starter waiting for
+ * init learns that it failed, and srv->proc is let go before the thread's
+ * exit ends the process, after which the table may free the entry.
+ * terminate does not run: the state may be half-changed. Callbacks run
+ * with no lock held, so none is held here.
+ */
+static void server_thread_exited(void *arg)
+{
+    struct ctrace_server *srv = arg;
+    pthread_mutex_lock(&srv->lock);
+    if (!srv->stopping) {
+        srv->stopping = true;
+        snprintf(srv->reason, sizeof(srv->reason), "thread exited");
+    }
+    fail_waiting(srv);
+    if (!srv->started) {
+        srv->started = true;
+        srv->start_rc = ctrace__error_set(&srv->start_err,
+                                          CTRACE_ESTOPPED,
+                                          0,
+                                          0,
+                                          "the server's thread exited in init");
+    }
+    srv->proc_alive = false;
+    char reason[sizeof(srv->reason)];
+    memcpy(reason, srv->reason, sizeof(reason));
+    pthread_cond_broadcast(&srv->done_cv);
+    pthread_mutex_unlock(&srv->lock);
+    ctrace__proc_set_exit_reason(srv->own_proc, reason);
+}
+
+/*
+ * The server's thread. Cancellation is off: the thread's pthread_t is
+ * never handed out, and a cancellation acting in serve()'s waits would
+ * leave the server's lock held.
+ */
+static void *server_main(void *arg)
+{
+    struct ctrace_server *srv = arg;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    pthread_cleanup_push(server_thread_exited, srv);
+    server_run(srv);
+    pthread_cleanup_pop(0);
     return NULL;
 }
 
@@ -1254,6 +1382,12 @@ ctrace_server_start(const struct ctrace_server_callbacks *cb,
                           strerror(rc));
         return NULL;
     }
+    /*
+     * Not a cancellation point: cancelled in the wait, the starter would
+     * leave the server's lock held and a running server nobody owns.
+     */
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     pthread_mutex_lock(&srv->lock);
     while (!srv->started)
         pthread_cond_wait(&srv->done_cv, &srv->lock);
@@ -1264,10 +1398,12 @@ ctrace_server_start(const struct ctrace_server_callbacks *cb,
         pthread_join(srv->thread, NULL);
         list_remove(srv);
         server_put(srv);
+        pthread_setcancelstate(cancel_state, NULL);
         if (err != NULL && err->code == 0)
             *err = start_err;
         return NULL;
     }
+    pthread_setcancelstate(cancel_state, NULL);
     return srv;
 }
 
@@ -1295,8 +1431,15 @@ int ctrace_server_stop(struct ctrace_server *srv, const char *reason)
     }
     fail_waiting(srv);
     pthread_cond_signal(&srv->wake);
+    bool forked = srv->forked;
     pthread_mutex_unlock(&srv->lock);
-    pthread_join(srv->thread, NULL);
+    if (!forked) {
+        /* Not a cancellation point: a half-done stop would leak it all. */
+        int old;
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+        pthread_join(srv->thread, NULL);
+        pthread_setcancelstate(old, NULL);
+    }
     list_remove(srv);
     server_put(srv);
     return 0;
@@ -1327,8 +1470,47 @@ static struct ctrace__proc *sender(uint64_t *pid)
     return me;
 }
 
+/* What a caller cancelled while it waits must undo. */
+struct call_cleanup {
+    struct ctrace_server *srv;
+    struct call_wait *w;
+    struct ctrace__proc *me;
+};
+
 /*
- * Sends a call and waits for its reply; see server.h for the codes.
+ * The caller's thread was cancelled in its wait (a cancellation point):
+ * the wait took the lock again before unwinding. The context on its stack
+ * is detached, so the server never writes into that dead frame, and the
+ * lock and the reference are given back.
+ */
+static void call_cancelled(void *arg)
+{
+    struct call_cleanup *c = arg;
+    if (!c->w->done)
+        detach_call(c->srv, c->w);
+    ctrace__proc_set_status(c->me, CTRACE_PROC_RUNNING);
+    pthread_mutex_unlock(&c->srv->lock);
+    server_put(c->srv);
+}
+
+/*
+ * Waits, lock held, until the call is answered or `dl` (NULL: never)
+ * passes. The wait is a cancellation point (call_cancelled); it is in a
+ * function of its own so that no local of the caller's frame changes
+ * between pthread_cleanup_push(), a setjmp() in glibc, and its pop.
+ */
+static void call_wait_locked(struct call_cleanup *c, const struct timespec *dl)
+{
+    pthread_cleanup_push(call_cancelled, c);
+    int wr = 0;
+    while (!c->w->done && wr == 0)
+        wr = wait_until(&c->srv->done_cv, &c->srv->lock, dl);
+    pthread_cleanup_pop(0);
+}
+
+/*
+ * Sends a call and waits for its reply; see server.h for the codes. The
+ * wait is a cancellation point, as pthread_cond_wait() is.
  * Thread-safety: any thread but the server's own (CTRACE_EDEADLOCK).
  */
 int ctrace_server_call(struct ctrace_server *srv,
@@ -1365,10 +1547,8 @@ int ctrace_server_call(struct ctrace_server *srv,
         enqueue(srv, CTRACE_MSG_CALL, from, msg, len, &w, event ? &term : NULL);
     if (rc == 0) {
         ctrace__proc_set_status(me, CTRACE_PROC_WAITING);
-        int wr = 0;
-        while (!w.done && wr == 0)
-            wr = wait_until(
-                &srv->done_cv, &srv->lock, timeout_ms > 0 ? &dl : NULL);
+        struct call_cleanup cleanup = {srv, &w, me};
+        call_wait_locked(&cleanup, timeout_ms > 0 ? &dl : NULL);
         if (w.done) {
             rc = w.rc;
             if (rc == 0 && reply_len != NULL)
@@ -1439,10 +1619,100 @@ static int no_server(struct ctrace_error *err, uint64_t pid)
         err, CTRACE_ENOPROC, 0, 0, "no server has pid <0.%" PRIu64 ".0>", pid);
 }
 
+/* What a sys requester cancelled while it waits must undo. */
+struct sys_cleanup {
+    struct ctrace_server *srv;
+    struct sys_req *r;
+};
+
+/*
+ * The requester's thread was cancelled in a wait, which took the lock
+ * again: its request on the stack is withdrawn (or, if the server took
+ * it, forgotten) as a timeout would, and what it owns is freed.
+ */
+static void sys_cancelled(void *arg)
+{
+    struct sys_cleanup *c = arg;
+    struct ctrace_server *srv = c->srv;
+    if (srv->sys_req == c->r) {
+        srv->sys_req = NULL;
+        srv->sys_busy = false;
+        pthread_cond_broadcast(&srv->done_cv);
+    } else if (srv->sys_cur == c->r) {
+        srv->sys_cur = NULL;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    server_put(srv);
+    free(c->r->in);
+    free(c->r->out);
+}
+
+/*
+ * Waits for the sys channel, posts `r` and waits for the answer until
+ * `dl`; a request not answered in time is withdrawn, or forgotten if the
+ * server took it. Sets *rc to the answer's code, CTRACE_ENOPROC when the
+ * server is stopping, or -ETIMEDOUT. Lock held.
+ */
+static void sys_wait_locked(struct ctrace_server *srv,
+                            struct sys_req *r,
+                            const struct timespec *dl,
+                            int *rc)
+{
+    int wr = 0;
+    while (srv->sys_busy && !srv->stopping && wr == 0)
+        wr = wait_until(&srv->done_cv, &srv->lock, dl);
+    if (srv->stopping) {
+        *rc = CTRACE_ENOPROC;
+        return;
+    }
+    if (srv->sys_busy) {
+        *rc = -ETIMEDOUT;
+        return;
+    }
+    srv->sys_busy = true;
+    srv->sys_req = r;
+    pthread_cond_signal(&srv->wake);
+    while (!r->done && wr == 0)
+        wr = wait_until(&srv->done_cv, &srv->lock, dl);
+    if (r->done) {
+        *rc = r->rc;
+        return;
+    }
+    if (srv->sys_req == r) {
+        srv->sys_req = NULL;
+        srv->sys_busy = false;
+        pthread_cond_broadcast(&srv->done_cv);
+    } else if (srv->sys_cur == r) {
+        srv->sys_cur = NULL;
+    }
+    *rc = -ETIMEDOUT;
+}
+
+/*
+ * sys_wait_locked() under the server's lock. The waits are cancellation
+ * points (sys_cancelled); the work is in a function of its own so that no
+ * local of this frame changes between pthread_cleanup_push(), a setjmp()
+ * in glibc, and its pop.
+ */
+static int sys_post_wait(struct ctrace_server *srv,
+                         struct sys_req *r,
+                         const struct timespec *dl)
+{
+    int rc = 0;
+    pthread_mutex_lock(&srv->lock);
+    struct sys_cleanup cleanup = {srv, r};
+    pthread_cleanup_push(sys_cancelled, &cleanup);
+    sys_wait_locked(srv, r, dl, &rc);
+    pthread_cleanup_pop(0);
+    pthread_mutex_unlock(&srv->lock);
+    return rc;
+}
+
 /*
  * Runs a sys request on the server's thread and waits up to `timeout_ms`
  * (0: CTRACE_SYS_TIMEOUT_MS) for the answer. Takes ownership of `in`.
  * On success *out (if `out` is not NULL) receives the allocated answer.
+ * The waits are cancellation points.
  */
 static int sys_request(uint64_t pid,
                        enum sys_op op,
@@ -1482,36 +1752,8 @@ static int sys_request(uint64_t pid,
     struct timespec dl;
     deadline_in(&dl, timeout_ms);
     struct sys_req r = {op, in, in_len, NULL, 0, false, {0}};
-    pthread_mutex_lock(&srv->lock);
-    int wr = 0;
-    while (rc == 0 && srv->sys_busy && !srv->stopping && wr == 0)
-        wr = wait_until(&srv->done_cv, &srv->lock, &dl);
-    if (rc < 0) {
-        /* Reported above. */
-    } else if (srv->stopping) {
-        rc = no_server(err, pid);
-    } else if (srv->sys_busy) {
-        rc = -ETIMEDOUT;
-    } else {
-        srv->sys_busy = true;
-        srv->sys_req = &r;
-        pthread_cond_signal(&srv->wake);
-        while (!r.done && wr == 0)
-            wr = wait_until(&srv->done_cv, &srv->lock, &dl);
-        if (r.done) {
-            rc = r.rc;
-        } else {
-            if (srv->sys_req == &r) {
-                srv->sys_req = NULL;
-                srv->sys_busy = false;
-                pthread_cond_broadcast(&srv->done_cv);
-            } else if (srv->sys_cur == &r) {
-                srv->sys_cur = NULL;
-            }
-            rc = -ETIMEDOUT;
-        }
-    }
-    pthread_mutex_unlock(&srv->lock);
+    if (rc == 0)
+        rc = sys_post_wait(srv, &r, &dl);
     server_put(srv);
     free(r.in);
     if (rc == -ETIMEDOUT)

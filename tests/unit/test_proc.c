@@ -234,6 +234,21 @@ static void process_references_parse_like_users_write_them(void **state)
     assert_int_equal(ctrace_proc_parse("", &pid), CTRACE_EINVAL);
     assert_int_equal(ctrace_proc_parse("no_such_name", &pid), CTRACE_ENOPROC);
     assert_int_equal(ctrace_proc_parse(NULL, &pid), CTRACE_EINVAL);
+    /* Only digits and the exact shape: no sign, space or missing '>'. */
+    pid = 0;
+    assert_int_equal(ctrace_proc_parse("<0.42.0", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("<0.-1.0>", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("<0.+7.0>", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("< 0.42.0>", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("<0. 42.0>", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("<0.42.0 >", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("<0.42>", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("<0.0.0>", &pid), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_parse("18446744073709551616", &pid),
+                     CTRACE_EINVAL);
+    assert_int_equal(pid, 0);
+    assert_int_equal(ctrace_proc_parse("<0.18446744073709551615.0>", &pid), 0);
+    assert_int_equal(pid, UINT64_MAX);
 
     enum ctrace_proc_attr a;
     assert_int_equal(ctrace_proc_attr_parse("reductions", &a), 0);
@@ -241,6 +256,7 @@ static void process_references_parse_like_users_write_them(void **state)
     assert_int_equal(ctrace_proc_attr_parse("message_queue_len", &a), 0);
     assert_int_equal(a, CTRACE_ATTR_MESSAGE_QUEUE_LEN);
     assert_int_equal(ctrace_proc_attr_parse("heap_size", &a), CTRACE_EINVAL);
+    assert_int_equal(ctrace_proc_attr_parse("memory", NULL), CTRACE_EINVAL);
     assert_string_equal(ctrace_proc_attr_name(CTRACE_ATTR_MEMORY), "memory");
     assert_string_equal(ctrace_proc_status_name(CTRACE_PROC_SUSPENDED),
                         "suspended");
@@ -693,6 +709,90 @@ static void a_forked_child_keeps_only_its_own_processes(void **state)
     pthread_join(th, NULL);
 }
 
+/*
+ * The same without any session ever started, so that only the process
+ * table's own fork handler runs (the engine installs its handler at the
+ * first session start): it must run first in main().
+ */
+static void a_forked_child_forgets_other_threads_without_a_session(void **state)
+{
+    (void)state;
+    struct thread_arg other = {0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, idle_thread, &other), 0);
+    while (!atomic_load(&other.ready))
+        sleep_ms(1);
+    assert_int_equal(ctrace_register("proc_test_ghost", other.pid), 0);
+    uint64_t me = ctrace_self();
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        struct ctrace_proc_info info;
+        int bad = 0;
+        bad |= (ctrace_self() != me) << 0;
+        bad |= (ctrace_proc_info(other.pid, &info) != CTRACE_ENOPROC) << 1;
+        bad |= (ctrace_whereis("proc_test_ghost") != 0) << 2;
+        bad |= (ctrace_proc_list(NULL, 0, false) != 1) << 3;
+        /* A new thread of the child can take the name over. */
+        bad |= (ctrace_register("proc_test_ghost", 0) != 0) << 4;
+        _exit(bad);
+    }
+    int status = 0;
+    pid_t waited = waitpid(child, &status, 0);
+    /* The thread points into this frame: stopped before any assert. */
+    atomic_store(&other.stop, true);
+    pthread_join(th, NULL);
+    assert_int_equal(waited, child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/*
+ * Asking for more rows than there are processes ranks them all, however
+ * large n is: the heap is sized by the live processes, not by n (n * 16
+ * bytes would wrap around into a tiny allocation).
+ */
+static void rankings_take_any_n(void **state)
+{
+    (void)state;
+    struct thread_arg a[3] = {0};
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, idle_thread, &a[i]), 0);
+    for (int i = 0; i < 3; i++)
+        while (!atomic_load(&a[i].ready))
+            sleep_ms(1);
+    size_t live = ctrace_proc_list(NULL, 0, false);
+    struct ctrace_proc_rank top[64];
+    size_t huge = SIZE_MAX / 16 + 2; /* times 16 is 32 */
+    size_t n = 0, nw = 0;
+    int rc = ctrace_proc_count(CTRACE_ATTR_MEMORY, huge, top, &n);
+    bool sorted = true;
+    for (size_t i = 1; i < n && i < 64; i++)
+        sorted &= top[i - 1].value >= top[i].value;
+    int rcw = ctrace_proc_window(CTRACE_ATTR_MEMORY, huge, 2, top, &nw);
+    /* The threads point into this frame: stopped before any assert. */
+    for (int i = 0; i < 3; i++) {
+        atomic_store(&a[i].stop, true);
+        pthread_join(th[i], NULL);
+    }
+    assert_true(live >= 4 && live <= 64);
+    assert_int_equal(rc, 0);
+    assert_true(n >= 4 && n <= 64);
+    assert_true(sorted);
+    assert_int_equal(rcw, 0);
+    assert_true(nw >= 4 && nw <= 64);
+}
+
+/* NULL where a result would go is refused, never followed. */
+static void null_result_pointers_are_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(ctrace_proc_exits(NULL, 4), 0);
+    size_t all = ctrace_proc_list(NULL, 0, true);
+    assert_int_equal(ctrace_proc_list(NULL, 16, true), all);
+}
+
 /* ---- Churn under sanitizers. ---- */
 
 struct churn {
@@ -779,6 +879,9 @@ static void table_survives_churn_and_readers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* First: no session may have been started before it. */
+        cmocka_unit_test(
+            a_forked_child_forgets_other_threads_without_a_session),
         cmocka_unit_test(a_thread_gets_an_implicit_process),
         cmocka_unit_test(explicit_processes_nest_and_end_with_a_reason),
         cmocka_unit_test(names_register_resolve_and_go_with_the_process),
@@ -794,6 +897,8 @@ int main(void)
         cmocka_unit_test(events_of_a_process_that_ended_say_dead),
         cmocka_unit_test(dump_shows_the_table_view_of_the_process),
         cmocka_unit_test(a_forked_child_keeps_only_its_own_processes),
+        cmocka_unit_test(rankings_take_any_n),
+        cmocka_unit_test(null_result_pointers_are_refused),
         cmocka_unit_test(table_survives_churn_and_readers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

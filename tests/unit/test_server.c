@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1486,6 +1487,265 @@ static void servers_survive_concurrent_callers_and_sys_requests(void **state)
     close(s.null_fd);
 }
 
+/* ---- Callers that go away, init failures, fork. ---- */
+
+/* init that links to the pid in `arg` and then fails. */
+static int
+linked_failing_init(void *arg, void **state, struct ctrace_error *err)
+{
+    (void)state;
+    if (ctrace_link(*(const uint64_t *)arg) != 0)
+        return CTRACE_ENOPROC;
+    snprintf(err->text, sizeof(err->text), "no cats today");
+    return CTRACE_EINVAL;
+}
+
+/*
+ * A server whose init fails ends with that failure, as gen_server's
+ * {stop, Reason} does, and a process init linked to learns it.
+ */
+static void a_failed_init_ends_the_process_with_its_reason(void **state)
+{
+    (void)state;
+    struct ctrace_exit_notice old[CTRACE_PROC_NOTICES_MAX];
+    (void)ctrace_proc_exits(old, CTRACE_PROC_NOTICES_MAX);
+    uint64_t me = ctrace_self();
+    const struct ctrace_server_callbacks cb = {.init = linked_failing_init};
+    struct ctrace_server_opts o;
+    ctrace_server_opts_init(&o);
+    o.arg = &me;
+    struct ctrace_error err = {0};
+    assert_null(ctrace_server_start(&cb, &o, &err));
+    assert_int_equal(err.code, CTRACE_EINVAL);
+    struct ctrace_exit_notice n[CTRACE_PROC_NOTICES_MAX];
+    assert_int_equal(ctrace_proc_exits(n, CTRACE_PROC_NOTICES_MAX), 1);
+    assert_string_equal(n[0].reason, "no cats today");
+    struct ctrace_proc_info info;
+    assert_int_equal(ctrace_proc_info(n[0].pid, &info), 0);
+    assert_int_equal(info.status, CTRACE_PROC_DEAD);
+    assert_string_equal(info.exit_reason, "no cats today");
+}
+
+/* A helper that does its work on a thread of its own, with a deadline. */
+struct watched {
+    struct ctrace_server *srv;
+    uint64_t pid;
+    int rc;
+    long counter;
+    atomic_bool done;
+};
+
+static void *resume_and_count(void *arg)
+{
+    struct watched *w = arg;
+    char out[64] = "";
+    w->rc = ctrace_sys_resume(w->pid, NULL);
+    if (w->rc == 0)
+        w->rc = kv_call(
+            w->srv, kv(KV_COUNTER, 0, NULL, NULL), out, sizeof(out), 2000);
+    w->counter = atol(out);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+static void *get_state_main(void *arg)
+{
+    struct watched *w = arg;
+    char *json = NULL;
+    w->rc = ctrace_sys_get_state(w->pid, 3000, &json, NULL);
+    ctrace_free(json);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+static bool is_done(void *arg)
+{
+    return atomic_load(&((struct watched *)arg)->done);
+}
+
+/*
+ * A caller or sys requester cancelled while it waits (its wait is a
+ * cancellation point) gives the server's lock back and withdraws the
+ * context on its stack: the server keeps serving, and never writes into
+ * the dead frame. Without that, the lock stayed held by a thread that no
+ * longer exists and every later use of the server hung.
+ */
+static void a_cancelled_caller_leaves_the_server_usable(void **state)
+{
+    (void)state;
+    struct ctrace_server *srv = start_kv(NULL, 0);
+    uint64_t pid = ctrace_server_pid(srv);
+
+    /* A caller waiting for ever on a suspended server. */
+    assert_int_equal(ctrace_sys_suspend(pid, 1000, NULL), 0);
+    struct caller c = {.srv = srv, .msg = kv(KV_INC, 1, NULL, NULL)};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, caller_main, &c), 0);
+    assert_true(eventually(queue_is_one, &pid, 5000));
+    sleep_ms(20);
+    assert_int_equal(pthread_cancel(th), 0);
+    void *ret = NULL;
+    assert_int_equal(pthread_join(th, &ret), 0);
+    assert_ptr_equal(ret, PTHREAD_CANCELED);
+    struct watched w = {.srv = srv, .pid = pid};
+    pthread_t helper;
+    assert_int_equal(pthread_create(&helper, NULL, resume_and_count, &w), 0);
+    if (!eventually(is_done, &w, 5000))
+        fail_msg("the cancelled caller left the server's lock held");
+    pthread_join(helper, NULL);
+    assert_int_equal(w.rc, 0);
+    /* Its message was sent: it is handled, its reply dropped. */
+    assert_int_equal(w.counter, 1);
+
+    /* A sys requester waiting on a server busy with a long callback. */
+    assert_int_equal(kv_cast(srv, kv(KV_SLEEP, 400, NULL, NULL)), 0);
+    struct watched r = {.srv = srv, .pid = pid};
+    assert_int_equal(pthread_create(&th, NULL, get_state_main, &r), 0);
+    sleep_ms(100);
+    assert_int_equal(pthread_cancel(th), 0);
+    assert_int_equal(pthread_join(th, &ret), 0);
+    assert_ptr_equal(ret, PTHREAD_CANCELED);
+    struct watched r2 = {.srv = srv, .pid = pid};
+    assert_int_equal(pthread_create(&helper, NULL, get_state_main, &r2), 0);
+    if (!eventually(is_done, &r2, 5000))
+        fail_msg("the cancelled requester left the server's lock held");
+    pthread_join(helper, NULL);
+    assert_int_equal(r2.rc, 0);
+    assert_int_equal(counter_of(srv), 1);
+    ctrace_server_stop(srv, NULL);
+}
+
+static int null_init(void *arg, void **state, struct ctrace_error *err)
+{
+    (void)arg;
+    (void)err;
+    *state = NULL;
+    return 0;
+}
+
+static int
+null_call(void *state, const void *msg, size_t len, struct ctrace_reply *reply)
+{
+    (void)state;
+    (void)msg;
+    (void)len;
+    (void)reply;
+    return CTRACE_SERVER_CONTINUE;
+}
+
+static int exiting_cast(void *state, const void *msg, size_t len)
+{
+    (void)state;
+    (void)msg;
+    (void)len;
+    pthread_exit(NULL);
+}
+
+static bool is_dead(void *arg)
+{
+    struct ctrace_proc_info info;
+    return ctrace_proc_info(*(uint64_t *)arg, &info) == 0 &&
+           info.status == CTRACE_PROC_DEAD;
+}
+
+/*
+ * A callback that ends the server's thread (pthread_exit()) leaves a
+ * server that reads as stopped, not one whose callers wait for a thread
+ * that is gone and whose mailbox updates a freed process entry.
+ */
+static void a_server_whose_thread_exits_reads_as_stopped(void **state)
+{
+    (void)state;
+    const struct ctrace_server_callbacks cb = {
+        .init = null_init,
+        .handle_call = null_call,
+        .handle_cast = exiting_cast,
+    };
+    struct ctrace_error err = {0};
+    struct ctrace_server *srv = ctrace_server_start(&cb, NULL, &err);
+    assert_non_null(srv);
+    uint64_t pid = ctrace_server_pid(srv);
+    struct ctrace_exit_notice n[CTRACE_PROC_NOTICES_MAX];
+    (void)ctrace_proc_exits(n, CTRACE_PROC_NOTICES_MAX);
+    assert_int_equal(ctrace_link(pid), 0);
+    assert_int_equal(ctrace_server_cast(srv, "x", 1), 0);
+    assert_true(eventually(is_dead, &pid, 5000));
+    int64_t t0 = mono_ms();
+    char out[8];
+    assert_int_equal(
+        ctrace_server_call(srv, "y", 1, out, sizeof(out), NULL, 3000),
+        CTRACE_ESTOPPED);
+    assert_true(mono_ms() - t0 < 1000);
+    assert_int_equal(ctrace_server_cast(srv, "x", 1), CTRACE_ESTOPPED);
+    char *json = NULL;
+    assert_int_equal(ctrace_sys_get_status(pid, 1000, &json, NULL),
+                     CTRACE_ENOPROC);
+    struct ctrace_proc_info info;
+    assert_int_equal(ctrace_proc_info(pid, &info), 0);
+    assert_string_equal(info.exit_reason, "thread exited");
+    assert_int_equal(ctrace_proc_exits(n, CTRACE_PROC_NOTICES_MAX), 1);
+    assert_int_equal(n[0].pid, pid);
+    assert_string_equal(n[0].reason, "thread exited");
+    assert_int_equal(ctrace_server_stop(srv, NULL), 0);
+}
+
+/*
+ * After fork() the child has none of the servers' threads: their handles
+ * read as stopped there, at once, and stopping one frees it without
+ * waiting for a thread that does not exist.
+ */
+static void a_forked_child_finds_its_servers_stopped(void **state)
+{
+    (void)state;
+    struct ctrace_server *srv = start_kv("kv_forked", 0);
+    uint64_t pid = ctrace_server_pid(srv);
+    assert_int_equal(counter_of(srv), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        alarm(10); /* a hang fails the test rather than blocking it */
+        int bad = 0;
+        struct kv_msg m = kv(KV_INC, 1, NULL, NULL);
+        bad |= (ctrace_server_cast(srv, &m, sizeof(m)) != CTRACE_ESTOPPED) << 0;
+        char out[64];
+        int64_t t0 = mono_ms();
+        int rc = kv_call(srv, m, out, sizeof(out), 3000);
+        bad |= (rc != CTRACE_ESTOPPED || mono_ms() - t0 > 1000) << 1;
+        char *json = NULL;
+        bad |= (ctrace_sys_get_status(pid, 1000, &json, NULL) != CTRACE_ENOPROC)
+               << 3;
+        bad |= (ctrace_sys_log(pid, 3) != CTRACE_ENOPROC) << 4;
+        struct ctrace_proc_info info;
+        bad |= (ctrace_proc_info(pid, &info) != CTRACE_ENOPROC) << 5;
+        bad |= (ctrace_whereis("kv_forked") != 0) << 6;
+        bad |= (ctrace_server_stop(srv, NULL) != 0) << 7;
+#ifndef __SANITIZE_THREAD__
+        /*
+         * A server started in the child works as usual (TSan does not let
+         * a child of a threaded program make threads).
+         */
+        struct ctrace_server_opts o;
+        ctrace_server_opts_init(&o);
+        o.name = "kv_forked";
+        struct ctrace_server *again =
+            ctrace_server_start(&kv_callbacks, &o, NULL);
+        bad |= (again == NULL || kv_call(again, m, out, sizeof(out), 3000) != 0)
+               << 2;
+        ctrace_server_stop(again, NULL);
+#endif
+        _exit(bad);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    if (WIFSIGNALED(status))
+        fail_msg("the child died of signal %d", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The parent's server is untouched. */
+    assert_int_equal(counter_of(srv), 0);
+    ctrace_server_stop(srv, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1510,6 +1770,10 @@ int main(void)
         cmocka_unit_test(a_linked_process_exit_reaches_handle_info),
         cmocka_unit_test(sessions_see_sends_and_receives),
         cmocka_unit_test(servers_survive_concurrent_callers_and_sys_requests),
+        cmocka_unit_test(a_failed_init_ends_the_process_with_its_reason),
+        cmocka_unit_test(a_cancelled_caller_leaves_the_server_usable),
+        cmocka_unit_test(a_server_whose_thread_exits_reads_as_stopped),
+        cmocka_unit_test(a_forked_child_finds_its_servers_stopped),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }
