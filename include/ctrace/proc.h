@@ -140,7 +140,8 @@ CTRACE_API int ctrace_proc_end(const char *reason);
 
 /*
  * Registers `pid` (0: the calling process) under `name` (1 to
- * CTRACE_PROC_NAME_MAX bytes of letters, digits, '_', '.', '-' and '@').
+ * CTRACE_PROC_NAME_MAX bytes of letters, digits, '_', '.', '-' and '@',
+ * not starting with a digit, which would read as a pid).
  * A process has at most one name. Returns 0, or -EEXIST when the name is
  * taken or the process has a name already, CTRACE_ENOPROC when the pid is
  * not alive, CTRACE_EINVAL for a bad name.

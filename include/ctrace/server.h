@@ -254,7 +254,7 @@ CTRACE_API int ctrace_sys_resume(uint64_t pid, struct ctrace_error *err);
  * every message in, reply out and state change (when format_state
  * exists), like "*DBG* cat_traveler_srv got call {enter,...} from <0.9.0>".
  * Once a call with `on` false returns, nothing more is written to the old
- * fd. The reply reaches the caller before the "sent" line is written.
+ * fd. The "sent" line is written before the caller gets the reply.
  */
 CTRACE_API int ctrace_sys_trace(uint64_t pid, bool on, int fd);
 

@@ -122,7 +122,9 @@ typedef void (*ctrace_event_cb)(const struct ctrace_event *event, void *arg);
 /* Options of a session. Fill with ctrace_session_opts_init() first. */
 struct ctrace_session_opts {
     uint32_t time_ms;      /* stop after this long; default 15000 */
-    uint32_t msgs;         /* stop after this many events; default 10 */
+    uint32_t msgs;         /* stop after this many calls and process events
+                              (returns of those calls still come, and do
+                              not count: unlike redbug); default 10 */
     uint32_t rate_count;   /* trip when more than rate_count events ... */
     uint32_t rate_ms;      /* ... fall in one window of rate_ms; 0 = off */
     uint32_t max_queue;    /* events waiting for the consumer; default 1000 */

@@ -672,7 +672,9 @@ int ctrace_proc_end(const char *reason)
 static bool name_ok(const char *name)
 {
     size_t len = name != NULL ? strlen(name) : 0;
-    if (len == 0 || len > CTRACE_PROC_NAME_MAX)
+    /* A leading digit would read as a pid in ctrace_proc_parse(). */
+    if (len == 0 || len > CTRACE_PROC_NAME_MAX ||
+        (name[0] >= '0' && name[0] <= '9'))
         return false;
     for (size_t i = 0; i < len; i++) {
         char c = name[i];

@@ -757,6 +757,13 @@ serve_call(struct ctrace_server *srv, uint64_t from, size_t len, bool dbg)
             msg_term(srv, CTRACE_MSG_REPLY, srv->reply_buf, reply.len, &room);
         ctrace__engine_proc_event(CTRACE_EVENT_SEND, server_pid(srv), from, &t);
     }
+    /*
+     * The debug line goes first, as in Erlang where sys records the reply
+     * before the caller can act on it: a caller that reads the log right
+     * after its call finds its reply there.
+     */
+    if (dbg)
+        debug_sent(srv, from, srv->reply_buf, reply.len);
     pthread_mutex_lock(&srv->lock);
     struct call_wait *w = srv->cur_call;
     if (w != NULL) {
@@ -775,8 +782,6 @@ serve_call(struct ctrace_server *srv, uint64_t from, size_t len, bool dbg)
     if (srv->stats_on)
         srv->stats_out++;
     pthread_mutex_unlock(&srv->lock);
-    if (dbg)
-        debug_sent(srv, from, srv->reply_buf, reply.len);
     return rc;
 }
 

@@ -184,6 +184,7 @@ static void names_register_resolve_and_go_with_the_process(void **state)
     (void)state;
     assert_int_equal(ctrace_register("", 0), CTRACE_EINVAL);
     assert_int_equal(ctrace_register("bad name", 0), CTRACE_EINVAL);
+    assert_int_equal(ctrace_register("1cat", 0), CTRACE_EINVAL);
     char longname[CTRACE_PROC_NAME_MAX + 2];
     memset(longname, 'a', sizeof(longname) - 1);
     longname[sizeof(longname) - 1] = '\0';
