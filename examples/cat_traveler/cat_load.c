@@ -64,6 +64,11 @@ static const char usage[] =
     "  --seed N           seed for the random choices (default: new each run)\n"
     "  --scenario NAME    a workshop scenario: hot-cat, slow-town, backlog,\n"
     "                     drift (default: none)\n"
+    "  --admin-port N     start a ctrace admin endpoint on this port (0 picks\n"
+    "                     a free one); off unless given\n"
+    "  --admin-bind ADDR  admin endpoint address (default 127.0.0.1)\n"
+    "  --token-file PATH  admin endpoint token file (default ~/.ctrace/token)\n"
+    "  --no-admin         no admin endpoint (the default)\n"
     "  --help, --version\n"
     "\n"
     "Prints a progress line each second and a summary at the end, then checks\n"
@@ -80,6 +85,10 @@ struct options {
     double timeout_s;
     uint64_t seed;
     enum cat_scenario scenario;
+    /* The ctrace admin endpoint, started when admin_port >= 0. */
+    long admin_port;
+    const char *admin_bind;
+    const char *token_file;
 };
 
 /* An HTTP client: one curl handle, so one kept-alive connection. */
@@ -856,6 +865,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         OPT_TIMEOUT,
         OPT_SEED,
         OPT_SCENARIO,
+        OPT_ADMIN_PORT,
+        OPT_ADMIN_BIND,
+        OPT_TOKEN_FILE,
+        OPT_NO_ADMIN,
         OPT_HELP,
         OPT_VERSION
     };
@@ -868,6 +881,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"seed", required_argument, NULL, OPT_SEED},
         {"scenario", required_argument, NULL, OPT_SCENARIO},
+        {"admin-port", required_argument, NULL, OPT_ADMIN_PORT},
+        {"admin-bind", required_argument, NULL, OPT_ADMIN_BIND},
+        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+        {"no-admin", no_argument, NULL, OPT_NO_ADMIN},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
@@ -878,7 +895,9 @@ static int parse_options(int argc, char **argv, struct options *o)
                           .duration_s = 10,
                           .timeout_s = 5,
                           .seed = cat_rand_seed(),
-                          .scenario = CAT_SCENARIO_NONE};
+                          .scenario = CAT_SCENARIO_NONE,
+                          .admin_port = -1,
+                          .admin_bind = "127.0.0.1"};
     opterr = 0;
     int ch;
     uint64_t v;
@@ -941,6 +960,20 @@ static int parse_options(int argc, char **argv, struct options *o)
                         cat_scenario_list());
                 return -1;
             }
+            break;
+        case OPT_ADMIN_PORT:
+            if (cat_parse_uint(PROG, "--admin-port", optarg, 0, 65535, &v) != 0)
+                return -1;
+            o->admin_port = (long)v;
+            break;
+        case OPT_ADMIN_BIND:
+            o->admin_bind = optarg;
+            break;
+        case OPT_TOKEN_FILE:
+            o->token_file = optarg;
+            break;
+        case OPT_NO_ADMIN:
+            o->admin_port = -1;
             break;
         case OPT_HELP:
             fputs(usage, stdout);
@@ -1079,6 +1112,7 @@ int main(int argc, char **argv)
     }
     int status = 1;
     struct client *checker = NULL;
+    struct ctrace_admin *admin = NULL;
     pthread_mutex_init(&l->lock, NULL);
     if (cond_init(&l->wake) != 0 || cond_init(&l->progress) != 0 ||
         load_init(l) != 0 || (checker = client_new(o, MAX_LISTING)) == NULL) {
@@ -1087,6 +1121,28 @@ int main(int argc, char **argv)
     }
     if (!learn_positions(l, checker))
         goto out;
+    /* The ctrace admin endpoint, so that the travelling cats can be looked
+     * into while they travel. */
+    if (o->admin_port >= 0) {
+        struct ctrace_admin_opts ao;
+        ctrace_admin_opts_init(&ao);
+        ao.bind = o->admin_bind;
+        ao.port = (uint16_t)o->admin_port;
+        ao.token_file = o->token_file;
+        struct ctrace_error aerr = {0};
+        admin = ctrace_admin_start(&ao, &aerr);
+        if (admin == NULL) {
+            fprintf(stderr, PROG ": admin endpoint: %s\n", aerr.text);
+            goto out;
+        }
+        const char *aopen = strchr(o->admin_bind, ':') != NULL ? "[" : "";
+        printf(PROG ": admin endpoint on http://%s%s%s:%u (token in %s)\n",
+               aopen,
+               o->admin_bind,
+               *aopen != '\0' ? "]" : "",
+               (unsigned)ctrace_admin_port(admin),
+               ctrace_admin_token_file(admin));
+    }
 
     printf(PROG ": %zu cats travel against %s: ", o->cats, o->url);
     if (o->rate > 0)
@@ -1172,6 +1228,7 @@ int main(int argc, char **argv)
         pthread_join(sig_thread, NULL);
     }
 out:
+    ctrace_admin_stop(admin);
     client_free(checker);
     load_free(l);
     pthread_cond_destroy(&l->wake);

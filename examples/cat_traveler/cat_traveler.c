@@ -7,6 +7,8 @@
  */
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +36,12 @@ static const char usage[] =
     "  --scenario NAME      a workshop scenario: hot-cat, slow-town, backlog,\n"
     "                       drift (default: none)\n"
     "  --seed N             seed for the scenarios' random choices\n"
-    "  --admin-port N       admin endpoint port (default 8081)\n"
+    "  --admin-port N       ctrace admin endpoint port (default 8081; 0 picks\n"
+    "                       a free one)\n"
     "  --admin-bind ADDR    admin endpoint address (default 127.0.0.1)\n"
-    "  --token-file PATH    admin endpoint token file\n"
+    "  --token-file PATH    admin endpoint token file (default\n"
+    "                       ~/.ctrace/token, created when missing)\n"
+    "  --no-admin           no admin endpoint\n"
     "  --help, --version\n"
     "\n"
     "API: POST /enter and POST /leave with {\"cat\":\"Tihon\",\"town\":"
@@ -49,6 +54,9 @@ struct options {
     unsigned admin_port;
     const char *admin_bind;
     const char *token_file;
+    bool no_admin;
+    /* An admin flag was given: failing to start the endpoint is fatal. */
+    bool admin_asked;
 };
 
 static int default_threads(void)
@@ -72,6 +80,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         OPT_ADMIN_PORT,
         OPT_ADMIN_BIND,
         OPT_TOKEN_FILE,
+        OPT_NO_ADMIN,
         OPT_HELP,
         OPT_VERSION
     };
@@ -87,6 +96,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"admin-port", required_argument, NULL, OPT_ADMIN_PORT},
         {"admin-bind", required_argument, NULL, OPT_ADMIN_BIND},
         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+        {"no-admin", no_argument, NULL, OPT_NO_ADMIN},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
@@ -157,12 +167,18 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (cat_parse_uint(PROG, "--admin-port", optarg, 0, 65535, &v) != 0)
                 return -1;
             o->admin_port = (unsigned)v;
+            o->admin_asked = true;
             break;
         case OPT_ADMIN_BIND:
             o->admin_bind = optarg;
+            o->admin_asked = true;
             break;
         case OPT_TOKEN_FILE:
             o->token_file = optarg;
+            o->admin_asked = true;
+            break;
+        case OPT_NO_ADMIN:
+            o->no_admin = true;
             break;
         case OPT_HELP:
             fputs(usage, stdout);
@@ -221,10 +237,41 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* The admin endpoint (o.admin_*) comes with a later issue; say so. */
-    printf(PROG ": the admin endpoint (--admin-port %u) comes with a later "
-                "version of ctrace; not started\n",
-           o.admin_port);
+    /*
+     * The ctrace admin endpoint, for `ctrace` and curl. Asked for with a
+     * flag, it must start; by default, a busy port or an unusable token
+     * file only costs a warning, so that a second demo still runs.
+     */
+    struct ctrace_admin *admin = NULL;
+    if (!o.no_admin) {
+        struct ctrace_admin_opts ao;
+        ctrace_admin_opts_init(&ao);
+        ao.bind = o.admin_bind;
+        ao.port = (uint16_t)o.admin_port;
+        ao.token_file = o.token_file;
+        struct ctrace_error aerr = {0};
+        admin = ctrace_admin_start(&ao, &aerr);
+        if (admin == NULL && o.admin_asked) {
+            fprintf(stderr, PROG ": admin endpoint: %s\n", aerr.text);
+            cat_http_stop(http);
+            cat_traveler_free(app);
+            return 1;
+        }
+        if (admin == NULL) {
+            fprintf(stderr,
+                    PROG ": admin endpoint not started: %s (--no-admin "
+                         "turns it off)\n",
+                    aerr.text);
+        } else {
+            const char *aopen = strchr(o.admin_bind, ':') != NULL ? "[" : "";
+            printf(PROG ": admin endpoint on http://%s%s%s:%u (token in %s)\n",
+                   aopen,
+                   o.admin_bind,
+                   *aopen != '\0' ? "]" : "",
+                   (unsigned)ctrace_admin_port(admin),
+                   ctrace_admin_token_file(admin));
+        }
+    }
     if (o.app.scenario == CAT_SCENARIO_HOT_CAT)
         printf(PROG ": scenario hot-cat is played by the load agent: run "
                     "cat_load --scenario hot-cat\n");
@@ -246,6 +293,8 @@ int main(int argc, char **argv)
     printf(PROG ": %s received, stopping\n",
            sig == SIGINT ? "SIGINT" : "SIGTERM");
     fflush(stdout);
+    /* First the endpoint: its sessions trace the service. */
+    ctrace_admin_stop(admin);
     cat_http_stop(http);
     cat_traveler_free(app);
     printf(PROG ": stopped\n");

@@ -5,6 +5,7 @@
 # Usage: examples/cat_traveler/demo.sh [BIN_DIR]   (default build/bin)
 # Settings from the environment:
 #   PORT=8080       the service's port (0 picks a free one)
+#   ADMIN_PORT=8081 its admin endpoint's port, for `ctrace` (0: a free one)
 #   RATE=10         requests per second of cat_load (200 for drift)
 #   CATS=4          travelling cats
 #   SCENARIO=NAME   a workshop scenario: hot-cat, slow-town, backlog, drift
@@ -12,6 +13,7 @@ set -eu
 
 bin="${1:-build/bin}"
 port="${PORT:-8080}"
+admin_port="${ADMIN_PORT:-8081}"
 cats="${CATS:-4}"
 scenario="${SCENARIO:-}"
 # drift needs requests that overlap: a gentle rate hardly ever has them.
@@ -55,7 +57,7 @@ cleanup() {
 trap 'stopping=1' INT TERM HUP
 trap cleanup EXIT
 
-set -- --port "$port"
+set -- --port "$port" --admin-port "$admin_port"
 [ -n "$scenario" ] && set -- "$@" --scenario "$scenario"
 : >"$tmp/cat_traveler.log"
 setsid "$bin/cat_traveler" "$@" >"$tmp/cat_traveler.log" 2>&1 &
@@ -74,11 +76,13 @@ while [ -z "$url" ] && [ "$tries" -lt 100 ] && [ -z "$stopping" ]; do
 done
 if [ -z "$url" ]; then
     cat "$tmp/cat_traveler.log" >&2
-    echo "demo.sh: cat_traveler did not start; if the port is taken, try" \
-        "PORT=8090 make demo" >&2
+    echo "demo.sh: cat_traveler did not start; if a port is taken, try" \
+        "PORT=8090 ADMIN_PORT=8091 make demo" >&2
     exit 1
 fi
 cat "$tmp/cat_traveler.log"
+admin=$(sed -n 's/^cat_traveler: admin endpoint on \([^ ]*\) .*/\1/p' \
+    "$tmp/cat_traveler.log" || true)
 
 cat <<TEXT
 
@@ -87,19 +91,30 @@ and cat_load moving $cats cats at about $rate requests per second.
 
 In another terminal, try:
   curl -s $url/cats
-  curl -s $url/towns
   curl -s -d '{"cat":"Barsik","town":"Minsk"}' $url/enter
-  curl -s -d '{"cat":"Barsik","town":"Minsk"}' $url/leave
 TEXT
-if [ -x "$bin/ctrace" ]; then
+if [ -n "$admin" ]; then
+    ct="$bin/ctrace"
+    [ "$admin" = "http://127.0.0.1:8081" ] || ct="CTRACE_URL=$admin $bin/ctrace"
     cat <<TEXT
-  $bin/ctrace pattern 'cat_traveler:enter("Tihon", _) -> return'
+
+Attach to it with ctrace (admin endpoint $admin; docs/tutorial.md):
+  $ct trace 'cat_traveler:enter/2 -> return' --msgs 5
+  $ct trace 'cat_traveler:enter("Tihon", _) -> return, stack'
+  $ct procs --sort reductions
+  $ct window reductions --ms 1000
+  $ct info cat_traveler_srv
+  $ct state cat_traveler_srv
+  $ct top
 TEXT
+else
+    echo
+    echo "(the admin endpoint did not start: see the lines above)"
 fi
 cat <<TEXT
-Live tracing of the running service comes with the admin endpoint in a
-later version. Workshop scenarios: SCENARIO=NAME make demo, with NAME one of
-hot-cat, slow-town, backlog, drift (docs/demo.md).
+
+Workshop scenarios: SCENARIO=NAME make demo, with NAME one of hot-cat,
+slow-town, backlog, drift (docs/demo.md).
 
 Press Ctrl-C to stop both.
 

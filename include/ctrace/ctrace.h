@@ -9,6 +9,7 @@
 #ifndef CTRACE_CTRACE_H
 #define CTRACE_CTRACE_H
 
+#include "ctrace/admin.h"
 #include "ctrace/capture.h"
 #include "ctrace/error.h"
 #include "ctrace/point.h"

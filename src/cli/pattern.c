@@ -2,7 +2,8 @@
 /*
  * `ctrace pattern SPEC...`: parses each spec offline and prints its meaning
  * as one line of JSON, so a pattern can be checked before it is sent to a
- * service in production.
+ * service in production. `ctrace trace` checks its specs the same way
+ * before it connects.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,17 +16,20 @@
  * Prints the error on standard error, then the spec with a caret under the
  * offending column when the spec is short enough to show on one line.
  */
-static void
-report(const char *text, int index, int count, const struct ctrace_error *err)
+void ctrace_cli_pattern_report(const char *text,
+                               int index,
+                               int count,
+                               int column,
+                               const char *message)
 {
     fputs("ctrace: pattern: ", stderr);
-    if (err->column > 0)
-        fprintf(stderr, "column %d: ", err->column);
-    fprintf(stderr, "%s\n", err->text);
+    if (column > 0)
+        fprintf(stderr, "column %d: ", column);
+    fprintf(stderr, "%s\n", message);
     if (count > 1)
         fprintf(stderr, "  (spec %d of %d)\n", index + 1, count);
     size_t len = strlen(text);
-    if (err->column <= 0 || len > 160 || strchr(text, '\n') != NULL ||
+    if (column <= 0 || len > 160 || strchr(text, '\n') != NULL ||
         !ctrace__utf8_valid(text, len))
         return;
     /*
@@ -37,7 +41,22 @@ report(const char *text, int index, int count, const struct ctrace_error *err)
         unsigned char c = (unsigned char)*p;
         fputc(c == '\t' ? ' ' : c < 0x20 || c == 0x7f ? '?' : c, stderr);
     }
-    fprintf(stderr, "\n  %*s^\n", err->column - 1, "");
+    fprintf(stderr, "\n  %*s^\n", column - 1, "");
+}
+
+bool ctrace_cli_specs_check(int count, char **specs)
+{
+    for (int i = 0; i < count; i++) {
+        struct ctrace_error err = {0};
+        struct ctrace__spec *spec =
+            ctrace__spec_parse(specs[i], strlen(specs[i]), &err);
+        if (spec == NULL) {
+            ctrace_cli_pattern_report(specs[i], i, count, err.column, err.text);
+            return false;
+        }
+        ctrace__spec_free(spec);
+    }
+    return true;
 }
 
 int ctrace_cli_pattern(int argc, char **argv)
@@ -54,7 +73,7 @@ int ctrace_cli_pattern(int argc, char **argv)
         struct ctrace__spec *spec =
             ctrace__spec_parse(argv[i], strlen(argv[i]), &err);
         if (spec == NULL) {
-            report(argv[i], i, argc, &err);
+            ctrace_cli_pattern_report(argv[i], i, argc, err.column, err.text);
             status = CTRACE_CLI_USAGE;
             continue;
         }

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -157,8 +158,18 @@ static int service_start(struct service *s, const char *const *extra)
 {
     char *argv[32] = {(char *)traveler_bin, "--port", "0", "--threads", "2"};
     size_t n = 5;
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
+    /*
+     * No admin endpoint unless a test asks for one: it would take port
+     * 8081 and create ~/.ctrace/token on the test machine.
+     */
+    bool admin = false;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 30; i++) {
+        admin = admin || strncmp(extra[i], "--admin", 7) == 0 ||
+                strcmp(extra[i], "--token-file") == 0;
         argv[n++] = (char *)extra[i];
+    }
+    if (!admin)
+        argv[n++] = "--no-admin";
     argv[n] = NULL;
     memset(s, 0, sizeof(*s));
     s->pid = spawn(argv, &s->out, false);
@@ -1086,19 +1097,46 @@ static void bad_bind_or_busy_port_exits_1_with_a_message(void **state)
     assert_non_null(strstr(out, "not an IPv4 or IPv6 address"));
 }
 
-static void admin_flags_are_accepted_with_a_note(void **state)
+/*
+ * The admin endpoint, asked for with its flags, starts on its own port
+ * and creates the token file (mode 0600); a token file it cannot create is
+ * an error that names it, and the service does not start.
+ */
+static void admin_flags_start_the_admin_endpoint(void **state)
 {
+    (void)state;
+    char dir[] = "/tmp/cat_traveler_admin_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char token[sizeof(dir) + 16];
+    snprintf(token, sizeof(token), "%s/token", dir);
     struct service s;
     const char *flags[] = {"--admin-port",
                            "0",
                            "--admin-bind",
                            "127.0.0.1",
                            "--token-file",
-                           "/nonexistent/token",
+                           token,
                            NULL};
     assert_int_equal(service_start(&s, flags), 0);
-    assert_non_null(strstr(s.output, "admin endpoint"));
+    assert_non_null(strstr(s.output, "admin endpoint on http://127.0.0.1:"));
+    struct stat st;
+    assert_int_equal(stat(token, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
     assert_int_equal(service_stop_with(&s, SIGTERM), 0);
+    unlink(token);
+    rmdir(dir);
+
+    static char out[4096];
+    char *argv[] = {(char *)traveler_bin,
+                    "--port",
+                    "0",
+                    "--admin-port",
+                    "0",
+                    "--token-file",
+                    "/nonexistent/token",
+                    NULL};
+    assert_int_equal(run(argv, out, sizeof(out), 10000), 1);
+    assert_non_null(strstr(out, "/nonexistent/token"));
 }
 
 static void every_scenario_starts_and_serves(void **state)
@@ -1169,7 +1207,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(cat_load_exits_1_when_the_service_is_unreachable),
         cmocka_unit_test(bad_flags_exit_2_with_a_message),
         WITH_SERVICE(bad_bind_or_busy_port_exits_1_with_a_message),
-        cmocka_unit_test(admin_flags_are_accepted_with_a_note),
+        cmocka_unit_test(admin_flags_start_the_admin_endpoint),
         cmocka_unit_test(every_scenario_starts_and_serves),
     };
 #undef WITH_SERVICE

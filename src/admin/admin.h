@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private interface of the admin endpoint (include/ctrace/admin.h,
+ * docs/admin-api.md), shared by its files:
+ *
+ * - daemon.c: the libmicrohttpd daemon, requests, routing, authentication,
+ *   replies, the worker threads for slow requests, start and stop;
+ * - sessions.c: the trace sessions the endpoint starts, the buffer of
+ *   rendered events each keeps for its Server-Sent Events stream, and the
+ *   housekeeping thread that ends streams and sessions;
+ * - routes.c: the other endpoints (system, points, pattern, processes,
+ *   servers' state and sys, metrics);
+ * - token.c: the token file.
+ *
+ * Threads. libmicrohttpd runs one internal epoll thread that calls every
+ * handler; nothing on it blocks for long. Requests that may block (a
+ * proc_window, a sys request to a busy server, stopping a session) suspend
+ * their connection and run on one of ADMIN_WORKERS worker threads, which
+ * resume the connection when the answer is ready. The housekeeping thread
+ * notices sessions that stopped, sends heartbeats, and stops sessions whose
+ * reader went away. Sessions' consumer threads (the engine's) render events
+ * into the session's buffer through the on_event callback. Every one of
+ * these threads is marked never-traced before it does anything.
+ *
+ * Locks, in the order they nest:
+ *   1. admin.lock: the session list, reference counts, the counters of
+ *      running sessions and open streams, the job queue;
+ *   2. asession.lock: one session's buffer, flags and stream;
+ *   3. libmicrohttpd's own locks, taken inside MHD_suspend_connection()
+ *      and MHD_resume_connection(), which are called with 2 held so that
+ *      "nothing to send -> suspend" and "data came -> resume" cannot miss
+ *      each other.
+ * No ctrace_session_* call that waits is made with 1 or 2 held: the
+ * consumer thread takes 2 in on_event.
+ */
+#ifndef CTRACE_ADMIN_ADMIN_H
+#define CTRACE_ADMIN_ADMIN_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "ctrace/admin.h"
+#include "ctrace/proc.h"
+#include "internal.h"
+
+/* Worker threads for requests that may block, and jobs waiting for them. */
+#define ADMIN_WORKERS  2
+#define ADMIN_MAX_JOBS 16
+/* Connections at once, and how long an idle one (not a stream) may stay. */
+#define ADMIN_MAX_CONNECTIONS 64
+#define ADMIN_TIMEOUT_S       30
+/* libmicrohttpd's memory per connection: headers and I/O buffers. */
+#define ADMIN_CONNECTION_MEMORY ((size_t)32 * 1024)
+/* Longest token accepted from a token file. */
+#define ADMIN_TOKEN_MAX 512
+/* Event streams: heartbeat period, and how long a stream may stay stuck
+ * with data its reader does not take before its connection is shut. */
+#define ADMIN_HEARTBEAT_MS 5000
+#define ADMIN_STALL_MS     30000
+/* A session nobody reads is stopped after this; stopped ones stay listed
+ * this long. */
+#define ADMIN_NO_READER_MS 10000
+#define ADMIN_KEEP_MS      60000
+/* Bytes of rendered events one session holds for its reader at most. */
+#define ADMIN_SESSION_BYTES ((size_t)8 * 1024 * 1024)
+/* Housekeeping period while sessions exist, and while none does. */
+#define ADMIN_TICK_MS      50
+#define ADMIN_IDLE_TICK_MS 500
+/* Longest process reference or other path segment kept. */
+#define ADMIN_SEGMENT_MAX 160
+
+struct asession;
+struct request;
+
+/* One job for a worker: `run` fills the request's reply. */
+struct job {
+    struct job *next;
+    void (*run)(struct request *rq);
+};
+
+struct admin {
+    struct ctrace_admin_opts opts; /* `bind` and `token_file` point below */
+    char *bind;
+    char *token_file;
+    char token[ADMIN_TOKEN_MAX + 1];
+    size_t token_len;
+    uint16_t port;
+    int listen_fd;
+    struct MHD_Daemon *daemon;
+    /* Set once by ctrace_admin_stop(); read anywhere. */
+    atomic_bool stopping;
+    /* Connections suspended by the endpoint and not yet run again. */
+    atomic_int suspended;
+
+    pthread_mutex_t lock;
+    pthread_cond_t tick;   /* wakes the housekeeper */
+    pthread_cond_t work;   /* wakes the workers */
+    struct asession *list; /* newest first */
+    uint64_t next_id;      /* session ids: 1, 2, ... */
+    unsigned running;      /* sessions started and not yet finalized */
+    unsigned streams;      /* event streams attached */
+    struct job *jobs_head; /* FIFO */
+    struct job *jobs_tail;
+    unsigned njobs;
+    bool workers_quit;
+    bool housekeeper_quit;
+    pthread_t workers[ADMIN_WORKERS];
+    unsigned nworkers;
+    pthread_t housekeeper;
+    bool housekeeper_started;
+};
+
+/* The answer to a request, built by a handler or a job. */
+struct reply {
+    unsigned status;
+    char *body; /* malloc'd; freed by libmicrohttpd once sent */
+    size_t len;
+    const char *content_type; /* static */
+    const char *allow;        /* 405: the methods allowed */
+    const char *location;     /* 201: where the new thing is */
+    bool www_authenticate;    /* 401 */
+};
+
+enum route_id {
+    ROUTE_NONE = 0,
+    ROUTE_HEALTH,
+    ROUTE_METRICS,
+    ROUTE_SYSTEM,
+    ROUTE_POINTS,
+    ROUTE_PATTERN,
+    ROUTE_SESSIONS,
+    ROUTE_SESSION,
+    ROUTE_EVENTS,
+    ROUTE_PROCS,
+    ROUTE_WINDOW,
+    ROUTE_PROC,
+    ROUTE_STATE,
+    ROUTE_STATUS,
+    ROUTE_SYS
+};
+
+/*
+ * One HTTP request, from its headers to its answer; lives in libmicrohttpd's
+ * per-request pointer and is freed when the request completes.
+ */
+struct request {
+    struct admin *admin;
+    struct MHD_Connection *conn;
+    enum route_id route;
+    char method[16];
+    uint64_t session_id;                 /* ROUTE_SESSION, ROUTE_EVENTS */
+    char segment[ADMIN_SEGMENT_MAX + 1]; /* the process, as written */
+    /* The body, NUL-terminated, at most opts.max_body bytes. */
+    char *body;
+    size_t len;
+    size_t cap;
+    bool too_large;
+    /* The answer, once known. */
+    struct reply reply;
+    bool answered;
+    char location[48]; /* what reply.location points to */
+    /* A job: queued, and the connection suspended until it ran. */
+    struct job job;
+    bool suspended;
+    /* What a job needs, parsed on the daemon's thread beforehand. */
+    uint64_t pid;
+    json_t *args; /* a new reference, or NULL */
+    enum ctrace_proc_attr attr;
+    size_t limit;
+    uint32_t ms;
+};
+
+/* ---- daemon.c ---- */
+
+/*
+ * Marks the calling thread as the endpoint's own: never traced, named
+ * "ctrace_admin". Cheap after the first call on a thread.
+ */
+void ctrace__admin_thread_mark(void);
+
+/* Replies. Each replaces what the request had; JSON bodies are compact. */
+void ctrace__admin_reply_json(struct request *rq, unsigned status, json_t *v);
+void ctrace__admin_reply_text(struct request *rq,
+                              unsigned status,
+                              const char *content_type,
+                              char *text,
+                              size_t len);
+/* {"error": code, "detail": printf(fmt, ...)}. */
+void ctrace__admin_reply_error(struct request *rq,
+                               unsigned status,
+                               const char *code,
+                               const char *fmt,
+                               ...) CTRACE__PRINTF(4, 5);
+/* As above with extra members, taken from `extra` (a new reference). */
+void ctrace__admin_reply_error_with(struct request *rq,
+                                    unsigned status,
+                                    const char *code,
+                                    json_t *extra,
+                                    const char *fmt,
+                                    ...) CTRACE__PRINTF(5, 6);
+/*
+ * Replies to a failed library call with the status and code its error
+ * maps to (docs/admin-api.md), and `e->text` as the detail.
+ */
+void ctrace__admin_reply_ctrace_error(struct request *rq,
+                                      int code,
+                                      const struct ctrace_error *e);
+
+/*
+ * Suspends the request's connection and queues `run` for a worker, or
+ * replies 429/503 when the queue is full or the endpoint is stopping.
+ * Called on the daemon's thread from a handler.
+ */
+void ctrace__admin_run_job(struct request *rq, void (*run)(struct request *));
+
+/*
+ * Parses the request's body as one JSON document (duplicate keys refused),
+ * or replies 400 and returns NULL. `any`: a value of any type, else an
+ * object. Returns a new reference.
+ */
+json_t *ctrace__admin_body_json(struct request *rq, bool any);
+
+/* The value of a query argument, or NULL. Daemon's thread only. */
+const char *ctrace__admin_query(struct request *rq, const char *name);
+
+/* A JSON string from any bytes: invalid UTF-8 becomes U+FFFD. */
+json_t *ctrace__admin_jstr(const char *s);
+
+/* "<0.N.0>" as a new JSON string. */
+json_t *ctrace__admin_jpid(uint64_t pid);
+
+/*
+ * Appends `s` (`len` bytes) as a JSON string literal, quotes included;
+ * invalid UTF-8 becomes U+FFFD, so the result is always valid JSON.
+ */
+void ctrace__admin_put_json_string(struct ctrace__sbuf *b,
+                                   const char *s,
+                                   size_t len);
+
+/* Monotonic milliseconds. */
+uint64_t ctrace__admin_now_ms(void);
+
+/* ---- sessions.c ---- */
+
+/* POST /api/v1/sessions, GET /api/v1/sessions[/{id}], DELETE. */
+void ctrace__admin_sessions_start(struct request *rq);
+void ctrace__admin_sessions_list(struct request *rq);
+void ctrace__admin_session_get(struct request *rq);
+void ctrace__admin_session_delete(struct request *rq);
+/*
+ * GET /api/v1/sessions/{id}/events: attaches the reader and returns the
+ * event stream's response (a new reference), or NULL with an error reply.
+ */
+struct MHD_Response *ctrace__admin_session_events(struct request *rq);
+
+/* The housekeeping thread. */
+void *ctrace__admin_housekeeper(void *arg);
+
+/*
+ * Stops every session the endpoint started and queues their last events;
+ * then resumes every suspended stream, which ends once drained. Called by
+ * ctrace_admin_stop() with `stopping` set and the workers and housekeeper
+ * gone.
+ */
+void ctrace__admin_sessions_stop_all(struct admin *a);
+
+/* Frees every session record; after the daemon has stopped. */
+void ctrace__admin_sessions_free_all(struct admin *a);
+
+/* Running sessions and open streams, for /system and /metrics. */
+void ctrace__admin_sessions_counts(struct admin *a,
+                                   unsigned *running,
+                                   unsigned *streams);
+
+/* ---- routes.c ---- */
+
+void ctrace__admin_system(struct request *rq);
+void ctrace__admin_points(struct request *rq);
+void ctrace__admin_pattern(struct request *rq);
+void ctrace__admin_procs(struct request *rq);
+void ctrace__admin_window(struct request *rq);
+void ctrace__admin_proc(struct request *rq);
+void ctrace__admin_state(struct request *rq);
+void ctrace__admin_status(struct request *rq);
+void ctrace__admin_sys(struct request *rq);
+void ctrace__admin_metrics(struct request *rq);
+
+/*
+ * Resolves the process named in the request's path ("<0.N.0>", "N" or a
+ * registered name) into `info`; replies 404 and returns false when there
+ * is no such process.
+ */
+bool ctrace__admin_find_proc(struct request *rq, struct ctrace_proc_info *info);
+
+/* ---- token.c ---- */
+
+/*
+ * Reads the token file `path` (NULL: $HOME/.ctrace/token, its directory
+ * made 0700 when missing), or creates it with a new random token. Sets
+ * a->token_file (allocated) and a->token. Returns 0 or a negative code
+ * with `err` filled (see ctrace_admin_start()).
+ */
+int ctrace__admin_token_load(struct admin *a,
+                             const char *path,
+                             struct ctrace_error *err);
+
+/* Whether `given` (`len` bytes) is the token; constant time in the token. */
+bool ctrace__admin_token_equal(const struct admin *a,
+                               const char *given,
+                               size_t len);
+
+#endif /* CTRACE_ADMIN_ADMIN_H */

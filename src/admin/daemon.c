@@ -1,0 +1,1182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The admin endpoint's HTTP server: starting and stopping it, reading
+ * requests, authentication, routing, replies, and the worker threads that
+ * run requests which may block. See admin.h for the threads and the locks.
+ *
+ * A request goes through the access handler in three steps, as
+ * libmicrohttpd calls it: the headers (route, token and size checks; a
+ * refusal of a body is sent at once, which closes the connection), the body
+ * (kept up to opts.max_body, counted beyond), and the end, where the
+ * handler answers, queues a job, or starts an event stream. Answers wait
+ * for the end of the request whenever they can, because libmicrohttpd
+ * closes a connection whose request it has not read to the end.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "core/thread.h"
+
+/* ---- Small helpers. ---- */
+
+uint64_t ctrace__admin_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void ctrace__admin_thread_mark(void)
+{
+    static _Thread_local bool marked;
+    if (marked)
+        return;
+    marked = true;
+    ctrace__thread_set_no_trace();
+    ctrace__thread_set_name("ctrace_admin");
+}
+
+/* Length of the UTF-8 sequence at `s` (at most `len` bytes), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+void ctrace__admin_put_json_string(struct ctrace__sbuf *b,
+                                   const char *s,
+                                   size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    ctrace__sbuf_putc(b, '"');
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            ctrace__sbuf_append(b, esc, 2);
+            i++;
+        } else if (c == '\n') {
+            ctrace__sbuf_append(b, "\\n", 2);
+            i++;
+        } else if (c == '\t') {
+            ctrace__sbuf_append(b, "\\t", 2);
+            i++;
+        } else if (c == '\r') {
+            ctrace__sbuf_append(b, "\\r", 2);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            ctrace__sbuf_append(b, esc, 6);
+            i++;
+        } else {
+            size_t n = utf8_seq(p + i, len - i);
+            if (n == 0) {
+                ctrace__sbuf_append(b, "\\ufffd", 6);
+                i++;
+            } else {
+                ctrace__sbuf_append(b, s + i, n);
+                i += n;
+            }
+        }
+    }
+    ctrace__sbuf_putc(b, '"');
+}
+
+json_t *ctrace__admin_jstr(const char *s)
+{
+    if (s == NULL)
+        return json_null();
+    size_t len = strlen(s);
+    if (ctrace__utf8_valid(s, len))
+        return json_stringn(s, len);
+    /* Rare: replace what is not UTF-8, byte by byte. */
+    struct ctrace__sbuf b = CTRACE__SBUF_INIT;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_seq(p + i, len - i);
+        if (n == 0) {
+            ctrace__sbuf_append(&b, "\xef\xbf\xbd", 3);
+            i++;
+        } else {
+            ctrace__sbuf_append(&b, s + i, n);
+            i += n;
+        }
+    }
+    char *clean = ctrace__sbuf_take(&b);
+    json_t *v = clean != NULL ? json_string(clean) : NULL;
+    ctrace_free(clean);
+    return v != NULL ? v : json_string("?");
+}
+
+json_t *ctrace__admin_jpid(uint64_t pid)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "<0.%" PRIu64 ".0>", pid);
+    return json_string(buf);
+}
+
+/* ---- Replies. ---- */
+
+static void reply_reset(struct reply *r)
+{
+    free(r->body);
+    *r = (struct reply){0};
+}
+
+void ctrace__admin_reply_text(struct request *rq,
+                              unsigned status,
+                              const char *content_type,
+                              char *text,
+                              size_t len)
+{
+    reply_reset(&rq->reply);
+    rq->reply.status = status;
+    rq->reply.content_type = content_type;
+    rq->reply.body = text;
+    rq->reply.len = len;
+    rq->answered = true;
+}
+
+static const char no_memory[] =
+    "{\"error\":\"internal\",\"detail\":\"out of memory\"}";
+
+void ctrace__admin_reply_json(struct request *rq, unsigned status, json_t *v)
+{
+    /*
+     * Dumped into our own malloc'd buffer rather than with json_dumps(): a
+     * service may have given jansson other allocation functions, and
+     * libmicrohttpd frees the body with free().
+     */
+    size_t len = v != NULL ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
+    char *text = len > 0 ? malloc(len + 1) : NULL;
+    if (text != NULL && json_dumpb(v, text, len, JSON_COMPACT) == len) {
+        text[len] = '\0';
+    } else {
+        free(text);
+        text = strdup(no_memory);
+        len = text != NULL ? strlen(text) : 0;
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    json_decref(v);
+    ctrace__admin_reply_text(rq, status, "application/json", text, len);
+}
+
+static void reply_errorv(struct request *rq,
+                         unsigned status,
+                         const char *code,
+                         json_t *extra,
+                         const char *fmt,
+                         va_list ap)
+{
+    char detail[CTRACE_ERROR_TEXT_LENGTH + 128];
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    json_t *v = json_object();
+    if (v != NULL) {
+        json_object_set_new(v, "error", json_string(code));
+        json_object_set_new(v, "detail", ctrace__admin_jstr(detail));
+        if (extra != NULL)
+            json_object_update(v, extra);
+    }
+    json_decref(extra);
+    ctrace__admin_reply_json(rq, status, v);
+}
+
+void ctrace__admin_reply_error(struct request *rq,
+                               unsigned status,
+                               const char *code,
+                               const char *fmt,
+                               ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_errorv(rq, status, code, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void ctrace__admin_reply_error_with(struct request *rq,
+                                    unsigned status,
+                                    const char *code,
+                                    json_t *extra,
+                                    const char *fmt,
+                                    ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_errorv(rq, status, code, extra, fmt, ap);
+    va_end(ap);
+}
+
+void ctrace__admin_reply_ctrace_error(struct request *rq,
+                                      int code,
+                                      const struct ctrace_error *e)
+{
+    const char *text =
+        e != NULL && e->text[0] != '\0' ? e->text : ctrace_strerror(code);
+    unsigned status;
+    const char *name;
+    switch (code) {
+    case CTRACE_ESYNTAX:
+    case CTRACE_ETOOLONG:
+    case CTRACE_ETOODEEP:
+    case CTRACE_EUNBOUND:
+    case CTRACE_ENOFUNC:
+    case CTRACE_EUNSUPPORTED:
+        status = MHD_HTTP_BAD_REQUEST;
+        name = "bad_pattern";
+        break;
+    case CTRACE_EINVAL:
+        status = MHD_HTTP_BAD_REQUEST;
+        name = "bad_request";
+        break;
+    case CTRACE_ENOMATCH:
+        status = MHD_HTTP_UNPROCESSABLE_CONTENT;
+        name = "no_match";
+        break;
+    case CTRACE_ETOOBROAD:
+        status = MHD_HTTP_UNPROCESSABLE_CONTENT;
+        name = "too_broad";
+        break;
+    case CTRACE_ELIMIT:
+    case CTRACE_EFULL:
+        status = MHD_HTTP_TOO_MANY_REQUESTS;
+        name = "too_many";
+        break;
+    case CTRACE_ENOPROC:
+        status = MHD_HTTP_NOT_FOUND;
+        name = "no_such_process";
+        break;
+    case CTRACE_ENOTFOUND:
+        status = MHD_HTTP_NOT_FOUND;
+        name = "not_found";
+        break;
+    case -ETIMEDOUT:
+        status = MHD_HTTP_GATEWAY_TIMEOUT;
+        name = "timeout";
+        break;
+    default:
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        name = "internal";
+        break;
+    }
+    ctrace__admin_reply_error(rq, status, name, "%s", text);
+}
+
+/* Queues the request's reply. Returns what the access handler returns. */
+static enum MHD_Result send_reply(struct request *rq)
+{
+    struct reply *r = &rq->reply;
+    struct MHD_Response *resp;
+    if (r->body != NULL) {
+        resp = MHD_create_response_from_buffer(
+            r->len, r->body, MHD_RESPMEM_MUST_FREE);
+        if (resp != NULL)
+            r->body = NULL; /* libmicrohttpd frees it now */
+    } else {
+        resp = MHD_create_response_from_buffer(
+            0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (resp == NULL)
+        return MHD_NO;
+    if (r->content_type != NULL)
+        MHD_add_response_header(
+            resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (r->allow != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->location != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+    if (r->www_authenticate)
+        MHD_add_response_header(
+            resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"ctrace\"");
+    enum MHD_Result ok = MHD_queue_response(rq->conn, r->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* ---- Requests. ---- */
+
+const char *ctrace__admin_query(struct request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+json_t *ctrace__admin_body_json(struct request *rq, bool any)
+{
+    if (rq->len == 0) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_BAD_REQUEST,
+                                  "bad_request",
+                                  "the request needs a JSON body");
+        return NULL;
+    }
+    json_error_t e;
+    size_t flags = JSON_REJECT_DUPLICATES | (any ? JSON_DECODE_ANY : 0);
+    json_t *v = json_loadb(rq->body, rq->len, flags, &e);
+    if (v == NULL) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_BAD_REQUEST,
+                                  "bad_request",
+                                  "the body is not valid JSON: %s (line %d, "
+                                  "column %d)",
+                                  e.text,
+                                  e.line,
+                                  e.column);
+        return NULL;
+    }
+    if (!any && !json_is_object(v)) {
+        json_decref(v);
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_BAD_REQUEST,
+                                  "bad_request",
+                                  "the body must be a JSON object");
+        return NULL;
+    }
+    return v;
+}
+
+static void body_append(struct request *rq, const char *data, size_t n)
+{
+    size_t max = rq->admin->opts.max_body;
+    if (rq->too_large || n > max - rq->len) {
+        rq->too_large = true;
+        return;
+    }
+    if (rq->len + n + 1 > rq->cap) {
+        size_t cap = rq->cap != 0 ? rq->cap : 1024;
+        while (cap < rq->len + n + 1)
+            cap *= 2;
+        if (cap > max + 1)
+            cap = max + 1;
+        char *p = realloc(rq->body, cap);
+        if (p == NULL) {
+            rq->too_large = true; /* answered with 413: cannot keep it */
+            return;
+        }
+        rq->body = p;
+        rq->cap = cap;
+    }
+    memcpy(rq->body + rq->len, data, n);
+    rq->len += n;
+    rq->body[rq->len] = '\0';
+}
+
+/* ---- Routing. ---- */
+
+/* The methods each route takes, for 405 and its Allow header. */
+static const char *route_methods(enum route_id r)
+{
+    switch (r) {
+    case ROUTE_PATTERN:
+    case ROUTE_SYS:
+        return "POST";
+    case ROUTE_SESSIONS:
+        return "GET, HEAD, POST";
+    case ROUTE_SESSION:
+        return "GET, HEAD, DELETE";
+    case ROUTE_EVENTS:
+        return "GET";
+    case ROUTE_STATE:
+        return "GET, HEAD, PUT";
+    default:
+        return "GET, HEAD";
+    }
+}
+
+static bool method_in(const char *method, const char *list)
+{
+    size_t n = strlen(method);
+    for (const char *p = list; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncmp(p, method, n) == 0)
+            return true;
+        p += len;
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    return false;
+}
+
+static bool parse_id(const char *s, size_t len, uint64_t *out)
+{
+    if (len == 0 || len > 19)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/*
+ * Finds the route of `url` and its parameters. Returns false, with a 404
+ * reply, when there is none.
+ */
+static bool route(struct request *rq, const char *url)
+{
+    static const char api[] = "/api/v1/";
+    if (strcmp(url, "/health") == 0) {
+        rq->route = ROUTE_HEALTH;
+        return true;
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        rq->route = ROUTE_METRICS;
+        return true;
+    }
+    if (strncmp(url, api, sizeof(api) - 1) != 0)
+        goto none;
+    const char *rest = url + sizeof(api) - 1;
+    if (strcmp(rest, "system") == 0)
+        rq->route = ROUTE_SYSTEM;
+    else if (strcmp(rest, "points") == 0)
+        rq->route = ROUTE_POINTS;
+    else if (strcmp(rest, "pattern") == 0)
+        rq->route = ROUTE_PATTERN;
+    else if (strcmp(rest, "sessions") == 0)
+        rq->route = ROUTE_SESSIONS;
+    else if (strcmp(rest, "procs") == 0)
+        rq->route = ROUTE_PROCS;
+    else if (strcmp(rest, "procs/window") == 0)
+        rq->route = ROUTE_WINDOW;
+    if (rq->route != ROUTE_NONE)
+        return true;
+
+    if (strncmp(rest, "sessions/", 9) == 0) {
+        const char *id = rest + 9;
+        size_t len = strcspn(id, "/");
+        if (!parse_id(id, len, &rq->session_id)) {
+            ctrace__admin_reply_error(rq,
+                                      MHD_HTTP_NOT_FOUND,
+                                      "not_found",
+                                      "no session '%.*s': session ids are "
+                                      "numbers",
+                                      (int)(len < 40 ? len : 40),
+                                      id);
+            return false;
+        }
+        if (id[len] == '\0') {
+            rq->route = ROUTE_SESSION;
+            return true;
+        }
+        if (strcmp(id + len, "/events") == 0) {
+            rq->route = ROUTE_EVENTS;
+            return true;
+        }
+        goto none;
+    }
+    if (strncmp(rest, "procs/", 6) == 0) {
+        const char *proc = rest + 6;
+        size_t len = strcspn(proc, "/");
+        if (len == 0 || len > ADMIN_SEGMENT_MAX)
+            goto none;
+        memcpy(rq->segment, proc, len);
+        rq->segment[len] = '\0';
+        const char *tail = proc + len;
+        if (*tail == '\0')
+            rq->route = ROUTE_PROC;
+        else if (strcmp(tail, "/state") == 0)
+            rq->route = ROUTE_STATE;
+        else if (strcmp(tail, "/status") == 0)
+            rq->route = ROUTE_STATUS;
+        else if (strcmp(tail, "/sys") == 0)
+            rq->route = ROUTE_SYS;
+        else
+            goto none;
+        return true;
+    }
+none:
+    ctrace__admin_reply_error(rq,
+                              MHD_HTTP_NOT_FOUND,
+                              "not_found",
+                              "no such path: %.200s (see docs/admin-api.md)",
+                              url);
+    return false;
+}
+
+/* ---- Authentication. ---- */
+
+static bool from_loopback(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return false;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+               in6->sin6_addr.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+/* Whether the request may go on; otherwise a 401 reply is set. */
+static bool authorized(struct request *rq)
+{
+    struct admin *a = rq->admin;
+    bool read =
+        strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+    if (rq->route == ROUTE_HEALTH && read)
+        return true;
+    const char *h = MHD_lookup_connection_value(
+        rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h == NULL && read && a->opts.allow_loopback_reads &&
+        from_loopback(rq->conn))
+        return true;
+    const char *why = NULL;
+    if (h == NULL) {
+        why = "missing Authorization: Bearer header";
+    } else {
+        while (*h == ' ')
+            h++;
+        if (strncasecmp(h, "Bearer ", 7) != 0) {
+            why = "the Authorization header must be 'Bearer <token>'";
+        } else {
+            h += 7;
+            while (*h == ' ')
+                h++;
+            size_t len = strlen(h);
+            while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+                len--;
+            if (!ctrace__admin_token_equal(a, h, len))
+                why = "wrong token";
+        }
+    }
+    if (why == NULL)
+        return true;
+    ctrace__admin_reply_error(
+        rq, MHD_HTTP_UNAUTHORIZED, "unauthorized", "%s", why);
+    rq->reply.www_authenticate = true;
+    return false;
+}
+
+/* ---- Jobs. ---- */
+
+void ctrace__admin_run_job(struct request *rq, void (*run)(struct request *))
+{
+    struct admin *a = rq->admin;
+    pthread_mutex_lock(&a->lock);
+    if (atomic_load(&a->stopping) || a->workers_quit) {
+        pthread_mutex_unlock(&a->lock);
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_SERVICE_UNAVAILABLE,
+                                  "unavailable",
+                                  "the admin endpoint is stopping");
+        return;
+    }
+    if (a->njobs >= ADMIN_MAX_JOBS) {
+        pthread_mutex_unlock(&a->lock);
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_TOO_MANY_REQUESTS,
+                                  "too_many",
+                                  "%d slow requests are waiting already; try "
+                                  "again later",
+                                  ADMIN_MAX_JOBS);
+        return;
+    }
+    /*
+     * Suspend first, then queue: the worker resumes the connection only
+     * after this, so the resume cannot come before the suspension.
+     */
+    MHD_suspend_connection(rq->conn);
+    rq->suspended = true;
+    atomic_fetch_add(&a->suspended, 1);
+    rq->job.run = run;
+    rq->job.next = NULL;
+    if (a->jobs_tail != NULL)
+        a->jobs_tail->next = &rq->job;
+    else
+        a->jobs_head = &rq->job;
+    a->jobs_tail = &rq->job;
+    a->njobs++;
+    pthread_cond_signal(&a->work);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static struct request *job_request(struct job *j)
+{
+    return (struct request *)((char *)j - offsetof(struct request, job));
+}
+
+static void *worker_main(void *arg)
+{
+    struct admin *a = arg;
+    ctrace__admin_thread_mark();
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        while (a->jobs_head == NULL && !a->workers_quit)
+            pthread_cond_wait(&a->work, &a->lock);
+        struct job *j = a->jobs_head;
+        if (j == NULL)
+            break;
+        a->jobs_head = j->next;
+        if (a->jobs_head == NULL)
+            a->jobs_tail = NULL;
+        a->njobs--;
+        bool quit = a->workers_quit;
+        pthread_mutex_unlock(&a->lock);
+        struct request *rq = job_request(j);
+        if (quit)
+            ctrace__admin_reply_error(rq,
+                                      MHD_HTTP_SERVICE_UNAVAILABLE,
+                                      "unavailable",
+                                      "the admin endpoint is stopping");
+        else
+            j->run(rq);
+        if (!rq->answered)
+            ctrace__admin_reply_error(
+                rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "no answer");
+        /* The last touch of `rq`: the daemon's thread owns it again. */
+        MHD_resume_connection(rq->conn);
+        pthread_mutex_lock(&a->lock);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+/* ---- The access handler. ---- */
+
+/* Whether the request announces a body (a length above 0, or chunks). */
+static bool announces_body(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return (cl != NULL && strspn(cl, "0") != strlen(cl)) ||
+           MHD_lookup_connection_value(
+               conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) !=
+               NULL;
+}
+
+static bool announced_too_large(struct request *rq)
+{
+    const char *cl = MHD_lookup_connection_value(
+        rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl == NULL)
+        return false;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long n = strtoull(cl, &end, 10);
+    return errno != 0 || end == cl || n > rq->admin->opts.max_body;
+}
+
+static void reply_too_large(struct request *rq)
+{
+    ctrace__admin_reply_error(rq,
+                              MHD_HTTP_CONTENT_TOO_LARGE,
+                              "too_large",
+                              "the body is limited to %zu bytes",
+                              rq->admin->opts.max_body);
+}
+
+/* The checks on the headers: route, token, method, announced size. */
+static void check_headers(struct request *rq, const char *url)
+{
+    if (atomic_load(&rq->admin->stopping)) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_SERVICE_UNAVAILABLE,
+                                  "unavailable",
+                                  "the admin endpoint is stopping");
+        return;
+    }
+    /* The token first: without it, nothing is learnt, not even a path. */
+    bool known = route(rq, url);
+    if (!authorized(rq) || !known)
+        return;
+    const char *allowed = route_methods(rq->route);
+    if (!method_in(rq->method, allowed)) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_METHOD_NOT_ALLOWED,
+                                  "method_not_allowed",
+                                  "%s is not allowed here; use %s",
+                                  rq->method,
+                                  allowed);
+        rq->reply.allow = allowed;
+        return;
+    }
+    if (announced_too_large(rq))
+        reply_too_large(rq);
+}
+
+/* Answers a complete request: by a handler, a job or a stream. */
+static enum MHD_Result dispatch(struct request *rq)
+{
+    if (rq->too_large) {
+        reply_too_large(rq);
+        return send_reply(rq);
+    }
+    bool get =
+        strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+    switch (rq->route) {
+    case ROUTE_HEALTH: {
+        char *ok = strdup("{\"status\":\"ok\"}");
+        ctrace__admin_reply_text(rq,
+                                 MHD_HTTP_OK,
+                                 "application/json",
+                                 ok,
+                                 ok != NULL ? strlen(ok) : 0);
+        break;
+    }
+    case ROUTE_METRICS:
+        ctrace__admin_metrics(rq);
+        break;
+    case ROUTE_SYSTEM:
+        ctrace__admin_system(rq);
+        break;
+    case ROUTE_POINTS:
+        ctrace__admin_points(rq);
+        break;
+    case ROUTE_PATTERN:
+        ctrace__admin_pattern(rq);
+        break;
+    case ROUTE_SESSIONS:
+        if (get)
+            ctrace__admin_sessions_list(rq);
+        else
+            ctrace__admin_sessions_start(rq);
+        break;
+    case ROUTE_SESSION:
+        if (get)
+            ctrace__admin_session_get(rq);
+        else
+            ctrace__admin_session_delete(rq);
+        break;
+    case ROUTE_EVENTS: {
+        struct MHD_Response *resp = ctrace__admin_session_events(rq);
+        if (resp == NULL)
+            break;
+        /*
+         * The only connections without an inactivity timeout: a quiet
+         * stream is normal, and heartbeats reveal a reader that is gone.
+         */
+        MHD_set_connection_option(
+            rq->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)0);
+        enum MHD_Result ok = MHD_queue_response(rq->conn, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ok;
+    }
+    case ROUTE_PROCS:
+        ctrace__admin_procs(rq);
+        break;
+    case ROUTE_WINDOW:
+        ctrace__admin_window(rq);
+        break;
+    case ROUTE_PROC:
+        ctrace__admin_proc(rq);
+        break;
+    case ROUTE_STATE:
+        ctrace__admin_state(rq);
+        break;
+    case ROUTE_STATUS:
+        ctrace__admin_status(rq);
+        break;
+    case ROUTE_SYS:
+        ctrace__admin_sys(rq);
+        break;
+    case ROUTE_NONE:
+        break;
+    }
+    if (rq->suspended)
+        return MHD_YES; /* a worker answers */
+    if (!rq->answered)
+        ctrace__admin_reply_error(
+            rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "no answer");
+    return send_reply(rq);
+}
+
+static enum MHD_Result on_request(void *cls,
+                                  struct MHD_Connection *conn,
+                                  const char *url,
+                                  const char *method,
+                                  const char *version,
+                                  const char *upload_data,
+                                  size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct admin *a = cls;
+    ctrace__admin_thread_mark();
+    struct request *rq = *con_cls;
+    if (rq == NULL) {
+        /* The headers are in; no byte of the body yet. */
+        rq = calloc(1, sizeof(*rq));
+        if (rq == NULL)
+            return MHD_NO;
+        rq->admin = a;
+        rq->conn = conn;
+        snprintf(rq->method, sizeof(rq->method), "%s", method);
+        *con_cls = rq;
+        check_headers(rq, url);
+        /* Refuse a body before reading it; this closes the connection. */
+        if (rq->answered && announces_body(conn))
+            return send_reply(rq);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!rq->answered)
+            body_append(rq, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (rq->suspended) {
+        /* Resumed by the worker that ran the job: its answer is ready. */
+        rq->suspended = false;
+        atomic_fetch_sub(&a->suspended, 1);
+        return send_reply(rq);
+    }
+    if (rq->answered)
+        return send_reply(rq);
+    return dispatch(rq);
+}
+
+static void on_completed(void *cls,
+                         struct MHD_Connection *conn,
+                         void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct request *rq = *con_cls;
+    if (rq == NULL)
+        return;
+    free(rq->body);
+    free(rq->reply.body);
+    json_decref(rq->args);
+    free(rq);
+    *con_cls = NULL;
+}
+
+/* ---- Start and stop. ---- */
+
+void ctrace_admin_opts_init(struct ctrace_admin_opts *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->bind = "127.0.0.1";
+    opts->port = CTRACE_ADMIN_DEFAULT_PORT;
+    opts->token_file = NULL;
+    opts->allow_loopback_reads = false;
+    opts->max_sessions = 4;
+    opts->max_streams = 4;
+    opts->max_body = (size_t)64 * 1024;
+}
+
+/* Opens the listening socket ourselves, for a precise error on failure. */
+static int listen_on(struct admin *a, bool *ipv6, struct ctrace_error *err)
+{
+    struct sockaddr_in in4 = {.sin_family = AF_INET,
+                              .sin_port = htons(a->opts.port)};
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6,
+                               .sin6_port = htons(a->opts.port)};
+    struct sockaddr *addr;
+    socklen_t addr_len;
+    if (inet_pton(AF_INET, a->bind, &in4.sin_addr) == 1) {
+        addr = (struct sockaddr *)&in4;
+        addr_len = sizeof(in4);
+        *ipv6 = false;
+    } else if (inet_pton(AF_INET6, a->bind, &in6.sin6_addr) == 1) {
+        addr = (struct sockaddr *)&in6;
+        addr_len = sizeof(in6);
+        *ipv6 = true;
+    } else {
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "bind address \"%s\" is not an IPv4 or IPv6 "
+                                 "address",
+                                 a->bind);
+    }
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ctrace__error_set(
+            err, -errno, 0, 0, "cannot make a socket: %s", strerror(errno));
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, addr, addr_len) != 0 || listen(fd, 64) != 0) {
+        int e = errno;
+        close(fd);
+        return ctrace__error_set(err,
+                                 -e,
+                                 0,
+                                 0,
+                                 "cannot listen on %s%s%s port %u: %s",
+                                 *ipv6 ? "[" : "",
+                                 a->bind,
+                                 *ipv6 ? "]" : "",
+                                 (unsigned)a->opts.port,
+                                 strerror(e));
+    }
+    struct sockaddr_storage got;
+    socklen_t got_len = sizeof(got);
+    a->port = a->opts.port;
+    if (getsockname(fd, (struct sockaddr *)&got, &got_len) == 0)
+        a->port = ntohs(got.ss_family == AF_INET6
+                            ? ((struct sockaddr_in6 *)&got)->sin6_port
+                            : ((struct sockaddr_in *)&got)->sin_port);
+    a->listen_fd = fd;
+    return 0;
+}
+
+static int check_opts(const struct ctrace_admin_opts *o,
+                      struct ctrace_error *err)
+{
+    if (o->bind == NULL)
+        return ctrace__error_set(
+            err, CTRACE_EINVAL, 0, 0, "the bind address is missing");
+    if (o->max_sessions == 0 || o->max_sessions > 64)
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "max_sessions %u is out of range 1..64",
+                                 o->max_sessions);
+    if (o->max_streams == 0 || o->max_streams > 32)
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "max_streams %u is out of range 1..32",
+                                 o->max_streams);
+    if (o->max_body < 256 || o->max_body > (size_t)16 * 1024 * 1024)
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "max_body %zu is out of range 256..16777216",
+                                 o->max_body);
+    return 0;
+}
+
+/* Frees what ctrace_admin_start() made, in any state of completion. */
+static void admin_free(struct admin *a)
+{
+    if (a->listen_fd >= 0)
+        close(a->listen_fd);
+    free(a->bind);
+    free(a->token_file);
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->tick);
+    pthread_cond_destroy(&a->work);
+    /* The token is a secret: do not leave it in freed memory. */
+    memset(a->token, 0, sizeof(a->token));
+    free(a);
+}
+
+/* Condition variables that wait on CLOCK_MONOTONIC deadlines. */
+static void cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+/* Stops the threads ctrace_admin_start() started, daemon excepted. */
+static void stop_threads(struct admin *a)
+{
+    pthread_mutex_lock(&a->lock);
+    a->workers_quit = true;
+    a->housekeeper_quit = true;
+    pthread_cond_broadcast(&a->work);
+    pthread_cond_broadcast(&a->tick);
+    pthread_mutex_unlock(&a->lock);
+    for (unsigned i = 0; i < a->nworkers; i++)
+        pthread_join(a->workers[i], NULL);
+    a->nworkers = 0;
+    if (a->housekeeper_started)
+        pthread_join(a->housekeeper, NULL);
+    a->housekeeper_started = false;
+}
+
+struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
+                                        struct ctrace_error *err)
+{
+    struct ctrace_admin_opts defaults;
+    if (opts == NULL) {
+        ctrace_admin_opts_init(&defaults);
+        opts = &defaults;
+    }
+    if (check_opts(opts, err) < 0)
+        return NULL;
+    struct admin *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
+        return NULL;
+    }
+    a->opts = *opts;
+    a->listen_fd = -1;
+    a->next_id = 1;
+    atomic_init(&a->stopping, false);
+    atomic_init(&a->suspended, 0);
+    pthread_mutex_init(&a->lock, NULL);
+    cond_init(&a->tick);
+    cond_init(&a->work);
+    a->bind = strdup(opts->bind);
+    if (a->bind == NULL) {
+        ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
+        admin_free(a);
+        return NULL;
+    }
+    a->opts.bind = a->bind;
+    bool ipv6 = false;
+    if (ctrace__admin_token_load(a, opts->token_file, err) < 0 ||
+        listen_on(a, &ipv6, err) < 0) {
+        admin_free(a);
+        return NULL;
+    }
+    a->opts.token_file = a->token_file;
+
+    /*
+     * The endpoint's threads take no signal meant for the service's own
+     * threads (a sigwait() thread, say): they start with every signal
+     * blocked, and inherit that.
+     */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = 0;
+    for (unsigned i = 0; i < ADMIN_WORKERS && rc == 0; i++) {
+        rc = pthread_create(&a->workers[i], NULL, worker_main, a);
+        if (rc == 0)
+            a->nworkers++;
+    }
+    if (rc == 0) {
+        rc =
+            pthread_create(&a->housekeeper, NULL, ctrace__admin_housekeeper, a);
+        a->housekeeper_started = rc == 0;
+    }
+    unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD |
+                         MHD_ALLOW_SUSPEND_RESUME | (ipv6 ? MHD_USE_IPv6 : 0);
+    if (rc == 0) {
+        /* Every option value has exactly the type the manual gives it. */
+        a->daemon = MHD_start_daemon(flags,
+                                     (uint16_t)0,
+                                     NULL,
+                                     NULL,
+                                     on_request,
+                                     a,
+                                     MHD_OPTION_LISTEN_SOCKET,
+                                     (MHD_socket)a->listen_fd,
+                                     MHD_OPTION_CONNECTION_LIMIT,
+                                     (unsigned int)ADMIN_MAX_CONNECTIONS,
+                                     MHD_OPTION_CONNECTION_TIMEOUT,
+                                     (unsigned int)ADMIN_TIMEOUT_S,
+                                     MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                     (size_t)ADMIN_CONNECTION_MEMORY,
+                                     MHD_OPTION_NOTIFY_COMPLETED,
+                                     on_completed,
+                                     (void *)a,
+                                     MHD_OPTION_END);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0 || a->daemon == NULL) {
+        if (rc != 0)
+            ctrace__error_set(err,
+                              -rc,
+                              0,
+                              0,
+                              "cannot start a thread of the admin endpoint: "
+                              "%s",
+                              strerror(rc));
+        else
+            ctrace__error_set(err,
+                              CTRACE_ENOMEM,
+                              0,
+                              0,
+                              "libmicrohttpd could not start the admin "
+                              "endpoint");
+        stop_threads(a);
+        admin_free(a);
+        return NULL;
+    }
+    return (struct ctrace_admin *)a;
+}
+
+uint16_t ctrace_admin_port(const struct ctrace_admin *admin)
+{
+    return ((const struct admin *)admin)->port;
+}
+
+const char *ctrace_admin_token_file(const struct ctrace_admin *admin)
+{
+    return ((const struct admin *)admin)->token_file;
+}
+
+void ctrace_admin_stop(struct ctrace_admin *admin)
+{
+    if (admin == NULL)
+        return;
+    struct admin *a = (struct admin *)admin;
+    atomic_store(&a->stopping, true);
+    /*
+     * No new connection from here on. The listening socket is then ours to
+     * close, after MHD_stop_daemon(); if quiescing failed, libmicrohttpd
+     * still owns it and closes it itself.
+     */
+    if (MHD_quiesce_daemon(a->daemon) == MHD_INVALID_SOCKET)
+        a->listen_fd = -1;
+    /*
+     * Jobs still queued are answered 503, the running ones finish (a
+     * proc_window or a sys request; bounded), and each resumes its
+     * connection.
+     */
+    stop_threads(a);
+    ctrace__admin_sessions_stop_all(a);
+    /*
+     * libmicrohttpd must not be stopped while a connection is suspended:
+     * wait until every resumed connection has run again (none suspends any
+     * more, `stopping` being set). Bounded, in case one never does.
+     */
+    uint64_t until = ctrace__admin_now_ms() + 5000;
+    while (atomic_load(&a->suspended) > 0 && ctrace__admin_now_ms() < until) {
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(a->daemon);
+    ctrace__admin_sessions_free_all(a);
+    admin_free(a);
+}

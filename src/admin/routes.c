@@ -1,0 +1,1018 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The admin endpoint's answers about the service: the system, trace points,
+ * pattern checks, processes (recon's proc_count and proc_window), servers'
+ * state and sys switches, and the Prometheus metrics. Everything here runs
+ * on the daemon's thread, except the bodies of the jobs (window, state,
+ * status, sys), which wait on a worker for the process table's window or
+ * for a server's thread.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "core/core.h"
+#include "core/engine.h"
+#include "ctrace/point.h"
+#include "ctrace/server.h"
+#include "pattern/pattern.h"
+
+/* Most rows any listing returns. */
+#define MAX_LIMIT 100000
+
+/* ---- /api/v1/system ---- */
+
+/* What /proc/self/stat says about the process. */
+struct self_stat {
+    uint64_t utime, stime; /* clock ticks */
+    uint64_t threads;
+    uint64_t rss_pages;
+    uint64_t start_ticks; /* since boot */
+    bool ok;
+};
+
+static struct self_stat read_self_stat(void)
+{
+    struct self_stat st = {0};
+    char buf[2048];
+    FILE *f = fopen("/proc/self/stat", "re");
+    if (f == NULL)
+        return st;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: skip past the last
+     * ')'. Then field 3 (state) on; utime is field 14. */
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return st;
+    p++;
+    unsigned long long v[25] = {0};
+    int field = 3;
+    char *save = NULL;
+    for (char *t = strtok_r(p, " ", &save); t != NULL && field <= 24;
+         t = strtok_r(NULL, " ", &save), field++)
+        v[field] = strtoull(t, NULL, 10);
+    if (field <= 24)
+        return st;
+    st.utime = v[14];
+    st.stime = v[15];
+    st.threads = v[20];
+    st.start_ticks = v[22];
+    st.rss_pages = v[24];
+    st.ok = true;
+    return st;
+}
+
+void ctrace__admin_system(struct request *rq)
+{
+    struct self_stat st = read_self_stat();
+    long hz = sysconf(_SC_CLK_TCK);
+    long page = sysconf(_SC_PAGESIZE);
+    if (hz <= 0)
+        hz = 100;
+    if (page <= 0)
+        page = 4096;
+    struct timespec boot;
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    uint64_t since_boot_ms =
+        (uint64_t)boot.tv_sec * 1000u + (uint64_t)boot.tv_nsec / 1000000u;
+    uint64_t start_ms = st.start_ticks * 1000u / (uint64_t)hz;
+    uint64_t events = 0, dropped = 0;
+    ctrace__engine_totals(&events, &dropped);
+    unsigned running = 0, streams = 0;
+    ctrace__admin_sessions_counts(rq->admin, &running, &streams);
+    struct admin *a = rq->admin;
+    json_t *v = json_object();
+    json_object_set_new(v, "pid", json_integer((json_int_t)getpid()));
+    json_object_set_new(
+        v, "program", ctrace__admin_jstr(program_invocation_short_name));
+    json_object_set_new(v, "version", json_string(ctrace_version_string()));
+    json_object_set_new(v,
+                        "uptime_ms",
+                        json_integer((json_int_t)(since_boot_ms > start_ms
+                                                      ? since_boot_ms - start_ms
+                                                      : 0)));
+    json_object_set_new(v,
+                        "cpu_ms",
+                        json_integer((json_int_t)((st.utime + st.stime) *
+                                                  1000u / (uint64_t)hz)));
+    json_object_set_new(
+        v,
+        "rss_bytes",
+        json_integer((json_int_t)(st.rss_pages * (uint64_t)page)));
+    json_object_set_new(v, "threads", json_integer((json_int_t)st.threads));
+    json_object_set_new(
+        v,
+        "processes",
+        json_integer((json_int_t)ctrace_proc_list(NULL, 0, false)));
+    json_object_set_new(v,
+                        "sessions",
+                        json_pack("{sIsIsI}",
+                                  "running",
+                                  (json_int_t)running,
+                                  "max",
+                                  (json_int_t)a->opts.max_sessions,
+                                  "all",
+                                  (json_int_t)ctrace__engine_sessions()));
+    json_object_set_new(v,
+                        "streams",
+                        json_pack("{sIsI}",
+                                  "open",
+                                  (json_int_t)streams,
+                                  "max",
+                                  (json_int_t)a->opts.max_streams));
+    json_object_set_new(v, "events", json_integer((json_int_t)events));
+    json_object_set_new(v, "dropped", json_integer((json_int_t)dropped));
+    json_object_set_new(
+        v, "points", json_integer((json_int_t)ctrace__registry_count()));
+    ctrace__admin_reply_json(rq, MHD_HTTP_OK, v);
+}
+
+/* ---- /api/v1/points ---- */
+
+struct point_row {
+    char module[CTRACE_POINT_NAME_MAX + 1];
+    char function[CTRACE_POINT_NAME_MAX + 1];
+    unsigned arity;
+    char file[128];
+    unsigned line;
+    unsigned armed;
+};
+
+struct point_rows {
+    struct point_row *rows;
+    size_t n;
+    size_t cap;
+    bool failed;
+};
+
+/* Registry lock held: copy, allocate, nothing else. */
+static int collect_point(const struct ctrace_point *pt, void *arg)
+{
+    struct point_rows *r = arg;
+    if (r->n == r->cap) {
+        size_t cap = r->cap != 0 ? r->cap * 2 : 64;
+        struct point_row *p = realloc(r->rows, cap * sizeof(*p));
+        if (p == NULL) {
+            r->failed = true;
+            return 1;
+        }
+        r->rows = p;
+        r->cap = cap;
+    }
+    struct point_row *row = &r->rows[r->n++];
+    snprintf(row->module, sizeof(row->module), "%s", pt->module);
+    snprintf(row->function, sizeof(row->function), "%s", pt->function);
+    row->arity = pt->arity;
+    const char *file = pt->file != NULL ? pt->file : "";
+    const char *slash = strrchr(file, '/');
+    snprintf(row->file, sizeof(row->file), "%s", slash ? slash + 1 : file);
+    row->line = pt->line;
+    row->armed = atomic_load_explicit(&pt->on, memory_order_relaxed);
+    return 0;
+}
+
+static int cmp_point(const void *x, const void *y)
+{
+    const struct point_row *a = x, *b = y;
+    int c = strcmp(a->module, b->module);
+    if (c == 0)
+        c = strcmp(a->function, b->function);
+    if (c == 0)
+        c = (a->arity > b->arity) - (a->arity < b->arity);
+    return c;
+}
+
+void ctrace__admin_points(struct request *rq)
+{
+    const char *glob = ctrace__admin_query(rq, "match");
+    struct point_rows r = {0};
+    int rc = ctrace_points_foreach(
+        glob != NULL && glob[0] != '\0' ? glob : NULL, collect_point, &r);
+    if (rc < 0 || r.failed) {
+        free(r.rows);
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal",
+                                  "cannot list the trace points: %s",
+                                  rc < 0 ? ctrace_strerror(rc)
+                                         : "out of memory");
+        return;
+    }
+    if (r.n > 1)
+        qsort(r.rows, r.n, sizeof(*r.rows), cmp_point);
+    json_t *list = json_array();
+    for (size_t i = 0; i < r.n; i++) {
+        const struct point_row *p = &r.rows[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "module", ctrace__admin_jstr(p->module));
+        json_object_set_new(o, "function", ctrace__admin_jstr(p->function));
+        json_object_set_new(o, "arity", json_integer(p->arity));
+        json_object_set_new(o, "file", ctrace__admin_jstr(p->file));
+        json_object_set_new(o, "line", json_integer(p->line));
+        json_object_set_new(o, "armed", json_integer(p->armed));
+        json_array_append_new(list, o);
+    }
+    free(r.rows);
+    ctrace__admin_reply_json(
+        rq, MHD_HTTP_OK, json_pack("{so}", "points", list));
+}
+
+/* ---- /api/v1/pattern ---- */
+
+void ctrace__admin_pattern(struct request *rq)
+{
+    json_t *body = ctrace__admin_body_json(rq, false);
+    if (body == NULL)
+        return;
+    json_t *spec_v = json_object_get(body, "spec");
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "spec") != 0) {
+            ctrace__admin_reply_error(rq,
+                                      MHD_HTTP_BAD_REQUEST,
+                                      "bad_request",
+                                      "unknown field \"%.64s\"; the body is "
+                                      "{\"spec\": \"...\"}",
+                                      key);
+            json_decref(body);
+            return;
+        }
+    }
+    const char *text = json_string_value(spec_v);
+    if (text == NULL) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_BAD_REQUEST,
+                                  "bad_request",
+                                  "\"spec\" must be a string: the body is "
+                                  "{\"spec\": \"...\"}");
+        json_decref(body);
+        return;
+    }
+    struct ctrace_error e = {0};
+    struct ctrace__spec *spec =
+        ctrace__spec_parse(text, json_string_length(spec_v), &e);
+    if (spec == NULL) {
+        ctrace__admin_reply_error_with(
+            rq,
+            e.code == CTRACE_ENOMEM ? MHD_HTTP_INTERNAL_SERVER_ERROR
+                                    : MHD_HTTP_BAD_REQUEST,
+            e.code == CTRACE_ENOMEM ? "internal" : "bad_pattern",
+            json_pack("{siss}", "column", e.column, "spec", text),
+            "%s",
+            e.text);
+        json_decref(body);
+        return;
+    }
+    char *json = ctrace__spec_to_json(spec);
+    ctrace__spec_free(spec);
+    json_decref(body);
+    /* The parser's own JSON, the same line `ctrace pattern` prints. */
+    char *copy = json != NULL ? strdup(json) : NULL;
+    ctrace_free(json);
+    if (copy == NULL) {
+        ctrace__admin_reply_error(
+            rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+        return;
+    }
+    ctrace__admin_reply_text(
+        rq, MHD_HTTP_OK, "application/json", copy, strlen(copy));
+}
+
+/* ---- Processes. ---- */
+
+static const char *kind_name(enum ctrace_proc_kind k)
+{
+    switch (k) {
+    case CTRACE_PROC_THREAD:
+        return "thread";
+    case CTRACE_PROC_EXPLICIT:
+        return "explicit";
+    case CTRACE_PROC_SERVER:
+        return "server";
+    }
+    return "unknown";
+}
+
+/* The listing's fields of a process; with `full`, everything. */
+static json_t *proc_json(const struct ctrace_proc_info *p, bool full)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "pid", ctrace__admin_jpid(p->pid));
+    json_object_set_new(o, "name", ctrace__admin_jstr(p->name));
+    json_object_set_new(o, "label", ctrace__admin_jstr(p->label));
+    json_object_set_new(o, "initial_call", ctrace__admin_jstr(p->initial_call));
+    json_object_set_new(o, "current", ctrace__admin_jstr(p->current));
+    json_object_set_new(
+        o, "status", json_string(ctrace_proc_status_name(p->status)));
+    json_object_set_new(o, "memory", json_integer((json_int_t)p->memory));
+    json_object_set_new(
+        o, "reductions", json_integer((json_int_t)p->reductions));
+    json_object_set_new(
+        o, "message_queue_len", json_integer((json_int_t)p->message_queue_len));
+    if (!full)
+        return o;
+    json_object_set_new(o,
+                        "parent",
+                        p->parent != 0 ? ctrace__admin_jpid(p->parent)
+                                       : json_null());
+    json_object_set_new(o, "kind", json_string(kind_name(p->kind)));
+    json_object_set_new(o, "exit_reason", ctrace__admin_jstr(p->exit_reason));
+    json_object_set_new(o, "start_us", json_integer(p->start_us));
+    json_object_set_new(o, "end_us", json_integer(p->end_us));
+    json_object_set_new(o, "tid", json_integer(p->tid));
+    json_t *links = json_array();
+    for (size_t i = 0; i < p->nlinks && i < CTRACE_PROC_LINKS_MAX; i++)
+        json_array_append_new(links, ctrace__admin_jpid(p->links[i]));
+    json_object_set_new(o, "links", links);
+    return o;
+}
+
+static json_t *rank_json(const struct ctrace_proc_rank *r)
+{
+    return json_pack("{s:o,s:I,s:o,s:o,s:o,s:o}",
+                     "pid",
+                     ctrace__admin_jpid(r->pid),
+                     "value",
+                     (json_int_t)r->value,
+                     "name",
+                     ctrace__admin_jstr(r->name),
+                     "label",
+                     ctrace__admin_jstr(r->label),
+                     "initial_call",
+                     ctrace__admin_jstr(r->initial_call),
+                     "current",
+                     ctrace__admin_jstr(r->current));
+}
+
+/*
+ * Reads query argument `name` as an integer in [min, max] (`def` when
+ * absent), or replies 400 and returns false.
+ */
+static bool query_uint(struct request *rq,
+                       const char *name,
+                       uint64_t min,
+                       uint64_t max,
+                       uint64_t def,
+                       uint64_t *out)
+{
+    const char *s = ctrace__admin_query(rq, name);
+    if (s == NULL) {
+        *out = def;
+        return true;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v < min ||
+        v > max) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_BAD_REQUEST,
+                                  "bad_request",
+                                  "%s=%.40s: expected an integer from %" PRIu64
+                                  " to %" PRIu64,
+                                  name,
+                                  s,
+                                  min,
+                                  max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool query_attr(struct request *rq,
+                       const char *name,
+                       bool required,
+                       enum ctrace_proc_attr *attr,
+                       bool *given)
+{
+    const char *s = ctrace__admin_query(rq, name);
+    *given = s != NULL;
+    if (s == NULL && !required)
+        return true;
+    if (s == NULL || ctrace_proc_attr_parse(s, attr) < 0) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_BAD_REQUEST,
+                                  "bad_request",
+                                  "%s=%.40s: expected memory, reductions or "
+                                  "message_queue_len",
+                                  name,
+                                  s != NULL ? s : "(missing)");
+        return false;
+    }
+    return true;
+}
+
+void ctrace__admin_procs(struct request *rq)
+{
+    enum ctrace_proc_attr attr;
+    bool sorted;
+    uint64_t limit;
+    if (!query_attr(rq, "sort", false, &attr, &sorted) ||
+        !query_uint(rq, "limit", 1, MAX_LIMIT, sorted ? 10 : 1000, &limit))
+        return;
+    if (sorted) {
+        /* recon:proc_count, with each process's other fields too. */
+        struct ctrace_proc_rank *rows = calloc(limit, sizeof(*rows));
+        size_t n = 0;
+        int rc = rows != NULL ? ctrace_proc_count(attr, limit, rows, &n)
+                              : CTRACE_ENOMEM;
+        if (rc < 0) {
+            free(rows);
+            ctrace__admin_reply_ctrace_error(rq, rc, NULL);
+            return;
+        }
+        json_t *list = json_array();
+        for (size_t i = 0; i < n; i++) {
+            struct ctrace_proc_info info;
+            json_t *o;
+            if (ctrace_proc_info(rows[i].pid, &info) == 0) {
+                o = proc_json(&info, false);
+            } else {
+                o = rank_json(&rows[i]);
+                json_object_set_new(o, "status", json_string("dead"));
+            }
+            json_object_set_new(
+                o, "value", json_integer((json_int_t)rows[i].value));
+            json_array_append_new(list, o);
+        }
+        free(rows);
+        ctrace__admin_reply_json(rq,
+                                 MHD_HTTP_OK,
+                                 json_pack("{s:s,s:o}",
+                                           "attr",
+                                           ctrace_proc_attr_name(attr),
+                                           "procs",
+                                           list));
+        return;
+    }
+    struct ctrace_proc_info *infos = malloc(limit * sizeof(*infos));
+    if (infos == NULL) {
+        ctrace__admin_reply_ctrace_error(rq, CTRACE_ENOMEM, NULL);
+        return;
+    }
+    size_t total = ctrace_proc_list(infos, limit, false);
+    size_t n = total < limit ? total : limit;
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, proc_json(&infos[i], false));
+    free(infos);
+    ctrace__admin_reply_json(
+        rq,
+        MHD_HTTP_OK,
+        json_pack("{s:o,s:I}", "procs", list, "total", (json_int_t)total));
+}
+
+/* A worker: the window sleeps `ms`. */
+static void window_job(struct request *rq)
+{
+    struct ctrace_proc_rank *rows = calloc(rq->limit, sizeof(*rows));
+    size_t n = 0;
+    int rc = rows != NULL
+                 ? ctrace_proc_window(rq->attr, rq->limit, rq->ms, rows, &n)
+                 : CTRACE_ENOMEM;
+    if (rc < 0) {
+        free(rows);
+        ctrace__admin_reply_ctrace_error(rq, rc, NULL);
+        return;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, rank_json(&rows[i]));
+    free(rows);
+    ctrace__admin_reply_json(rq,
+                             MHD_HTTP_OK,
+                             json_pack("{s:s,s:I,s:o}",
+                                       "attr",
+                                       ctrace_proc_attr_name(rq->attr),
+                                       "ms",
+                                       (json_int_t)rq->ms,
+                                       "procs",
+                                       list));
+}
+
+void ctrace__admin_window(struct request *rq)
+{
+    bool given;
+    uint64_t limit, ms;
+    if (!query_attr(rq, "attr", true, &rq->attr, &given) ||
+        !query_uint(rq, "limit", 1, MAX_LIMIT, 10, &limit) ||
+        !query_uint(rq, "ms", 1, 60000, 1000, &ms))
+        return;
+    rq->limit = (size_t)limit;
+    rq->ms = (uint32_t)ms;
+    ctrace__admin_run_job(rq, window_job);
+}
+
+bool ctrace__admin_find_proc(struct request *rq, struct ctrace_proc_info *info)
+{
+    uint64_t pid = 0;
+    int rc = ctrace_proc_parse(rq->segment, &pid);
+    if (rc == CTRACE_ENOPROC || (rc == 0 && ctrace_proc_info(pid, info) < 0)) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_NOT_FOUND,
+                                  "no_such_process",
+                                  rc == CTRACE_ENOPROC
+                                      ? "no process is registered as '%s'"
+                                      : "no process %s",
+                                  rq->segment);
+        return false;
+    }
+    if (rc < 0) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_NOT_FOUND,
+                                  "no_such_process",
+                                  "'%s' is neither a pid (<0.N.0> or N) nor "
+                                  "a registered name",
+                                  rq->segment);
+        return false;
+    }
+    rq->pid = pid;
+    return true;
+}
+
+void ctrace__admin_proc(struct request *rq)
+{
+    struct ctrace_proc_info info;
+    if (!ctrace__admin_find_proc(rq, &info))
+        return;
+    ctrace__admin_reply_json(rq, MHD_HTTP_OK, proc_json(&info, true));
+}
+
+/* ---- Servers: state, status, sys. ---- */
+
+/* Finds the server named in the path, or replies 404 or 409. */
+static bool find_server(struct request *rq)
+{
+    struct ctrace_proc_info info;
+    if (!ctrace__admin_find_proc(rq, &info))
+        return false;
+    char pid[32];
+    snprintf(pid, sizeof(pid), "<0.%" PRIu64 ".0>", info.pid);
+    if (info.status == CTRACE_PROC_DEAD) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_NOT_FOUND,
+                                  "no_such_process",
+                                  "%s (%s) has ended: %s",
+                                  pid,
+                                  info.label,
+                                  info.exit_reason);
+        return false;
+    }
+    if (info.kind != CTRACE_PROC_SERVER) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_CONFLICT,
+                                  "conflict",
+                                  "%s (%s) is not a server: only servers have "
+                                  "a state and sys operations",
+                                  pid,
+                                  info.label);
+        return false;
+    }
+    return true;
+}
+
+/* Replies to a failed sys call of a server. */
+static void sys_error(struct request *rq, int rc, const struct ctrace_error *e)
+{
+    const char *text =
+        e != NULL && e->text[0] != '\0' ? e->text : ctrace_strerror(rc);
+    if (rc == CTRACE_EUNSUPPORTED)
+        ctrace__admin_reply_error(
+            rq, MHD_HTTP_CONFLICT, "conflict", "%s", text);
+    else if (rc == CTRACE_ENOPROC)
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_NOT_FOUND,
+                                  "no_such_process",
+                                  "no server <0.%" PRIu64 ".0> any more",
+                                  rq->pid);
+    else
+        ctrace__admin_reply_ctrace_error(rq, rc, e);
+}
+
+/* A server's JSON text as a value, or NULL with a 502-ish reply. */
+static json_t *
+server_json(struct request *rq, const char *text, const char *what)
+{
+    json_error_t je;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, &je);
+    if (v == NULL)
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal",
+                                  "the server's %s is not valid JSON: %s",
+                                  what,
+                                  je.text);
+    return v;
+}
+
+static void get_state_job(struct request *rq)
+{
+    char *text = NULL;
+    struct ctrace_error e = {0};
+    int rc = ctrace_sys_get_state(rq->pid, 0, &text, &e);
+    if (rc < 0) {
+        sys_error(rq, rc, &e);
+        return;
+    }
+    json_t *state = server_json(rq, text, "format_state");
+    ctrace_free(text);
+    if (state != NULL)
+        ctrace__admin_reply_json(rq,
+                                 MHD_HTTP_OK,
+                                 json_pack("{s:o,s:o}",
+                                           "pid",
+                                           ctrace__admin_jpid(rq->pid),
+                                           "state",
+                                           state));
+}
+
+static void replace_state_job(struct request *rq)
+{
+    struct ctrace_error e = {0};
+    int rc = ctrace_sys_replace_state(rq->pid, rq->body, 0, &e);
+    if (rc == 0) {
+        ctrace__admin_reply_json(
+            rq, MHD_HTTP_OK, json_pack("{ss}", "result", "ok"));
+        return;
+    }
+    if (rc == CTRACE_ENOPROC || rc == CTRACE_EUNSUPPORTED || rc == -ETIMEDOUT ||
+        rc == CTRACE_ENOMEM) {
+        sys_error(rq, rc, &e);
+        return;
+    }
+    /* Refused by replace_state: the old state stays. */
+    ctrace__admin_reply_error(rq,
+                              MHD_HTTP_UNPROCESSABLE_CONTENT,
+                              "rejected",
+                              "%s",
+                              e.text[0] != '\0' ? e.text : ctrace_strerror(rc));
+}
+
+void ctrace__admin_state(struct request *rq)
+{
+    if (!find_server(rq))
+        return;
+    if (strcmp(rq->method, "PUT") != 0) {
+        ctrace__admin_run_job(rq, get_state_job);
+        return;
+    }
+    /* Checked here, so that the server only sees well-formed JSON. */
+    json_t *v = ctrace__admin_body_json(rq, true);
+    if (v == NULL)
+        return;
+    json_decref(v);
+    ctrace__admin_run_job(rq, replace_state_job);
+}
+
+static void status_job(struct request *rq)
+{
+    char *text = NULL;
+    struct ctrace_error e = {0};
+    int rc = ctrace_sys_get_status(rq->pid, 0, &text, &e);
+    if (rc < 0) {
+        sys_error(rq, rc, &e);
+        return;
+    }
+    json_t *status = server_json(rq, text, "status");
+    ctrace_free(text);
+    if (status != NULL)
+        ctrace__admin_reply_json(rq, MHD_HTTP_OK, status);
+}
+
+void ctrace__admin_status(struct request *rq)
+{
+    if (find_server(rq))
+        ctrace__admin_run_job(rq, status_job);
+}
+
+static json_t *ok_json(void)
+{
+    return json_pack("{ss}", "result", "ok");
+}
+
+/* Splits the log's text into a list of lines. */
+static json_t *log_lines(const char *text)
+{
+    json_t *list = json_array();
+    for (const char *p = text; p != NULL && *p != '\0';) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        char *line = strndup(p, len);
+        if (line != NULL) {
+            json_array_append_new(list, ctrace__admin_jstr(line));
+            free(line);
+        }
+        p = nl != NULL ? nl + 1 : NULL;
+    }
+    return list;
+}
+
+/* The body of POST .../sys, checked beforehand: rq->args. */
+static void sys_job(struct request *rq)
+{
+    const char *cmd = json_string_value(json_object_get(rq->args, "command"));
+    const char *action = json_string_value(json_object_get(rq->args, "action"));
+    struct ctrace_error e = {0};
+    int rc;
+    if (strcmp(cmd, "suspend") == 0) {
+        rc = ctrace_sys_suspend(rq->pid, 0, &e);
+    } else if (strcmp(cmd, "resume") == 0) {
+        rc = ctrace_sys_resume(rq->pid, &e);
+    } else if (strcmp(cmd, "trace") == 0) {
+        rc = ctrace_sys_trace(
+            rq->pid, json_is_true(json_object_get(rq->args, "on")), -1);
+    } else if (strcmp(cmd, "log") == 0) {
+        if (strcmp(action, "on") == 0) {
+            json_t *n = json_object_get(rq->args, "n");
+            rc = ctrace_sys_log(rq->pid,
+                                n != NULL ? (unsigned)json_integer_value(n)
+                                          : CTRACE_SYS_LOG_DEFAULT);
+        } else if (strcmp(action, "off") == 0) {
+            rc = ctrace_sys_log(rq->pid, 0);
+        } else if (strcmp(action, "print") == 0) {
+            rc = ctrace_sys_log_print(rq->pid, -1);
+        } else {
+            char *text = NULL;
+            rc = ctrace_sys_log_get(rq->pid, &text);
+            if (rc == 0) {
+                ctrace__admin_reply_json(
+                    rq, MHD_HTTP_OK, json_pack("{so}", "log", log_lines(text)));
+                ctrace_free(text);
+                return;
+            }
+        }
+    } else { /* statistics */
+        if (strcmp(action, "get") == 0) {
+            struct ctrace_sys_stats st;
+            rc = ctrace_sys_statistics_get(rq->pid, &st);
+            if (rc == CTRACE_ENOTFOUND) {
+                ctrace__admin_reply_error(rq,
+                                          MHD_HTTP_CONFLICT,
+                                          "conflict",
+                                          "statistics are off for <0.%" PRIu64
+                                          ".0>; turn them on first",
+                                          rq->pid);
+                return;
+            }
+            if (rc == 0) {
+                ctrace__admin_reply_json(rq,
+                                         MHD_HTTP_OK,
+                                         json_pack("{s{sIsIsIsIsI}}",
+                                                   "statistics",
+                                                   "start_us",
+                                                   (json_int_t)st.start_us,
+                                                   "messages_in",
+                                                   (json_int_t)st.messages_in,
+                                                   "messages_out",
+                                                   (json_int_t)st.messages_out,
+                                                   "reductions",
+                                                   (json_int_t)st.reductions,
+                                                   "queue_len",
+                                                   (json_int_t)st.queue_len));
+                return;
+            }
+        } else {
+            rc = ctrace_sys_statistics(rq->pid, strcmp(action, "on") == 0);
+        }
+    }
+    if (rc < 0)
+        sys_error(rq, rc, &e);
+    else
+        ctrace__admin_reply_json(rq, MHD_HTTP_OK, ok_json());
+}
+
+/* Checks the body of POST .../sys; replies 400 and returns false if bad. */
+static bool check_sys(struct request *rq, json_t *b)
+{
+    const char *cmd = json_string_value(json_object_get(b, "command"));
+    const char *allowed;
+    if (cmd == NULL) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_BAD_REQUEST,
+                                  "bad_request",
+                                  "\"command\" must be one of suspend, resume, "
+                                  "trace, log, statistics");
+        return false;
+    }
+    if (strcmp(cmd, "suspend") == 0 || strcmp(cmd, "resume") == 0) {
+        allowed = "command";
+    } else if (strcmp(cmd, "trace") == 0) {
+        allowed = "command on";
+        if (!json_is_boolean(json_object_get(b, "on"))) {
+            ctrace__admin_reply_error(rq,
+                                      MHD_HTTP_BAD_REQUEST,
+                                      "bad_request",
+                                      "trace needs \"on\": true or false");
+            return false;
+        }
+    } else if (strcmp(cmd, "log") == 0 || strcmp(cmd, "statistics") == 0) {
+        bool log = cmd[0] == 'l';
+        const char *action = json_string_value(json_object_get(b, "action"));
+        const char *choices = log ? "on, off, get, print" : "on, off, get";
+        bool ok = action != NULL &&
+                  (strcmp(action, "on") == 0 || strcmp(action, "off") == 0 ||
+                   strcmp(action, "get") == 0 ||
+                   (log && strcmp(action, "print") == 0));
+        if (!ok) {
+            ctrace__admin_reply_error(rq,
+                                      MHD_HTTP_BAD_REQUEST,
+                                      "bad_request",
+                                      "%s needs \"action\": one of %s",
+                                      cmd,
+                                      choices);
+            return false;
+        }
+        allowed = "command action";
+        json_t *n = json_object_get(b, "n");
+        if (log && n != NULL) {
+            if (strcmp(action, "on") != 0 || !json_is_integer(n) ||
+                json_integer_value(n) < 1 ||
+                json_integer_value(n) > CTRACE_SYS_LOG_MAX) {
+                ctrace__admin_reply_error(rq,
+                                          MHD_HTTP_BAD_REQUEST,
+                                          "bad_request",
+                                          "\"n\" goes with log on: an integer "
+                                          "from 1 to %d",
+                                          CTRACE_SYS_LOG_MAX);
+                return false;
+            }
+            allowed = "command action n";
+        }
+    } else {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_BAD_REQUEST,
+                                  "bad_request",
+                                  "unknown command \"%.40s\"; the commands are "
+                                  "suspend, resume, trace, log, statistics",
+                                  cmd);
+        return false;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(b, key, v)
+    {
+        /* Whole words of `allowed` only. */
+        size_t len = strlen(key);
+        bool ok = false;
+        for (const char *p = allowed; *p != '\0' && !ok;) {
+            size_t w = strcspn(p, " ");
+            ok = w == len && strncmp(p, key, len) == 0;
+            p += w;
+            while (*p == ' ')
+                p++;
+        }
+        if (!ok) {
+            ctrace__admin_reply_error(rq,
+                                      MHD_HTTP_BAD_REQUEST,
+                                      "bad_request",
+                                      "unknown field \"%.40s\" for %s",
+                                      key,
+                                      cmd);
+            return false;
+        }
+    }
+    return true;
+}
+
+void ctrace__admin_sys(struct request *rq)
+{
+    json_t *body = ctrace__admin_body_json(rq, false);
+    if (body == NULL)
+        return;
+    if (!check_sys(rq, body) || !find_server(rq)) {
+        json_decref(body);
+        return;
+    }
+    rq->args = body;
+    ctrace__admin_run_job(rq, sys_job);
+}
+
+/* ---- /metrics ---- */
+
+/* Appends a Prometheus label value: \, " and newline escaped. */
+static void put_label(struct ctrace__sbuf *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\\' || *s == '"') {
+            ctrace__sbuf_putc(b, '\\');
+            ctrace__sbuf_putc(b, *s);
+        } else if (*s == '\n') {
+            ctrace__sbuf_puts(b, "\\n");
+        } else {
+            ctrace__sbuf_putc(b, *s);
+        }
+    }
+}
+
+static void point_metric(const char *module,
+                         const char *function,
+                         unsigned arity,
+                         uint64_t events,
+                         void *arg)
+{
+    struct ctrace__sbuf *b = arg;
+    ctrace__sbuf_puts(b, "ctrace_point_events_total{point=\"");
+    put_label(b, module);
+    ctrace__sbuf_putc(b, ':');
+    put_label(b, function);
+    ctrace__sbuf_printf(b, "/%u\"} %" PRIu64 "\n", arity, events);
+}
+
+void ctrace__admin_metrics(struct request *rq)
+{
+    uint64_t events = 0, dropped = 0;
+    ctrace__engine_totals(&events, &dropped);
+    unsigned running = 0, streams = 0;
+    ctrace__admin_sessions_counts(rq->admin, &running, &streams);
+
+    /* Every process, dead ones kept included, for the counts by status. */
+    size_t cap = ctrace_proc_list(NULL, 0, true) + 16;
+    struct ctrace_proc_info *procs = malloc(cap * sizeof(*procs));
+    size_t n = 0;
+    if (procs != NULL) {
+        n = ctrace_proc_list(procs, cap, true);
+        if (n > cap)
+            n = cap;
+    }
+    uint64_t by_status[4] = {0};
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned)procs[i].status < 4)
+            by_status[procs[i].status]++;
+
+    struct ctrace__sbuf b = CTRACE__SBUF_INIT;
+    ctrace__sbuf_printf(
+        &b,
+        "# HELP ctrace_sessions_running Trace sessions running now, started "
+        "by the admin endpoint or by the program.\n"
+        "# TYPE ctrace_sessions_running gauge\n"
+        "ctrace_sessions_running %u\n"
+        "# HELP ctrace_events_total Trace events delivered to sinks since "
+        "the program started.\n"
+        "# TYPE ctrace_events_total counter\n"
+        "ctrace_events_total %" PRIu64 "\n"
+        "# HELP ctrace_events_dropped_total Trace events dropped because a "
+        "session's queue was full.\n"
+        "# TYPE ctrace_events_dropped_total counter\n"
+        "ctrace_events_dropped_total %" PRIu64 "\n"
+        "# HELP ctrace_processes Processes by status (dead ones are kept "
+        "for a while).\n"
+        "# TYPE ctrace_processes gauge\n",
+        ctrace__engine_sessions(),
+        events,
+        dropped);
+    for (unsigned s = 0; s < 4; s++)
+        ctrace__sbuf_printf(&b,
+                            "ctrace_processes{status=\"%s\"} %" PRIu64 "\n",
+                            ctrace_proc_status_name((enum ctrace_proc_status)s),
+                            by_status[s]);
+    ctrace__sbuf_puts(&b,
+                      "# HELP ctrace_message_queue_len Messages waiting in "
+                      "each server's mailbox.\n"
+                      "# TYPE ctrace_message_queue_len gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct ctrace_proc_info *p = &procs[i];
+        if (p->kind != CTRACE_PROC_SERVER || p->status == CTRACE_PROC_DEAD)
+            continue;
+        ctrace__sbuf_printf(&b,
+                            "ctrace_message_queue_len{pid=\"<0.%" PRIu64
+                            ".0>\",name=\"",
+                            p->pid);
+        put_label(&b, p->name);
+        ctrace__sbuf_printf(&b, "\"} %" PRIu64 "\n", p->message_queue_len);
+    }
+    free(procs);
+    ctrace__sbuf_puts(&b,
+                      "# HELP ctrace_point_events_total Events delivered at "
+                      "each trace point that a running session has armed.\n"
+                      "# TYPE ctrace_point_events_total counter\n");
+    ctrace__engine_armed_points(point_metric, &b);
+    size_t len = b.len;
+    char *text = ctrace__sbuf_take(&b);
+    if (text == NULL) {
+        ctrace__admin_reply_error(
+            rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+        return;
+    }
+    /* The body goes to free(): copy out of ctrace's allocation. */
+    char *copy = malloc(len + 1);
+    if (copy != NULL)
+        memcpy(copy, text, len + 1);
+    ctrace_free(text);
+    if (copy == NULL) {
+        ctrace__admin_reply_error(
+            rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+        return;
+    }
+    ctrace__admin_reply_text(
+        rq, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", copy, len);
+}
