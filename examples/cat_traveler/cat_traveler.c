@@ -42,6 +42,10 @@ static const char usage[] =
     "  --token-file PATH    admin endpoint token file (default\n"
     "                       ~/.ctrace/token, created when missing)\n"
     "  --no-admin           no admin endpoint\n"
+    "  --trace SPEC         trace SPEC from the start, without limits, until\n"
+    "                       the service stops (repeatable; needs "
+    "--trace-file)\n"
+    "  --trace-file PATH    append the --trace events to PATH (redbug text)\n"
     "  --help, --version\n"
     "\n"
     "API: POST /enter and POST /leave with {\"cat\":\"Tihon\",\"town\":"
@@ -57,6 +61,10 @@ struct options {
     bool no_admin;
     /* An admin flag was given: failing to start the endpoint is fatal. */
     bool admin_asked;
+    /* --trace specs, traced into trace_file from start to stop. */
+    const char *trace[16];
+    size_t ntrace;
+    const char *trace_file;
 };
 
 static int default_threads(void)
@@ -81,6 +89,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         OPT_ADMIN_BIND,
         OPT_TOKEN_FILE,
         OPT_NO_ADMIN,
+        OPT_TRACE,
+        OPT_TRACE_FILE,
         OPT_HELP,
         OPT_VERSION
     };
@@ -97,6 +107,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"admin-bind", required_argument, NULL, OPT_ADMIN_BIND},
         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"no-admin", no_argument, NULL, OPT_NO_ADMIN},
+        {"trace", required_argument, NULL, OPT_TRACE},
+        {"trace-file", required_argument, NULL, OPT_TRACE_FILE},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
@@ -180,6 +192,16 @@ static int parse_options(int argc, char **argv, struct options *o)
         case OPT_NO_ADMIN:
             o->no_admin = true;
             break;
+        case OPT_TRACE:
+            if (o->ntrace == sizeof(o->trace) / sizeof(o->trace[0])) {
+                fprintf(stderr, PROG ": at most 16 --trace specs\n");
+                return -1;
+            }
+            o->trace[o->ntrace++] = optarg;
+            break;
+        case OPT_TRACE_FILE:
+            o->trace_file = optarg;
+            break;
         case OPT_HELP:
             fputs(usage, stdout);
             return 1;
@@ -202,7 +224,35 @@ static int parse_options(int argc, char **argv, struct options *o)
                 argv[optind]);
         return -1;
     }
+    if ((o->ntrace > 0) != (o->trace_file != NULL)) {
+        fprintf(stderr,
+                PROG ": --trace and --trace-file go together; see "
+                     "cat_traveler --help\n");
+        return -1;
+    }
     return 0;
+}
+
+/*
+ * The --trace session: every matching call from start to stop, into a
+ * file, with no limit (hence `force`). Its queue is large, so that bursts
+ * under full load are absorbed rather than tripping the session.
+ */
+static struct ctrace_session *start_trace(const struct options *o)
+{
+    struct ctrace_session_opts so;
+    ctrace_session_opts_init(&so);
+    so.time_ms = 0;
+    so.msgs = 0;
+    so.force = true;
+    so.max_queue = 16384;
+    so.path = o->trace_file;
+    struct ctrace_error err = {0};
+    struct ctrace_session *s =
+        ctrace_session_start(o->trace, o->ntrace, &so, &err);
+    if (s == NULL)
+        fprintf(stderr, PROG ": --trace: %s\n", err.text);
+    return s;
 }
 
 int main(int argc, char **argv)
@@ -229,10 +279,16 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": out of memory\n");
         return 1;
     }
+    struct ctrace_session *trace = NULL;
+    if (o.ntrace > 0 && (trace = start_trace(&o)) == NULL) {
+        cat_traveler_free(app);
+        return 1;
+    }
     char err[256];
     struct cat_http *http = cat_http_start(&o.http, app, err, sizeof(err));
     if (http == NULL) {
         fprintf(stderr, PROG ": %s\n", err);
+        ctrace_session_free(trace);
         cat_traveler_free(app);
         return 1;
     }
@@ -254,6 +310,7 @@ int main(int argc, char **argv)
         if (admin == NULL && o.admin_asked) {
             fprintf(stderr, PROG ": admin endpoint: %s\n", aerr.text);
             cat_http_stop(http);
+            ctrace_session_free(trace);
             cat_traveler_free(app);
             return 1;
         }
@@ -296,6 +353,17 @@ int main(int argc, char **argv)
     /* First the endpoint: its sessions trace the service. */
     ctrace_admin_stop(admin);
     cat_http_stop(http);
+    if (trace != NULL) {
+        ctrace_session_stop(trace);
+        (void)ctrace_session_wait(trace, 10000);
+        struct ctrace_session_stats st;
+        ctrace_session_stats(trace, &st);
+        printf(PROG ": --trace: %s (%llu events, %llu dropped)\n",
+               ctrace_session_reason(trace),
+               (unsigned long long)st.events,
+               (unsigned long long)st.dropped);
+        ctrace_session_free(trace);
+    }
     cat_traveler_free(app);
     printf(PROG ": stopped\n");
     return 0;

@@ -55,6 +55,8 @@
 /* How long returns of already delivered calls may still arrive after the
  * msgs limit was reached. */
 #define DRAIN_MS 200
+/* Bytes of text a consumer gathers before it writes them. */
+#define TEXT_BATCH (64 * 1024)
 
 /*
  * What the engine publishes for a point (core.h: ctrace__point_set_probe).
@@ -764,7 +766,13 @@ static void hand_over(struct ctrace_session *s,
         s->opts.on_event(ev, s->opts.arg);
     if (s->opts.fd >= 0) {
         ctrace__format_event(&s->format, ev, text);
-        emit_text(s, text);
+        /*
+         * Text is written in batches: one write() per drain of the queue
+         * (drain() flushes), or per TEXT_BATCH bytes when events keep
+         * coming, rather than one system call per event.
+         */
+        if (text->len >= TEXT_BATCH)
+            emit_text(s, text);
     }
 }
 
@@ -916,6 +924,7 @@ static size_t drain(struct ctrace_session *s, struct ctrace__sbuf *text)
         ctrace__queue_release(&s->queue);
         n++;
     }
+    emit_text(s, text);
     return n;
 }
 

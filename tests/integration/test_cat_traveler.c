@@ -1139,6 +1139,59 @@ static void admin_flags_start_the_admin_endpoint(void **state)
     assert_non_null(strstr(out, "/nonexistent/token"));
 }
 
+/*
+ * --trace traces from the start into --trace-file, without limits, until
+ * the service stops: the file holds the call and its return, in redbug's
+ * text, and the service says how the session ended.
+ */
+static void trace_flag_records_calls_into_a_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cat_traveler_trace_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[sizeof(dir) + 16];
+    snprintf(file, sizeof(file), "%s/trace.txt", dir);
+    struct service s;
+    const char *flags[] = {"--trace",
+                           "cat_traveler:enter/2 -> return",
+                           "--trace-file",
+                           file,
+                           NULL};
+    assert_int_equal(service_start(&s, flags), 0);
+    assert_answer(
+        travel(&s, "/enter", "Tihon", "Vienna"), 200, "{\"result\":\"ok\"}");
+    assert_int_equal(service_stop_with(&s, SIGTERM), 0);
+    assert_non_null(strstr(s.output,
+                           "--trace: stopped by user (2 events, 0 "
+                           "dropped)"));
+    char text[4096] = "";
+    FILE *f = fopen(file, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    assert_non_null(
+        strstr(text, "% cat_traveler:enter(\"Tihon\", \"Vienna\")\n"));
+    assert_non_null(strstr(text, "% cat_traveler:enter/2 -> ok ("));
+    assert_non_null(strstr(text, "% stopped: stopped by user (2 events"));
+    unlink(file);
+    rmdir(dir);
+
+    /* A bad spec is refused before the service starts. */
+    static char out[4096];
+    char *argv[] = {(char *)traveler_bin,
+                    "--port",
+                    "0",
+                    "--no-admin",
+                    "--trace",
+                    "cat_traveler:enter(",
+                    "--trace-file",
+                    "/dev/null",
+                    NULL};
+    assert_int_equal(run(argv, out, sizeof(out), 10000), 1);
+    assert_non_null(strstr(out, "--trace: "));
+}
+
 static void every_scenario_starts_and_serves(void **state)
 {
     const char *names[] = {"hot-cat", "slow-town", "backlog", "drift"};
@@ -1208,6 +1261,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(bad_flags_exit_2_with_a_message),
         WITH_SERVICE(bad_bind_or_busy_port_exits_1_with_a_message),
         cmocka_unit_test(admin_flags_start_the_admin_endpoint),
+        cmocka_unit_test(trace_flag_records_calls_into_a_file),
         cmocka_unit_test(every_scenario_starts_and_serves),
     };
 #undef WITH_SERVICE
