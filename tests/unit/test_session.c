@@ -743,7 +743,7 @@ static void child_after_fork_drops_sessions_and_can_trace_anew(void **state)
         if (cs == NULL)
             _exit(11);
         leave("Kitten");
-        if (ctrace_session_wait(cs, 5000) != 0)
+        if (ctrace_session_wait(cs, 30000) != 0)
             _exit(12);
         ctrace_session_free(cs);
         close(fds[1]);
