@@ -123,8 +123,9 @@ typedef void (*ctrace_event_cb)(const struct ctrace_event *event, void *arg);
 struct ctrace_session_opts {
     uint32_t time_ms;      /* stop after this long; default 15000 */
     uint32_t msgs;         /* stop after this many calls and process events
-                              (returns of those calls still come, and do
-                              not count: unlike redbug); default 10 */
+                              (their returns do not count, unlike redbug's,
+                              and are still delivered if they come within
+                              200 ms of the last call); default 10 */
     uint32_t rate_count;   /* trip when more than rate_count events ... */
     uint32_t rate_ms;      /* ... fall in one window of rate_ms; 0 = off */
     uint32_t max_queue;    /* events waiting for the consumer; default 1000 */

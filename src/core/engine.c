@@ -847,7 +847,9 @@ static void deliver(struct ctrace_session *s,
     ev.pid = r->pid;
     char label[CTRACE_PROC_TEXT_MAX + 1];
     ev.dead = !ctrace__proc_label(r->pid, label, sizeof(label));
-    ev.process = !ev.dead && label[0] != '\0' ? label : NULL;
+    /* A dead process keeps its label: text output says (dead), JSON has
+     * both. */
+    ev.process = label[0] != '\0' ? label : NULL;
     struct ctrace_value *values = ctrace__record_values(r);
     if (r->point == NULL) {
         deliver_proc_event(s, r, &ev, values, text);
@@ -1020,6 +1022,13 @@ static void finish(struct ctrace_session *s, enum ctrace_stop_reason reason)
     /* After this, no traced thread can write into the queue any more. */
     ctrace__thread_synchronize();
     drain(s, &text);
+    /*
+     * The symbol tables of `stack` and `caller` (tens of MB for a large
+     * program) go as soon as nothing more will be symbolized, not when
+     * the handle is freed, which may be much later.
+     */
+    ctrace__symbolizer_free(s->symbolizer);
+    s->symbolizer = NULL;
     /* No drop can follow: move this session's into the total. */
     ctrace__registry_lock();
     total_dropped += atomic_load(&s->dropped);

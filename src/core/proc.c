@@ -983,16 +983,26 @@ size_t ctrace_proc_list(struct ctrace_proc_info *out, size_t cap, bool dead)
     size_t n = 0;
     if (out == NULL)
         cap = 0;
+    /* Each live row's trace point, named once the table lock is released. */
+    const struct ctrace_point **pts =
+        cap > 0 ? calloc(cap, sizeof(*pts)) : NULL;
     pthread_mutex_lock(&table_lock);
     prune_dead();
     for (struct ctrace__proc *p = live_head; p != NULL; p = p->next, n++)
-        if (n < cap)
+        if (n < cap) {
             info_of(p, &out[n]);
+            if (pts != NULL)
+                pts[n] = current_point(p);
+        }
     if (dead)
         for (struct ctrace__proc *p = dead_head; p != NULL; p = p->next, n++)
             if (n < cap)
                 info_of(p, &out[n]);
     pthread_mutex_unlock(&table_lock);
+    for (size_t i = 0; pts != NULL && i < cap && i < n; i++)
+        if (pts[i] != NULL)
+            name_point(pts[i], out[i].current, sizeof(out[i].current));
+    free(pts);
     return n;
 }
 

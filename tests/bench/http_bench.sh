@@ -77,7 +77,7 @@ run_wrk() {
 printf '%-8s %-28s %12s %10s\n' threads measurement "requests/s" "non-2xx"
 for threads in $threads_list; do
     : >"$tmp/srv.log"
-    "$bin/cat_traveler" --port 0 --threads "$threads" \
+    "$bin/cat_traveler" --port 0 --no-admin --threads "$threads" \
         --max-connections 1024 >"$tmp/srv.log" 2>&1 &
     srv=$!
     url=""

@@ -658,6 +658,18 @@ static void dump_shows_the_table_view_of_the_process(void **state)
     assert_int_equal(ctrace_register("proc_test_dump", 0), 0);
     work(3);
     assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    /* The list shows the current trace point too, as info does. */
+    size_t n = ctrace_proc_list(NULL, 0, false);
+    struct ctrace_proc_info *rows = calloc(n, sizeof(*rows));
+    assert_int_equal(ctrace_proc_list(rows, n, false), n);
+    bool listed = false;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].pid == pid) {
+            assert_string_equal(rows[i].current, "proc_test:work/1");
+            listed = true;
+        }
+    assert_true(listed);
+    free(rows);
     ctrace_proc_end(NULL);
     ctrace_session_free(s);
     close(fds[1]);
