@@ -37,6 +37,7 @@ command -v setsid >/dev/null 2>&1 || {
 tmp=$(mktemp -d)
 srv=""
 load=""
+follow=""
 stopping=""
 # The programs run in sessions of their own, so that Ctrl-C reaches this
 # script only and it can stop them in order: the load first (it then prints
@@ -51,6 +52,10 @@ cleanup() {
     if [ -n "$srv" ] && kill -0 "$srv" 2>/dev/null; then
         kill -TERM "$srv" 2>/dev/null || true
         wait "$srv" 2>/dev/null || true
+    fi
+    if [ -n "$follow" ]; then
+        kill "$follow" 2>/dev/null || true
+        wait "$follow" 2>/dev/null || true
     fi
     rm -rf "$tmp"
 }
@@ -120,6 +125,12 @@ Press Ctrl-C to stop both.
 
 TEXT
 
+# From now on the service's own lines (sys trace output, say) show here
+# as they come.
+shown=$(wc -l <"$tmp/cat_traveler.log")
+tail -n "+$((shown + 1))" -f "$tmp/cat_traveler.log" &
+follow=$!
+
 set -- --url "$url" --rate "$rate" --cats "$cats" --duration 0
 [ -n "$scenario" ] && set -- "$@" --scenario "$scenario"
 setsid "$bin/cat_load" "$@" &
@@ -136,9 +147,12 @@ while [ -z "$load_status" ]; do
         echo
         echo "demo.sh: stopping cat_load, then cat_traveler"
         kill -INT "$load" 2>/dev/null || true
-        while kill -0 "$load" 2>/dev/null; do
+        # Wait at least once more: the status of the interrupted wait
+        # above is the signal's, not cat_load's.
+        while :; do
             rc=0
             wait "$load" 2>/dev/null || rc=$?
+            kill -0 "$load" 2>/dev/null || break
         done
         load_status=$rc
     fi
@@ -147,7 +161,10 @@ load=""
 srv_status=0
 kill -TERM "$srv" 2>/dev/null || true
 wait "$srv" 2>/dev/null || srv_status=$?
-sed '1,/listening on/d' "$tmp/cat_traveler.log"
 srv=""
+sleep 0.2 # let tail show the service's last lines
+kill "$follow" 2>/dev/null || true
+wait "$follow" 2>/dev/null || true
+follow=""
 echo "demo.sh: cat_load exited with $load_status, cat_traveler with $srv_status"
 [ "$load_status" -eq 0 ] && [ "$srv_status" -eq 0 ]
