@@ -68,16 +68,6 @@ lines() {
     grep -cF -- "$1" "$2"
 }
 
-# wait_for FILE PATTERN SECONDS: until FILE has a line with the string.
-wait_for() {
-    n=0
-    while [ "$n" -lt $(($3 * 10)) ]; do
-        grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-        n=$((n + 1))
-    done
-    return 1
-}
 
 # stop_wait PID SIGNAL SECONDS: signals PID and waits for it; sets $rc
 # (124 when it had to be killed).
@@ -100,28 +90,9 @@ stop_wait() {
 
 # ---- Start the service, its admin endpoint and the load. ----
 
-token=$tmp/token
-"$traveler" --port 0 --threads 2 --admin-port 0 --token-file "$token" \
-    >"$tmp/svc.out" 2>"$tmp/svc.err" &
-svc_pid=$!
-if ! wait_for "$tmp/svc.out" "cat_traveler listening on" 20; then
-    echo "cat_traveler did not start:"
-    cat "$tmp/svc.out" "$tmp/svc.err"
-    exit 1
-fi
-port=$(sed -n 's|^cat_traveler listening on http://127.0.0.1:\([0-9]*\).*|\1|p' \
-    "$tmp/svc.out")
-admin_port=$(sed -n 's|.*admin.*http://127.0.0.1:\([0-9][0-9]*\).*|\1|p' \
-    "$tmp/svc.out" | head -1)
-if [ -z "$port" ] || [ -z "$admin_port" ] || [ ! -s "$token" ]; then
-    echo "cat_traveler did not print its ports or make its token file:"
-    cat "$tmp/svc.out" "$tmp/svc.err"
-    exit 1
-fi
-CTRACE_URL=http://127.0.0.1:$admin_port
-CTRACE_TOKEN_FILE=$token
-export CTRACE_URL CTRACE_TOKEN_FILE
-unset http_proxy HTTP_PROXY
+# shellcheck source=support/service.sh
+. "$(dirname "$0")/support/service.sh"
+start_service
 
 "$load" --url "http://127.0.0.1:$port" --cats 8 --concurrency 4 --rate 300 \
     --duration 0 >"$tmp/load.out" 2>&1 &

@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "support/child.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -55,95 +57,10 @@ static char scratch[64]; /* a directory for token files */
 
 /* ---- Child processes. ---- */
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-/* Starts `argv` with standard output and error on a pipe; -1 on failure. */
-static pid_t spawn(char *const argv[], int *out_fd)
-{
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (rc != 0) {
-        close(fds[0]);
-        return -1;
-    }
-    *out_fd = fds[0];
-    return pid;
-}
-
-/*
- * Reads from `fd` into `buf` (NUL-terminated, the rest dropped) from `len`
- * on, until end of file, `stop` appears (when not NULL), or `timeout_ms`
- * passes. Returns the bytes kept.
- */
-static size_t read_until(int fd,
-                         char *buf,
-                         size_t size,
-                         size_t len,
-                         const char *stop,
-                         long long timeout_ms)
-{
-    long long end = now_ms() + timeout_ms;
-    buf[len] = '\0';
-    while (stop == NULL || strstr(buf, stop) == NULL) {
-        long long left = end - now_ms();
-        if (left <= 0)
-            break;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, (int)left) <= 0)
-            continue;
-        char chunk[4096];
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        size_t keep = (size_t)n < size - 1 - len ? (size_t)n : size - 1 - len;
-        memcpy(buf + len, chunk, keep);
-        len += keep;
-        buf[len] = '\0';
-    }
-    return len;
-}
-
-/* Waits for `pid` (killing it after `timeout_ms`); its exit status. */
-static int wait_exit(pid_t pid, long long timeout_ms)
-{
-    long long end = now_ms() + timeout_ms;
-    for (;;) {
-        int status = 0;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status)
-                                     : 128 + WTERMSIG(status);
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (now_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -1;
-        }
-        sleep_ms(10);
     }
 }
 
@@ -186,15 +103,15 @@ static int service_start_with(struct service *s,
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
         argv[n++] = (char *)extra[i];
     argv[n] = NULL;
-    s->pid = spawn(argv, &s->out);
+    s->pid = child_spawn(argv, &s->out, true);
     if (s->pid < 0)
         return -1;
-    s->len =
-        read_until(s->out, s->output, sizeof(s->output), 0, LISTENING, 20000);
+    s->len = child_read_until(
+        s->out, s->output, sizeof(s->output), 0, LISTENING, 20000);
     const char *line = strstr(s->output, LISTENING);
     while (line != NULL && strchr(line, '\n') == NULL) {
         size_t before = s->len;
-        s->len = read_until(
+        s->len = child_read_until(
             s->out, s->output, sizeof(s->output), s->len, "\n", 2000);
         line = strstr(s->output, LISTENING);
         if (s->len == before)
@@ -206,7 +123,7 @@ static int service_start_with(struct service *s,
         sscanf(admin + strlen(ADMIN_ON), "%u", &s->admin_port) != 1) {
         print_error("cat_traveler did not start; it printed:\n%s\n", s->output);
         kill(s->pid, SIGKILL);
-        wait_exit(s->pid, 5000);
+        child_wait_exit(s->pid, 5000);
         close(s->out);
         return -1;
     }
@@ -228,10 +145,10 @@ static int service_start_with(struct service *s,
 static int service_stop_with(struct service *s, int sig)
 {
     kill(s->pid, sig);
-    s->len =
-        read_until(s->out, s->output, sizeof(s->output), s->len, NULL, 30000);
+    s->len = child_read_until(
+        s->out, s->output, sizeof(s->output), s->len, NULL, 30000);
     close(s->out);
-    return wait_exit(s->pid, 30000);
+    return child_wait_exit(s->pid, 30000);
 }
 
 static int setup_service(void **state)
@@ -738,7 +655,7 @@ static bool wait_stopped(const struct service *s,
                          char *reason,
                          size_t size)
 {
-    long long end = now_ms() + ms;
+    long long end = child_now_ms() + ms;
     do {
         json_t *v = session_of(s, id);
         const char *state = json_string_value(json_object_get(v, "state"));
@@ -752,7 +669,7 @@ static bool wait_stopped(const struct service *s,
         if (stopped)
             return true;
         sleep_ms(50);
-    } while (now_ms() < end);
+    } while (child_now_ms() < end);
     return false;
 }
 
@@ -1378,14 +1295,14 @@ static void session_under_load_stops_at_its_msgs_limit(void **state)
 static void session_stops_at_its_time_limit(void **state)
 {
     struct service *s = *state;
-    long long t0 = now_ms();
+    long long t0 = child_now_ms();
     long long id = start_session(s,
                                  "{\"specs\":[\"cat_traveler:enter\"],"
                                  "\"msgs\":100000,\"time_ms\":700,"
                                  "\"format\":\"recon\"}");
     struct stream st;
     read_stream(s->admin_port, s->token, id, 20000, 0, &st);
-    long long took = now_ms() - t0;
+    long long took = child_now_ms() - t0;
     assert_stopped(&st, "time limit 700 ms reached");
     assert_in_range(took, 600, 10000);
     stream_free(&st);
@@ -1527,14 +1444,15 @@ static void reader_that_goes_away_leaves_no_session_behind(void **state)
         "{\"specs\":[\"cat_traveler:towns\"],\"msgs\":10,\"time_ms\":60000}");
     int fd = raw_stream(s, id);
     char buf[4096];
-    size_t got = read_until(fd, buf, sizeof(buf), 0, ": ctrace session", 5000);
+    size_t got =
+        child_read_until(fd, buf, sizeof(buf), 0, ": ctrace session", 5000);
     assert_true(got > 0);
     assert_non_null(strstr(buf, "HTTP/1.1 200"));
     /* A quiet stream has a heartbeat every 5 s. */
-    long long t0 = now_ms();
-    read_until(fd, buf, sizeof(buf), got, ": keepalive", 9000);
+    long long t0 = child_now_ms();
+    child_read_until(fd, buf, sizeof(buf), got, ": keepalive", 9000);
     assert_non_null(strstr(buf, ": keepalive"));
-    assert_in_range(now_ms() - t0, 3000, 9000);
+    assert_in_range(child_now_ms() - t0, 3000, 9000);
     close(fd);
     stopped = wait_stopped(s, id, 5000, reason, sizeof(reason));
     assert_true(stopped);
@@ -1580,7 +1498,7 @@ static void sessions_and_streams_are_limited(void **state)
     for (int i = 0; i < 4; i++) {
         fds[i] = raw_stream(s, ids[i]);
         char buf[2048];
-        read_until(fds[i], buf, sizeof(buf), 0, ": ctrace session", 5000);
+        child_read_until(fds[i], buf, sizeof(buf), 0, ": ctrace session", 5000);
         assert_non_null(strstr(buf, "HTTP/1.1 200"));
     }
     char path[64];
@@ -1665,13 +1583,13 @@ static void procs_are_listed_sorted_windowed_and_described(void **state)
         json_decref(v);
     }
 
-    long long t0 = now_ms();
+    long long t0 = child_now_ms();
     v = admin_json(s,
                    "GET",
                    "/api/v1/procs/window?attr=reductions&limit=5&ms=300",
                    NULL,
                    200);
-    assert_true(now_ms() - t0 >= 250);
+    assert_true(child_now_ms() - t0 >= 250);
     assert_string_equal(json_string_value(json_object_get(v, "attr")),
                         "reductions");
     assert_int_equal(json_integer_value(json_object_get(v, "ms")), 300);
@@ -1861,12 +1779,12 @@ static void group_readable_token_file_is_refused(void **state)
                     path,
                     NULL};
     int fd;
-    pid_t pid = spawn(argv, &fd);
+    pid_t pid = child_spawn(argv, &fd, true);
     assert_true(pid > 0);
     char out[4096];
-    read_until(fd, out, sizeof(out), 0, NULL, 20000);
+    child_read_until(fd, out, sizeof(out), 0, NULL, 20000);
     close(fd);
-    assert_int_equal(wait_exit(pid, 10000), 1);
+    assert_int_equal(child_wait_exit(pid, 10000), 1);
     if (strstr(out, "is open to other users (mode 0640)") == NULL ||
         strstr(out, "chmod 600") == NULL)
         fail_msg("no clear message: %s", out);
@@ -1896,16 +1814,16 @@ static void no_admin_flag_turns_the_endpoint_off(void **state)
 {
     char *argv[] = {(char *)traveler_bin, "--port", "0", "--no-admin", NULL};
     int fd;
-    pid_t pid = spawn(argv, &fd);
+    pid_t pid = child_spawn(argv, &fd, true);
     assert_true(pid > 0);
     char out[4096];
-    read_until(fd, out, sizeof(out), 0, LISTENING, 20000);
+    child_read_until(fd, out, sizeof(out), 0, LISTENING, 20000);
     assert_non_null(strstr(out, LISTENING));
     assert_null(strstr(out, "admin endpoint"));
     kill(pid, SIGTERM);
-    read_until(fd, out, sizeof(out), 0, NULL, 20000);
+    child_read_until(fd, out, sizeof(out), 0, NULL, 20000);
     close(fd);
-    assert_int_equal(wait_exit(pid, 20000), 0);
+    assert_int_equal(child_wait_exit(pid, 20000), 0);
 }
 
 static void busy_admin_port_asked_for_exits_1(void **state)
@@ -1922,12 +1840,12 @@ static void busy_admin_port_asked_for_exits_1(void **state)
                     s->token_file,
                     NULL};
     int fd;
-    pid_t pid = spawn(argv, &fd);
+    pid_t pid = child_spawn(argv, &fd, true);
     assert_true(pid > 0);
     char out[4096];
-    read_until(fd, out, sizeof(out), 0, NULL, 20000);
+    child_read_until(fd, out, sizeof(out), 0, NULL, 20000);
     close(fd);
-    assert_int_equal(wait_exit(pid, 10000), 1);
+    assert_int_equal(child_wait_exit(pid, 10000), 1);
     assert_non_null(strstr(out, "Address already in use"));
 }
 
@@ -2122,9 +2040,9 @@ static void stopping_the_endpoint_ends_its_sessions_and_streams(void **state)
         sum += traced_add(i, 1);
     assert_int_equal(sum, 6);
     sleep_ms(300);
-    long long t0 = now_ms();
+    long long t0 = child_now_ms();
     ctrace_admin_stop(a);
-    assert_true(now_ms() - t0 < 5000);
+    assert_true(child_now_ms() - t0 < 5000);
     pthread_join(t, NULL);
     assert_stopped(&r.st, "admin endpoint stopped");
     assert_int_equal(r.st.calls, 3);

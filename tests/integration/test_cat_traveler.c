@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "support/child.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,99 +46,6 @@ static const char *traveler_bin;
 static const char *load_bin;
 
 /* ---- Child processes. ---- */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * Starts `argv` with its standard output (and standard error when
- * `both`) on a pipe. Returns the pid, or -1; *out_fd gets the read end.
- */
-static pid_t spawn(char *const argv[], int *out_fd, bool both)
-{
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    if (both)
-        posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (rc != 0) {
-        close(fds[0]);
-        return -1;
-    }
-    *out_fd = fds[0];
-    return pid;
-}
-
-/*
- * Reads from `fd` into `buf` (NUL-terminated, the rest dropped) until end
- * of file, `stop` appears (when not NULL), or `timeout_ms` passes. Returns
- * the bytes kept.
- */
-static size_t read_until(int fd,
-                         char *buf,
-                         size_t size,
-                         size_t len,
-                         const char *stop,
-                         long long timeout_ms)
-{
-    long long end = now_ms() + timeout_ms;
-    buf[len] = '\0';
-    while (stop == NULL || strstr(buf, stop) == NULL) {
-        long long left = end - now_ms();
-        if (left <= 0)
-            break;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, (int)left) <= 0)
-            continue;
-        char chunk[4096];
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        size_t keep = (size_t)n < size - 1 - len ? (size_t)n : size - 1 - len;
-        memcpy(buf + len, chunk, keep);
-        len += keep;
-        buf[len] = '\0';
-    }
-    return len;
-}
-
-/*
- * Waits up to `timeout_ms` for `pid`; kills it if it does not end. Returns
- * its exit status, 128 + the signal that ended it, or -1 on timeout.
- */
-static int wait_exit(pid_t pid, long long timeout_ms)
-{
-    long long end = now_ms() + timeout_ms;
-    for (;;) {
-        int status = 0;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status)
-                                     : 128 + WTERMSIG(status);
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (now_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -1;
-        }
-        struct timespec ts = {0, 10000000};
-        nanosleep(&ts, NULL);
-    }
-}
 
 /* A running cat_traveler. */
 struct service {
@@ -172,16 +81,16 @@ static int service_start(struct service *s, const char *const *extra)
         argv[n++] = "--no-admin";
     argv[n] = NULL;
     memset(s, 0, sizeof(*s));
-    s->pid = spawn(argv, &s->out, false);
+    s->pid = child_spawn(argv, &s->out, false);
     if (s->pid < 0)
         return -1;
-    s->len =
-        read_until(s->out, s->output, sizeof(s->output), 0, LISTENING, 20000);
+    s->len = child_read_until(
+        s->out, s->output, sizeof(s->output), 0, LISTENING, 20000);
     const char *line = strstr(s->output, LISTENING);
     /* The port follows; wait for the end of the line too. */
     while (line != NULL && strchr(line, '\n') == NULL) {
         size_t before = s->len;
-        s->len = read_until(
+        s->len = child_read_until(
             s->out, s->output, sizeof(s->output), s->len, "\n", 2000);
         line = strstr(s->output, LISTENING);
         if (s->len == before)
@@ -190,7 +99,7 @@ static int service_start(struct service *s, const char *const *extra)
     if (line == NULL || sscanf(line + strlen(LISTENING), "%u", &s->port) != 1) {
         print_error("cat_traveler did not start; it printed:\n%s\n", s->output);
         kill(s->pid, SIGKILL);
-        wait_exit(s->pid, 5000);
+        child_wait_exit(s->pid, 5000);
         close(s->out);
         return -1;
     }
@@ -198,15 +107,15 @@ static int service_start(struct service *s, const char *const *extra)
     return 0;
 }
 
-/* Sends `sig` and returns the exit status (see wait_exit()). */
+/* Sends `sig` and returns the exit status (see child_wait_exit()). */
 static int service_stop_with(struct service *s, int sig)
 {
     kill(s->pid, sig);
     /* Drain stdout so that the service can never block on a full pipe. */
-    s->len =
-        read_until(s->out, s->output, sizeof(s->output), s->len, NULL, 20000);
+    s->len = child_read_until(
+        s->out, s->output, sizeof(s->output), s->len, NULL, 20000);
     close(s->out);
-    return wait_exit(s->pid, 20000);
+    return child_wait_exit(s->pid, 20000);
 }
 
 static int setup_service(void **state)
@@ -237,12 +146,12 @@ static int teardown_service(void **state)
 static int run(char *const argv[], char *out, size_t size, long long timeout_ms)
 {
     int fd;
-    pid_t pid = spawn(argv, &fd, true);
+    pid_t pid = child_spawn(argv, &fd, true);
     if (pid < 0)
         return -1;
-    read_until(fd, out, size, 0, NULL, timeout_ms);
+    child_read_until(fd, out, size, 0, NULL, timeout_ms);
     close(fd);
-    return wait_exit(pid, 5000);
+    return child_wait_exit(pid, 5000);
 }
 
 /* ---- HTTP. ---- */
@@ -439,7 +348,7 @@ static size_t raw_exchange(const struct service *s,
             break;
         sent += (size_t)n;
     }
-    size_t got = read_until(fd, out, size, 0, NULL, timeout_ms);
+    size_t got = child_read_until(fd, out, size, 0, NULL, timeout_ms);
     close(fd);
     return got;
 }
@@ -816,9 +725,9 @@ static void idle_connections_are_closed_after_the_timeout(void **state)
     assert_int_equal(service_start(&s, flags), 0);
     /* Half a request line, then silence: the service hangs up. */
     char out[1024];
-    long long t0 = now_ms();
+    long long t0 = child_now_ms();
     raw_exchange(&s, "GET /hea", 8, out, sizeof(out), 10000);
-    long long waited = now_ms() - t0;
+    long long waited = child_now_ms() - t0;
     assert_in_range(waited, 500, 5000);
     assert_int_equal(http(&s, "GET", "/health", NULL)->status, 200);
     assert_int_equal(service_stop_with(&s, SIGTERM), 0);
@@ -1021,18 +930,18 @@ static void cat_load_logs_unexpected_answers_and_exits_1(void **state)
                     "2",
                     NULL};
     int fd;
-    pid_t pid = spawn(argv, &fd, true);
+    pid_t pid = child_spawn(argv, &fd, true);
     assert_true(pid > 0);
     /* Meanwhile someone else takes the agent's cats out of their towns. */
-    long long end = now_ms() + 1500;
-    while (now_ms() < end)
+    long long end = child_now_ms() + 1500;
+    while (child_now_ms() < end)
         for (size_t c = 0; c < 4; c++)
             for (size_t t = 0; t < 12; t++)
                 travel(s, "/leave", cats[c], towns[t]);
     static char out[65536];
-    read_until(fd, out, sizeof(out), 0, NULL, 60000);
+    child_read_until(fd, out, sizeof(out), 0, NULL, 60000);
     close(fd);
-    int status = wait_exit(pid, 5000);
+    int status = child_wait_exit(pid, 5000);
     if (status != 1 ||
         strstr(out, "ERROR: invalid request \"/leave\" {\"cat\":") == NULL ||
         strstr(out, "400 {\"error\":\"not_in_town\"}") == NULL)

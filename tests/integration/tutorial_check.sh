@@ -45,17 +45,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# wait_for FILE STRING SECONDS: until FILE has a line with the string.
-wait_for() {
-    n=0
-    while [ "$n" -lt $(($3 * 10)) ]; do
-        grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-        n=$((n + 1))
-    done
-    return 1
-}
-
 if [ ! -r "$doc" ]; then
     echo "cannot read $doc"
     exit 1
@@ -93,28 +82,9 @@ fi
 
 mkdir -p "$tmp/work/build/bin"
 ln -s "$ctrace" "$tmp/work/build/bin/ctrace"
-token=$tmp/token
-"$traveler" --port 0 --threads 2 --admin-port 0 --token-file "$token" \
-    >"$tmp/svc.out" 2>"$tmp/svc.err" &
-svc_pid=$!
-if ! wait_for "$tmp/svc.out" "cat_traveler listening on" 20; then
-    echo "cat_traveler did not start:"
-    cat "$tmp/svc.out" "$tmp/svc.err"
-    exit 1
-fi
-port=$(sed -n 's|^cat_traveler listening on http://127.0.0.1:\([0-9]*\).*|\1|p' \
-    "$tmp/svc.out")
-admin_port=$(sed -n 's|.*admin endpoint on http://127.0.0.1:\([0-9][0-9]*\).*|\1|p' \
-    "$tmp/svc.out" | head -1)
-if [ -z "$port" ] || [ -z "$admin_port" ] || [ ! -s "$token" ]; then
-    echo "cat_traveler did not print its ports or make its token file:"
-    cat "$tmp/svc.out" "$tmp/svc.err"
-    exit 1
-fi
-CTRACE_URL=http://127.0.0.1:$admin_port
-CTRACE_TOKEN_FILE=$token
-export CTRACE_URL CTRACE_TOKEN_FILE
-unset http_proxy HTTP_PROXY
+# shellcheck source=support/service.sh
+. "$(dirname "$0")/support/service.sh"
+start_service
 
 # The demo's four cats, faster than make demo so that traces with a msgs
 # limit end quickly.
