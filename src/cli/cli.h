@@ -119,6 +119,13 @@ bool ctrace_cli_parse_uint(const char *command,
                            uint64_t max,
                            uint64_t *out);
 
+/*
+ * The arguments of a command that takes no option and no operand: returns
+ * -1 when there are none (go on), or the exit status once it has printed
+ * the help (--help) or a usage error.
+ */
+int ctrace_cli_no_args(const char *command, int argc, char **argv);
+
 /* Prints "ctrace CMD: MESSAGE" and the pointer to the help; returns 2. */
 int ctrace_cli_usage_error(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -15,6 +15,23 @@
 
 #include "cli/cli.h"
 
+int ctrace_cli_no_args(const char *command, int argc, char **argv)
+{
+    static const struct ctrace_cli_opt opts[] = {{NULL, 0, false, 0}};
+    struct ctrace_cli_getopt g = {command, argc, argv, 0, false};
+    const char *v;
+    int id = ctrace_cli_getopt_next(&g, opts, &v);
+    if (id == -1)
+        return -1;
+    if (id == -2)
+        return CTRACE_CLI_USAGE;
+    if (id == CTRACE_CLI_OPT_HELP) {
+        ctrace_cli_help(stdout, command);
+        return CTRACE_CLI_OK;
+    }
+    return ctrace_cli_usage_error(command, "unexpected argument '%s'", v);
+}
+
 int ctrace_cli_usage_error(const char *command, const char *fmt, ...)
 {
     fprintf(stderr, "ctrace %s: ", command);

@@ -409,55 +409,52 @@ int ctrace_cli_window(struct ctrace_cli *cli, int argc, char **argv)
 
 /* ---- info, state, status ---- */
 
-int ctrace_cli_info(struct ctrace_cli *cli, int argc, char **argv)
+/* How show_proc() prints a reply for people. */
+enum show { SHOW_KEYS, SHOW_STATE, SHOW_PRETTY };
+
+/*
+ * `ctrace CMD PROC`: GET /api/v1/procs/PROC`sub` and print the reply, as
+ * one JSON line with --json, else as `how` says.
+ */
+static int show_proc(struct ctrace_cli *cli,
+                     const char *cmd,
+                     int argc,
+                     char **argv,
+                     const char *sub,
+                     enum show how)
 {
     const char *proc;
-    int rc = one_proc("info", argc, argv, &proc);
+    int rc = one_proc(cmd, argc, argv, &proc);
     if (rc >= 0)
         return rc;
     json_t *reply;
-    if ((rc = get_proc(cli, proc, "", &reply)) != CTRACE_CLI_OK)
+    if ((rc = get_proc(cli, proc, sub, &reply)) != CTRACE_CLI_OK)
         return rc;
     if (cli->json)
         ctrace_cli_print_json_line(reply);
-    else
+    else if (how == SHOW_KEYS)
         ctrace_cli_print_keys(reply);
-    json_decref(reply);
-    return CTRACE_CLI_OK;
-}
-
-int ctrace_cli_state(struct ctrace_cli *cli, int argc, char **argv)
-{
-    const char *proc;
-    int rc = one_proc("state", argc, argv, &proc);
-    if (rc >= 0)
-        return rc;
-    json_t *reply;
-    if ((rc = get_proc(cli, proc, "/state", &reply)) != CTRACE_CLI_OK)
-        return rc;
-    if (cli->json)
-        ctrace_cli_print_json_line(reply);
-    else
+    else if (how == SHOW_STATE)
         ctrace_cli_print_json_pretty(json_object_get(reply, "state"));
-    json_decref(reply);
-    return CTRACE_CLI_OK;
-}
-
-int ctrace_cli_status(struct ctrace_cli *cli, int argc, char **argv)
-{
-    const char *proc;
-    int rc = one_proc("status", argc, argv, &proc);
-    if (rc >= 0)
-        return rc;
-    json_t *reply;
-    if ((rc = get_proc(cli, proc, "/status", &reply)) != CTRACE_CLI_OK)
-        return rc;
-    if (cli->json)
-        ctrace_cli_print_json_line(reply);
     else
         ctrace_cli_print_json_pretty(reply);
     json_decref(reply);
     return CTRACE_CLI_OK;
+}
+
+int ctrace_cli_info(struct ctrace_cli *cli, int argc, char **argv)
+{
+    return show_proc(cli, "info", argc, argv, "", SHOW_KEYS);
+}
+
+int ctrace_cli_state(struct ctrace_cli *cli, int argc, char **argv)
+{
+    return show_proc(cli, "state", argc, argv, "/state", SHOW_STATE);
+}
+
+int ctrace_cli_status(struct ctrace_cli *cli, int argc, char **argv)
+{
+    return show_proc(cli, "status", argc, argv, "/status", SHOW_PRETTY);
 }
 
 /* ---- replace-state ---- */
@@ -556,21 +553,11 @@ int ctrace_cli_replace_state(struct ctrace_cli *cli, int argc, char **argv)
 
 int ctrace_cli_system(struct ctrace_cli *cli, int argc, char **argv)
 {
-    static const struct ctrace_cli_opt opts[] = {{NULL, 0, false, 0}};
-    struct ctrace_cli_getopt g = {"system", argc, argv, 0, false};
-    const char *v;
-    int id;
-    while ((id = ctrace_cli_getopt_next(&g, opts, &v)) != -1) {
-        if (id == -2)
-            return CTRACE_CLI_USAGE;
-        if (id == CTRACE_CLI_OPT_HELP) {
-            ctrace_cli_help(stdout, "system");
-            return CTRACE_CLI_OK;
-        }
-        return ctrace_cli_usage_error("system", "unexpected argument '%s'", v);
-    }
+    int rc = ctrace_cli_no_args("system", argc, argv);
+    if (rc >= 0)
+        return rc;
     json_t *reply;
-    int rc = ctrace_cli_request(cli, "GET", "/api/v1/system", NULL, 0, &reply);
+    rc = ctrace_cli_request(cli, "GET", "/api/v1/system", NULL, 0, &reply);
     if (rc != CTRACE_CLI_OK)
         return rc;
     if (cli->json)

@@ -134,23 +134,11 @@ static void print_stopped_line(FILE *out, const json_t *session)
 
 int ctrace_cli_sessions(struct ctrace_cli *cli, int argc, char **argv)
 {
-    static const struct ctrace_cli_opt opts[] = {{NULL, 0, false, 0}};
-    struct ctrace_cli_getopt g = {"sessions", argc, argv, 0, false};
-    const char *v;
-    int id;
-    while ((id = ctrace_cli_getopt_next(&g, opts, &v)) != -1) {
-        if (id == -2)
-            return CTRACE_CLI_USAGE;
-        if (id == CTRACE_CLI_OPT_HELP) {
-            ctrace_cli_help(stdout, "sessions");
-            return CTRACE_CLI_OK;
-        }
-        return ctrace_cli_usage_error(
-            "sessions", "unexpected argument '%s'", v);
-    }
+    int rc = ctrace_cli_no_args("sessions", argc, argv);
+    if (rc >= 0)
+        return rc;
     json_t *reply;
-    int rc =
-        ctrace_cli_request(cli, "GET", "/api/v1/sessions", NULL, 0, &reply);
+    rc = ctrace_cli_request(cli, "GET", "/api/v1/sessions", NULL, 0, &reply);
     if (rc != CTRACE_CLI_OK)
         return rc;
     json_t *sessions = json_object_get(reply, "sessions");
