@@ -380,6 +380,24 @@ static void keep_notice(uint64_t target, const struct ctrace_exit_notice *n)
         p->notice_first = (p->notice_first + 1) % CTRACE_PROC_NOTICES_MAX;
 }
 
+static bool has_link(const struct ctrace__proc *p, uint64_t pid)
+{
+    for (size_t i = 0; i < p->nlinks; i++)
+        if (p->links[i] == pid)
+            return true;
+    return false;
+}
+
+/* Removes `pid` from p's links, if there. Table lock held. */
+static void drop_link(struct ctrace__proc *p, uint64_t pid)
+{
+    for (size_t k = 0; k < p->nlinks; k++)
+        if (p->links[k] == pid) {
+            p->links[k] = p->links[--p->nlinks];
+            return;
+        }
+}
+
 /*
  * Ends `p` with `reason`: final counters, names released, links broken
  * (the other ends collected into `out` to be told once the lock is
@@ -417,11 +435,7 @@ entry_end(struct ctrace__proc *p, const char *reason, uint64_t *out, size_t cap)
         struct ctrace__proc *q = find(p->links[i]);
         if (q == NULL || q->dead)
             continue;
-        for (size_t k = 0; k < q->nlinks; k++)
-            if (q->links[k] == p->pid) {
-                q->links[k] = q->links[--q->nlinks];
-                break;
-            }
+        drop_link(q, p->pid);
         if (n < cap)
             out[n++] = q->pid;
     }
@@ -746,14 +760,6 @@ uint64_t ctrace_whereis(const char *name)
     return pid;
 }
 
-static bool has_link(const struct ctrace__proc *p, uint64_t pid)
-{
-    for (size_t i = 0; i < p->nlinks; i++)
-        if (p->links[i] == pid)
-            return true;
-    return false;
-}
-
 int ctrace_link(uint64_t pid)
 {
     struct ctrace__thread *t = ctrace__thread_self();
@@ -790,17 +796,9 @@ int ctrace_unlink(uint64_t pid)
     struct ctrace__proc *self = t->proc;
     struct ctrace__proc *other = find(pid);
     if (self != NULL && has_link(self, pid)) {
-        for (size_t k = 0; k < self->nlinks; k++)
-            if (self->links[k] == pid) {
-                self->links[k] = self->links[--self->nlinks];
-                break;
-            }
+        drop_link(self, pid);
         if (other != NULL)
-            for (size_t k = 0; k < other->nlinks; k++)
-                if (other->links[k] == self->pid) {
-                    other->links[k] = other->links[--other->nlinks];
-                    break;
-                }
+            drop_link(other, self->pid);
         raise_text(CTRACE_EVENT_UNLINK, self->pid, pid, NULL);
     }
     pthread_mutex_unlock(&table_lock);
