@@ -1124,24 +1124,13 @@ int main(int argc, char **argv)
     /* The ctrace admin endpoint, so that the travelling cats can be looked
      * into while they travel. */
     if (o->admin_port >= 0) {
-        struct ctrace_admin_opts ao;
-        ctrace_admin_opts_init(&ao);
-        ao.bind = o->admin_bind;
-        ao.port = (uint16_t)o->admin_port;
-        ao.token_file = o->token_file;
         struct ctrace_error aerr = {0};
-        admin = ctrace_admin_start(&ao, &aerr);
+        admin = cat_admin_start(
+            PROG, o->admin_bind, (unsigned)o->admin_port, o->token_file, &aerr);
         if (admin == NULL) {
             fprintf(stderr, PROG ": admin endpoint: %s\n", aerr.text);
             goto out;
         }
-        const char *aopen = strchr(o->admin_bind, ':') != NULL ? "[" : "";
-        printf(PROG ": admin endpoint on http://%s%s%s:%u (token in %s)\n",
-               aopen,
-               o->admin_bind,
-               *aopen != '\0' ? "]" : "",
-               (unsigned)ctrace_admin_port(admin),
-               ctrace_admin_token_file(admin));
     }
 
     printf(PROG ": %zu cats travel against %s: ", o->cats, o->url);

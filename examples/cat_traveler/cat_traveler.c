@@ -300,13 +300,9 @@ int main(int argc, char **argv)
      */
     struct ctrace_admin *admin = NULL;
     if (!o.no_admin) {
-        struct ctrace_admin_opts ao;
-        ctrace_admin_opts_init(&ao);
-        ao.bind = o.admin_bind;
-        ao.port = (uint16_t)o.admin_port;
-        ao.token_file = o.token_file;
         struct ctrace_error aerr = {0};
-        admin = ctrace_admin_start(&ao, &aerr);
+        admin = cat_admin_start(
+            PROG, o.admin_bind, o.admin_port, o.token_file, &aerr);
         if (admin == NULL && o.admin_asked) {
             fprintf(stderr, PROG ": admin endpoint: %s\n", aerr.text);
             cat_http_stop(http);
@@ -314,20 +310,11 @@ int main(int argc, char **argv)
             cat_traveler_free(app);
             return 1;
         }
-        if (admin == NULL) {
+        if (admin == NULL)
             fprintf(stderr,
                     PROG ": admin endpoint not started: %s (--no-admin "
                          "turns it off)\n",
                     aerr.text);
-        } else {
-            const char *aopen = strchr(o.admin_bind, ':') != NULL ? "[" : "";
-            printf(PROG ": admin endpoint on http://%s%s%s:%u (token in %s)\n",
-                   aopen,
-                   o.admin_bind,
-                   *aopen != '\0' ? "]" : "",
-                   (unsigned)ctrace_admin_port(admin),
-                   ctrace_admin_token_file(admin));
-        }
     }
     if (o.app.scenario == CAT_SCENARIO_HOT_CAT)
         printf(PROG ": scenario hot-cat is played by the load agent: run "

@@ -176,7 +176,6 @@ struct cat_state {
 
 struct cat_srv {
     struct ctrace_server *server;
-    uint64_t pid;
 };
 
 const char *cat_result_name(enum cat_result r)
@@ -467,15 +466,14 @@ static json_t *srv_format_state(const struct cat_state *st)
 
 /*
  * The request as an Erlang-looking term for traces: {enter,"Tihon","Minsk"},
- * cats, {members,"Minsk"}, {put_members,"Minsk",["Marfa","Tihon"]}. `items`
- * holds the parts and must live as long as the result; member lists longer
- * than TERM_MEMBERS_MAX end in '...'.
+ * cats, {members,"Minsk"}, {put_members,"Minsk",["Marfa","Tihon"]}. The
+ * parts go into `items` (TERM_ITEMS of them), which must live as long as
+ * the result; member lists longer than TERM_MEMBERS_MAX end in '...'.
  */
 #define TERM_MEMBERS_MAX 8
-struct request_term {
-    struct ctrace_value items[3];
-    struct ctrace_value members[TERM_MEMBERS_MAX + 1];
-};
+#define TERM_ITEMS       (3 + TERM_MEMBERS_MAX + 1)
+_Static_assert(TERM_ITEMS <= CTRACE_MSG_ITEMS,
+               "a request term fits in the items format_msg gets");
 
 static const char *request_op_name(enum cat_srv_op op)
 {
@@ -494,34 +492,38 @@ static const char *request_op_name(enum cat_srv_op op)
     return ops[op];
 }
 
+/* `total`: how many members the request has (req->members may hold only
+ * the first of them). */
 static struct ctrace_value request_term(const struct cat_srv_request *req,
-                                        struct request_term *t)
+                                        size_t total,
+                                        struct ctrace_value *items)
 {
-    t->items[0] = ctrace_value_symbol(request_op_name(req->op));
+    struct ctrace_value *members = items + 3;
+    items[0] = ctrace_value_symbol(request_op_name(req->op));
     switch (req->op) {
     case CAT_SRV_CATS:
     case CAT_SRV_TOWNS:
     case CAT_SRV_STATE:
-        return t->items[0];
+        return items[0];
     case CAT_SRV_MEMBERS:
-        t->items[1] = ctrace_value_string(req->town);
-        return ctrace_value_tuple(t->items, 2);
+        items[1] = ctrace_value_string(req->town);
+        return ctrace_value_tuple(items, 2);
     case CAT_SRV_PUT_MEMBERS: {
         size_t n = req->members.len;
         if (n > TERM_MEMBERS_MAX)
             n = TERM_MEMBERS_MAX;
         for (size_t i = 0; i < n; i++)
-            t->members[i] = ctrace_value_string(req->members.names[i]);
-        if (n < req->members.len)
-            t->members[n++] = ctrace_value_symbol("...");
-        t->items[1] = ctrace_value_string(req->town);
-        t->items[2] = ctrace_value_list(t->members, n);
-        return ctrace_value_tuple(t->items, 3);
+            members[i] = ctrace_value_string(req->members.names[i]);
+        if (n < total)
+            members[n++] = ctrace_value_symbol("...");
+        items[1] = ctrace_value_string(req->town);
+        items[2] = ctrace_value_list(members, n);
+        return ctrace_value_tuple(items, 3);
     }
     default:
-        t->items[1] = ctrace_value_string(req->cat);
-        t->items[2] = ctrace_value_string(req->town);
-        return ctrace_value_tuple(t->items, 3);
+        items[1] = ctrace_value_string(req->cat);
+        items[2] = ctrace_value_string(req->town);
+        return ctrace_value_tuple(items, 3);
     }
 }
 
@@ -534,8 +536,8 @@ static enum cat_result handle_call(const struct cat_srv_request *req,
                                    struct cat_state *state,
                                    struct cat_srv_reply *reply)
 {
-    struct request_term term;
-    struct ctrace_value request = request_term(req, &term);
+    struct ctrace_value term[TERM_ITEMS];
+    struct ctrace_value request = request_term(req, req->members.len, term);
     CTRACE_CALL(cat_traveler_srv, handle_call, request, from, state);
     enum cat_result rc = CAT_OK;
     switch (req->op) {
@@ -595,8 +597,8 @@ static uint64_t backlog_delay_ns(const struct cat_state *st)
 static void handle_cast(const struct cat_srv_request *req,
                         struct cat_state *state)
 {
-    struct request_term term;
-    struct ctrace_value request = request_term(req, &term);
+    struct ctrace_value term[TERM_ITEMS];
+    struct ctrace_value request = request_term(req, req->members.len, term);
     CTRACE_CALL(cat_traveler_srv, handle_cast, request, state);
     uint64_t delay = backlog_delay_ns(state);
     if (delay > 0)
@@ -936,40 +938,13 @@ static struct ctrace_value cb_format_msg(enum ctrace_msg_kind kind,
     }
     if (kind != CTRACE_MSG_CALL && kind != CTRACE_MSG_CAST)
         return ctrace_value_bytes(msg, len);
-    /* A request_term's parts in the first items, member names after. */
-    _Static_assert(3 + TERM_MEMBERS_MAX + 1 <= CTRACE_MSG_ITEMS,
-                   "a request term fits in the items format_msg gets");
     char *names[TERM_MEMBERS_MAX];
     struct cat_srv_request req;
     uint64_t from;
     size_t total;
     if (!wire_decode(msg, len, &req, &from, names, TERM_MEMBERS_MAX, &total))
         return ctrace_value_bytes(msg, len);
-    struct ctrace_value *parts = items, *members = items + 3;
-    parts[0] = ctrace_value_symbol(request_op_name(req.op));
-    switch (req.op) {
-    case CAT_SRV_CATS:
-    case CAT_SRV_TOWNS:
-    case CAT_SRV_STATE:
-        return parts[0];
-    case CAT_SRV_MEMBERS:
-        parts[1] = ctrace_value_string(req.town);
-        return ctrace_value_tuple(parts, 2);
-    case CAT_SRV_PUT_MEMBERS: {
-        size_t n = req.members.len;
-        for (size_t i = 0; i < n; i++)
-            members[i] = ctrace_value_string(req.members.names[i]);
-        if (total > n)
-            members[n++] = ctrace_value_symbol("...");
-        parts[1] = ctrace_value_string(req.town);
-        parts[2] = ctrace_value_list(members, n);
-        return ctrace_value_tuple(parts, 3);
-    }
-    default:
-        parts[1] = ctrace_value_string(req.cat);
-        parts[2] = ctrace_value_string(req.town);
-        return ctrace_value_tuple(parts, 3);
-    }
+    return request_term(&req, total, items);
 }
 
 static const struct ctrace_server_callbacks callbacks = {
@@ -1003,7 +978,6 @@ struct cat_srv *cat_srv_start(const struct cat_srv_opts *opts)
         free(srv);
         return NULL;
     }
-    srv->pid = ctrace_server_pid(srv->server);
     return srv;
 }
 
@@ -1066,12 +1040,4 @@ void cat_srv_cast(struct cat_srv *srv, const struct cat_srv_request *req)
     /* A cast is fire-and-forget: a full mailbox loses the visit count. */
     if (len > 0)
         (void)ctrace_server_cast(srv->server, buf, len);
-}
-
-size_t cat_srv_queue_len(struct cat_srv *srv)
-{
-    struct ctrace_proc_info info;
-    if (ctrace_proc_info(srv->pid, &info) < 0)
-        return 0;
-    return (size_t)info.message_queue_len;
 }

@@ -12,8 +12,8 @@
  * message_queue_len, send and receive traces, get_state and replace_state,
  * and the sys debug switches.
  *
- * Thread-safety: cat_srv_call(), cat_srv_cast() and cat_srv_queue_len() may
- * run on any number of threads at once; cat_srv_start() and cat_srv_stop()
+ * Thread-safety: cat_srv_call() and cat_srv_cast() may run on any number of
+ * threads at once; cat_srv_start() and cat_srv_stop()
  * on one thread, with no call in progress.
  */
 #ifndef CAT_STATE_H
@@ -121,11 +121,5 @@ enum cat_result cat_srv_call(struct cat_srv *srv,
  * {visited, Cat, Town} (CAT_SRV_VISITED), which keeps the visit count.
  */
 void cat_srv_cast(struct cat_srv *srv, const struct cat_srv_request *req);
-
-/*
- * How many requests wait for the server right now: the length its mailbox
- * would have.
- */
-size_t cat_srv_queue_len(struct cat_srv *srv);
 
 #endif /* CAT_STATE_H */

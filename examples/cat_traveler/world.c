@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctrace/admin.h"
+
 const char *const cat_world_towns[] = {
     "Barcelona",
     "Minsk",
@@ -236,4 +238,31 @@ uint64_t cat_rand_seed(void)
     s ^= (uint64_t)getpid() << 32;
     s ^= cat_now_ns();
     return cat_rand_next(&s);
+}
+
+struct ctrace_admin *cat_admin_start(const char *prog,
+                                     const char *bind,
+                                     unsigned port,
+                                     const char *token_file,
+                                     struct ctrace_error *err)
+{
+    struct ctrace_admin_opts ao;
+    ctrace_admin_opts_init(&ao);
+    ao.bind = bind;
+    ao.port = (uint16_t)port;
+    ao.token_file = token_file;
+    struct ctrace_admin *admin = ctrace_admin_start(&ao, err);
+    if (admin == NULL)
+        return NULL;
+    /* An IPv6 address goes in brackets in a URL. */
+    bool v6 = strchr(bind, ':') != NULL;
+    printf("%s: admin endpoint on http://%s%s%s:%u (token in %s)\n",
+           prog,
+           v6 ? "[" : "",
+           bind,
+           v6 ? "]" : "",
+           (unsigned)ctrace_admin_port(admin),
+           ctrace_admin_token_file(admin));
+    fflush(stdout);
+    return admin;
 }

@@ -107,4 +107,19 @@ double cat_rand_unit(uint64_t *state);
 /* A seed that differs between runs and between threads. */
 uint64_t cat_rand_seed(void);
 
+struct ctrace_admin;
+struct ctrace_error;
+
+/*
+ * Starts the ctrace admin endpoint of program `prog` on `bind`:`port`
+ * (0: a free port) with `token_file` (NULL: the default), and prints the
+ * line scripts look for: "PROG: admin endpoint on http://ADDR:PORT (token
+ * in FILE)". Returns it, or NULL with `err` filled.
+ */
+struct ctrace_admin *cat_admin_start(const char *prog,
+                                     const char *bind,
+                                     unsigned port,
+                                     const char *token_file,
+                                     struct ctrace_error *err);
+
 #endif /* CAT_WORLD_H */

@@ -598,15 +598,6 @@ void ctrace__proc_set_exit_hook(ctrace__exit_hook hook)
     atomic_store(&exit_hook, hook);
 }
 
-uint64_t ctrace__proc_reductions(uint64_t pid)
-{
-    pthread_mutex_lock(&table_lock);
-    struct ctrace__proc *p = find(pid);
-    uint64_t r = p != NULL ? attr_of(p, CTRACE_ATTR_REDUCTIONS) : 0;
-    pthread_mutex_unlock(&table_lock);
-    return r;
-}
-
 /* ---- The public API. ---- */
 
 uint64_t ctrace_self(void)

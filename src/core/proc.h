@@ -97,7 +97,4 @@ void ctrace__proc_set_exit_hook(ctrace__exit_hook hook);
  */
 void ctrace__proc_set_exit_reason(struct ctrace__proc *p, const char *reason);
 
-/* Reductions of `pid` now (CPU microseconds), or 0 if dead or unknown. */
-uint64_t ctrace__proc_reductions(uint64_t pid);
-
 #endif /* CTRACE_CORE_PROC_H */
