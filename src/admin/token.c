@@ -6,7 +6,9 @@
  * 0600, holding 32 random bytes from getrandom() as 64 hex digits. Like
  * ssh with a private key, the endpoint refuses a file that its group or
  * others can read, or that belongs to someone else: anyone who can read
- * the token can trace the service.
+ * the token can trace the service. Anything but a regular file (a FIFO,
+ * a directory, a device, a symbolic link) is refused too, without waiting:
+ * the file is opened non-blocking, so a FIFO cannot hang the start-up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,22 @@ fail_errno(struct ctrace_error *err, int e, const char *what, const char *path)
 {
     return ctrace__error_set(
         err, -e, 0, 0, "cannot %s token file %s: %s", what, path, strerror(e));
+}
+
+/* What a file that is not a regular one is, for the refusal. */
+static const char *kind_name(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    return "not a regular file";
 }
 
 /* $HOME, or the home directory of the user, or NULL. */
@@ -99,8 +117,10 @@ static int read_token(struct admin *a, int fd, struct ctrace_error *err)
                                  CTRACE_EINVAL,
                                  0,
                                  0,
-                                 "token file %s is not a regular file",
-                                 path);
+                                 "token file %s is %s, not a regular file; "
+                                 "refusing to use it",
+                                 path,
+                                 kind_name(st.st_mode));
     if (st.st_uid != geteuid())
         return ctrace__error_set(err,
                                  -EPERM,
@@ -252,7 +272,13 @@ int ctrace__admin_token_load(struct admin *a,
      * read it, waiting a little for it to be written.
      */
     for (int attempt = 0; attempt < 50; attempt++) {
-        int fd = open(a->token_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        /*
+         * O_NONBLOCK: opening a FIFO for reading would otherwise wait for
+         * a writer forever; it is refused below, as anything that is not
+         * a regular file is. On a regular file the flag changes nothing.
+         */
+        int fd =
+            open(a->token_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd >= 0) {
             int rc = read_token(a, fd, err);
             close(fd);
@@ -270,6 +296,15 @@ int ctrace__admin_token_load(struct admin *a,
                                      0,
                                      "token file %s is a symbolic link; "
                                      "refusing to follow it",
+                                     a->token_file);
+        } else if (errno == ENXIO) {
+            /* A Unix socket, or a device without its driver. */
+            return ctrace__error_set(err,
+                                     -ENXIO,
+                                     0,
+                                     0,
+                                     "token file %s is not a regular file; "
+                                     "refusing to use it",
                                      a->token_file);
         } else {
             return fail_errno(err, errno, "open", a->token_file);

@@ -9,11 +9,13 @@
  * event stream is what Ctrl-C has to interrupt.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,10 +69,34 @@ void ctrace_cli_load_token(struct ctrace_cli *cli)
 {
     cli->token[0] = '\0';
     cli->token_error[0] = '\0';
-    FILE *f = fopen(cli->token_file, "r");
+    /*
+     * Non-blocking, so that a FIFO cannot hang the command: it is refused,
+     * like anything else that is not a regular file.
+     */
+    int fd = open(cli->token_file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(
+            cli->token_error, sizeof(cli->token_error), "%s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(cli->token_error,
+                 sizeof(cli->token_error),
+                 "it is %s, not a regular file",
+                 S_ISDIR(st.st_mode)    ? "a directory"
+                 : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                        : "a device");
+        close(fd);
+        return;
+    }
+    FILE *f = fdopen(fd, "r");
     if (f == NULL) {
         snprintf(
             cli->token_error, sizeof(cli->token_error), "%s", strerror(errno));
+        close(fd);
         return;
     }
     size_t n = fread(cli->token, 1, sizeof(cli->token) - 1, f);
