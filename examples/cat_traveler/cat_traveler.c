@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -31,7 +32,9 @@ static const char usage[] =
     "  --bind ADDR          address to listen on (default 127.0.0.1)\n"
     "  --threads N          HTTP threads, 1 to 64 (default: one per CPU)\n"
     "  --timeout SECONDS    close idle connections after this (default 15)\n"
-    "  --max-connections N  connections at once (default 512)\n"
+    "  --max-connections N  connections at once (default 4096)\n"
+    "  --max-per-ip N       connections at once from one client address\n"
+    "                       (default 256; 0: no limit)\n"
     "  --max-cats N         cats in towns at once (default 100000)\n"
     "  --scenario NAME      a workshop scenario: hot-cat, slow-town, backlog,\n"
     "                       drift (default: none)\n"
@@ -82,6 +85,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         OPT_THREADS,
         OPT_TIMEOUT,
         OPT_MAX_CONNECTIONS,
+        OPT_MAX_PER_IP,
         OPT_MAX_CATS,
         OPT_SCENARIO,
         OPT_SEED,
@@ -100,6 +104,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"threads", required_argument, NULL, OPT_THREADS},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+        {"max-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
         {"max-cats", required_argument, NULL, OPT_MAX_CATS},
         {"scenario", required_argument, NULL, OPT_SCENARIO},
         {"seed", required_argument, NULL, OPT_SEED},
@@ -117,7 +122,8 @@ static int parse_options(int argc, char **argv, struct options *o)
                  .port = 8080,
                  .threads = (unsigned)default_threads(),
                  .timeout_s = 15,
-                 .max_connections = 512},
+                 .max_connections = 4096,
+                 .max_per_ip = 256},
         .app = {.scenario = CAT_SCENARIO_NONE,
                 .seed = cat_rand_seed(),
                 .max_cats = 100000},
@@ -153,6 +159,11 @@ static int parse_options(int argc, char **argv, struct options *o)
                     PROG, "--max-connections", optarg, 1, 65536, &v) != 0)
                 return -1;
             o->http.max_connections = (unsigned)v;
+            break;
+        case OPT_MAX_PER_IP:
+            if (cat_parse_uint(PROG, "--max-per-ip", optarg, 0, 65536, &v) != 0)
+                return -1;
+            o->http.max_per_ip = (unsigned)v;
             break;
         case OPT_MAX_CATS:
             if (cat_parse_uint(PROG, "--max-cats", optarg, 1, 100000000, &v) !=
@@ -255,6 +266,33 @@ static struct ctrace_session *start_trace(const struct options *o)
     return s;
 }
 
+/*
+ * Each connection takes a file descriptor, and the usual soft limit (1024)
+ * is below --max-connections: raise it to the hard limit, and say so when
+ * even that is short, since connections beyond it are refused by accept().
+ */
+static void raise_fd_limit(const struct options *o)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    /* The admin endpoint's connections and a few files come on top. */
+    rlim_t want = (rlim_t)o->http.max_connections + 2048 + 64;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        fprintf(stderr,
+                PROG ": warning: the file descriptor limit (%llu) is below "
+                     "the %llu that --max-connections %u and the admin "
+                     "endpoint may need; raise it with ulimit -n\n",
+                (unsigned long long)rl.rlim_cur,
+                (unsigned long long)want,
+                o->http.max_connections);
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -273,6 +311,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
     json_object_seed(0);
+    raise_fd_limit(&o);
 
     struct cat_traveler *app = cat_traveler_new(&o.app);
     if (app == NULL) {

@@ -22,10 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
 
+#include "admin/deadline.h"
 #include "ctrace/ctrace.h"
 
 /* libmicrohttpd's per-connection memory: request headers and I/O buffers. */
@@ -45,6 +47,7 @@ struct canned {
 
 struct cat_http {
     struct MHD_Daemon *daemon;
+    struct ctrace__deadline deadline;
     struct cat_traveler *app;
     unsigned port;
     struct canned canned;
@@ -493,6 +496,72 @@ static bool announces_body(struct MHD_Connection *conn)
 }
 
 /*
+ * What libmicrohttpd lets through about the framing of a body: a transfer
+ * coding other than chunked (it would wait for the connection to close),
+ * Transfer-Encoding with Content-Length, and two different Content-Length
+ * values (it keeps the first). NULL when sound, else the reason.
+ */
+struct lengths {
+    const char *first;
+    bool differ;
+};
+
+static enum MHD_Result each_length(void *cls,
+                                   enum MHD_ValueKind kind,
+                                   const char *key,
+                                   const char *value)
+{
+    struct lengths *l = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0 || value == NULL)
+        return MHD_YES;
+    if (l->first == NULL)
+        l->first = value;
+    else if (strcmp(l->first, value) != 0)
+        l->differ = true;
+    return MHD_YES;
+}
+
+static const char *bad_framing(struct MHD_Connection *conn)
+{
+    const char *te = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    struct lengths l = {NULL, false};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, each_length, &l);
+    if (te != NULL && strcasecmp(te, "chunked") != 0)
+        return "Transfer-Encoding must be chunked, or absent with "
+               "Content-Length";
+    if (te != NULL && l.first != NULL)
+        return "Transfer-Encoding and Content-Length together";
+    if (l.differ)
+        return "two different Content-Length headers";
+    return NULL;
+}
+
+/*
+ * What the URI log callback returns for a raw URI holding "%00", which
+ * libmicrohttpd decodes into a NUL that cuts the path short ("/health%00x"
+ * would be read as "/health").
+ */
+static char nul_in_uri;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    return uri != NULL && strstr(uri, "%00") != NULL ? &nul_in_uri : NULL;
+}
+
+/* Refuses a request at its headers; this closes the connection. */
+static enum MHD_Result
+refuse(struct cat_http *h, struct MHD_Connection *conn, const char *detail)
+{
+    struct reply r = bad_request(h, detail);
+    enum MHD_Result ok =
+        MHD_queue_response(conn, MHD_HTTP_BAD_REQUEST, r.response);
+    if (r.owned)
+        MHD_destroy_response(r.response);
+    return ok;
+}
+
+/*
  * The access handler. It answers at the latest possible moment, once the
  * whole request is in, because libmicrohttpd closes the connection after
  * an answer queued earlier (it cannot know what else the client sends):
@@ -511,8 +580,13 @@ static enum MHD_Result on_request(void *cls,
                                   void **con_cls)
 {
     struct cat_http *h = cls;
+    if (*con_cls == &nul_in_uri)
+        return refuse(h, conn, "the path or query holds an encoded NUL (%00)");
     if (*con_cls == NULL) {
         /* First call: the headers are in, no byte of the body yet. */
+        const char *framing = bad_framing(conn);
+        if (framing != NULL)
+            return refuse(h, conn, framing);
         enum route r = route_of(url);
         bool reads_body = route_takes_body(r) && method_allowed(r, method);
         if (!reads_body && announces_body(conn)) {
@@ -542,6 +616,7 @@ static enum MHD_Result on_request(void *cls,
             *upload_data_size = 0;
             return MHD_YES;
         }
+        ctrace__deadline_mark(conn, true);
         struct body none = {0};
         return answer(h, conn, method, url, &none);
     }
@@ -557,6 +632,7 @@ static enum MHD_Result on_request(void *cls,
         *upload_data_size = 0;
         return MHD_YES;
     }
+    ctrace__deadline_mark(conn, true);
     struct body b = {
         .data = up->data, .len = up->len, .too_large = up->too_large};
     return answer(h, conn, method, url, &b);
@@ -567,7 +643,9 @@ static void on_completed(void *cls,
                          void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    if (*con_cls != cls)
+    /* The next request on this connection has its deadline from now. */
+    ctrace__deadline_mark(conn, false);
+    if (*con_cls != cls && *con_cls != &nul_in_uri)
         free(*con_cls);
     *con_cls = NULL;
 }
@@ -661,6 +739,12 @@ struct cat_http *cat_http_start(const struct cat_http_opts *opts,
         return NULL;
     }
     h->app = app;
+    if (ctrace__deadline_start(&h->deadline, CAT_REQUEST_DEADLINE_MS) != 0) {
+        canned_free(&h->canned);
+        free(h);
+        snprintf(err, err_size, "cannot start a thread");
+        return NULL;
+    }
     /* Every option value has exactly the type the manual gives it. */
     h->daemon = MHD_start_daemon(
         flags,
@@ -678,6 +762,16 @@ struct cat_http *cat_http_start(const struct cat_http_opts *opts,
         (unsigned int)opts->threads,
         MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)opts->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)opts->max_per_ip,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned int)1024,
+        MHD_OPTION_NOTIFY_CONNECTION,
+        ctrace__deadline_notify,
+        (void *)&h->deadline,
+        MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri,
+        (void *)h,
         MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)opts->timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -692,6 +786,7 @@ struct cat_http *cat_http_start(const struct cat_http_opts *opts,
                  "cannot listen on %s port %u",
                  opts->bind,
                  opts->port);
+        ctrace__deadline_stop(&h->deadline);
         canned_free(&h->canned);
         free(h);
         return NULL;
@@ -712,6 +807,7 @@ void cat_http_stop(struct cat_http *http)
     if (http == NULL)
         return;
     MHD_stop_daemon(http->daemon);
+    ctrace__deadline_stop(&http->deadline);
     canned_free(&http->canned);
     free(http);
 }

@@ -24,7 +24,14 @@ struct cat_http_opts {
     unsigned threads;         /* 1: one epoll thread; more: a pool */
     unsigned timeout_s;       /* idle connections are closed after this */
     unsigned max_connections; /* accepted at once, over all threads */
+    unsigned max_per_ip;      /* at once from one address; 0: no limit */
 };
+
+/*
+ * A request must be in full within this of its connection's start or of
+ * the previous answer on it, however slowly its bytes come.
+ */
+#define CAT_REQUEST_DEADLINE_MS 10000
 
 struct cat_http;
 

@@ -46,6 +46,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "admin/deadline.h"
 #include "ctrace/admin.h"
 #include "ctrace/proc.h"
 #include "internal.h"
@@ -53,9 +54,18 @@
 /* Worker threads for requests that may block, and jobs waiting for them. */
 #define ADMIN_WORKERS  2
 #define ADMIN_MAX_JOBS 16
-/* Connections at once, and how long an idle one (not a stream) may stay. */
-#define ADMIN_MAX_CONNECTIONS 64
-#define ADMIN_TIMEOUT_S       30
+/*
+ * Connections at once, from one client address at once, and how long an
+ * idle one (not a stream) may stay. A request must be in full within
+ * ADMIN_REQUEST_DEADLINE_MS of its connection's start or of the previous
+ * answer, however its bytes trickle in (deadline.h). The thread of
+ * libmicrohttpd waits on epoll, so a slow connection costs a slot, never a
+ * thread; the per-address cap keeps one client from taking every slot.
+ */
+#define ADMIN_MAX_CONNECTIONS     2048
+#define ADMIN_MAX_PER_IP          64
+#define ADMIN_TIMEOUT_S           30
+#define ADMIN_REQUEST_DEADLINE_MS 10000
 /* libmicrohttpd's memory per connection: headers and I/O buffers. */
 #define ADMIN_CONNECTION_MEMORY ((size_t)32 * 1024)
 /* Longest token accepted from a token file. */
@@ -94,6 +104,7 @@ struct admin {
     uint16_t port;
     int listen_fd;
     struct MHD_Daemon *daemon;
+    struct ctrace__deadline deadline; /* request deadlines */
     /* Set once by ctrace_admin_stop(); read anywhere. */
     atomic_bool stopping;
     /* Connections suspended by the endpoint and not yet run again. */

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -715,9 +716,58 @@ static void reply_too_large(struct request *rq)
                               rq->admin->opts.max_body);
 }
 
+/*
+ * What libmicrohttpd lets through about how a request's body is framed:
+ * a transfer coding other than chunked (it would read such a body until
+ * the connection closes), Transfer-Encoding with Content-Length (a request
+ * smuggling pattern), and two different Content-Length values (it keeps
+ * the first). Returns NULL when the framing is sound, else the reason.
+ */
+struct lengths {
+    const char *first;
+    bool differ;
+};
+
+static enum MHD_Result each_length(void *cls,
+                                   enum MHD_ValueKind kind,
+                                   const char *key,
+                                   const char *value)
+{
+    struct lengths *l = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0 || value == NULL)
+        return MHD_YES;
+    if (l->first == NULL)
+        l->first = value;
+    else if (strcmp(l->first, value) != 0)
+        l->differ = true;
+    return MHD_YES;
+}
+
+static const char *bad_framing(struct MHD_Connection *conn)
+{
+    const char *te = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    struct lengths l = {NULL, false};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, each_length, &l);
+    if (te != NULL && strcasecmp(te, "chunked") != 0)
+        return "Transfer-Encoding must be chunked, or absent with "
+               "Content-Length";
+    if (te != NULL && l.first != NULL)
+        return "Transfer-Encoding and Content-Length together";
+    if (l.differ)
+        return "two different Content-Length headers";
+    return NULL;
+}
+
 /* The checks on the headers: route, token, method, announced size. */
 static void check_headers(struct request *rq, const char *url)
 {
+    const char *framing = bad_framing(rq->conn);
+    if (framing != NULL) {
+        ctrace__admin_reply_error(
+            rq, MHD_HTTP_BAD_REQUEST, "bad_request", "%s", framing);
+        return;
+    }
     if (atomic_load(&rq->admin->stopping)) {
         ctrace__admin_reply_error(rq,
                                   MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -830,6 +880,18 @@ static enum MHD_Result dispatch(struct request *rq)
     return send_reply(rq);
 }
 
+/*
+ * What the URI log callback returns for a request whose raw URI holds
+ * "%00": libmicrohttpd decodes it into a NUL, which would cut the path
+ * ("/health%00x" read as "/health") and the query arguments short.
+ */
+static char nul_in_uri;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    return uri != NULL && strstr(uri, "%00") != NULL ? &nul_in_uri : NULL;
+}
+
 static enum MHD_Result on_request(void *cls,
                                   struct MHD_Connection *conn,
                                   const char *url,
@@ -842,8 +904,9 @@ static enum MHD_Result on_request(void *cls,
     struct admin *a = cls;
     ctrace__admin_thread_mark();
     struct request *rq = *con_cls;
-    if (rq == NULL) {
+    if (rq == NULL || rq == (void *)&nul_in_uri) {
         /* The headers are in; no byte of the body yet. */
+        bool nul = rq != NULL;
         rq = calloc(1, sizeof(*rq));
         if (rq == NULL)
             return MHD_NO;
@@ -851,7 +914,14 @@ static enum MHD_Result on_request(void *cls,
         rq->conn = conn;
         snprintf(rq->method, sizeof(rq->method), "%s", method);
         *con_cls = rq;
-        check_headers(rq, url);
+        if (nul)
+            ctrace__admin_reply_error(rq,
+                                      MHD_HTTP_BAD_REQUEST,
+                                      "bad_request",
+                                      "the path or query holds an encoded "
+                                      "NUL (%%00)");
+        else
+            check_headers(rq, url);
         /* Refuse a body before reading it; this closes the connection. */
         if (rq->answered && announces_body(conn))
             return send_reply(rq);
@@ -863,6 +933,9 @@ static enum MHD_Result on_request(void *cls,
         *upload_data_size = 0;
         return MHD_YES;
     }
+    /* The request is in: no deadline while it is answered. */
+    if (!rq->suspended)
+        ctrace__deadline_mark(conn, true);
     if (rq->suspended) {
         /* Resumed by the worker that ran the job: its answer is ready. */
         rq->suspended = false;
@@ -880,7 +953,9 @@ static void on_completed(void *cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct request *rq = *con_cls;
-    if (rq == NULL)
+    /* The next request on this connection has its deadline from now. */
+    ctrace__deadline_mark(conn, false);
+    if (rq == NULL || rq == (void *)&nul_in_uri)
         return;
     free(rq->body);
     free(rq->reply.body);
@@ -935,7 +1010,7 @@ static int listen_on(struct admin *a, bool *ipv6, struct ctrace_error *err)
             err, -errno, 0, 0, "cannot make a socket: %s", strerror(errno));
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, addr, addr_len) != 0 || listen(fd, 64) != 0) {
+    if (bind(fd, addr, addr_len) != 0 || listen(fd, 1024) != 0) {
         int e = errno;
         close(fd);
         return ctrace__error_set(err,
@@ -1089,6 +1164,8 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
             pthread_create(&a->housekeeper, NULL, ctrace__admin_housekeeper, a);
         a->housekeeper_started = rc == 0;
     }
+    if (rc == 0)
+        rc = -ctrace__deadline_start(&a->deadline, ADMIN_REQUEST_DEADLINE_MS);
     unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD |
                          MHD_ALLOW_SUSPEND_RESUME | (ipv6 ? MHD_USE_IPv6 : 0);
     if (rc == 0) {
@@ -1103,6 +1180,14 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
                                      (MHD_socket)a->listen_fd,
                                      MHD_OPTION_CONNECTION_LIMIT,
                                      (unsigned int)ADMIN_MAX_CONNECTIONS,
+                                     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                     (unsigned int)ADMIN_MAX_PER_IP,
+                                     MHD_OPTION_NOTIFY_CONNECTION,
+                                     ctrace__deadline_notify,
+                                     (void *)&a->deadline,
+                                     MHD_OPTION_URI_LOG_CALLBACK,
+                                     on_uri,
+                                     (void *)a,
                                      MHD_OPTION_CONNECTION_TIMEOUT,
                                      (unsigned int)ADMIN_TIMEOUT_S,
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -1130,6 +1215,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
                               "libmicrohttpd could not start the admin "
                               "endpoint");
         stop_threads(a);
+        ctrace__deadline_stop(&a->deadline);
         admin_free(a);
         return NULL;
     }
@@ -1177,6 +1263,7 @@ void ctrace_admin_stop(struct ctrace_admin *admin)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(a->daemon);
+    ctrace__deadline_stop(&a->deadline);
     ctrace__admin_sessions_free_all(a);
     admin_free(a);
 }

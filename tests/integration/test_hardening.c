@@ -214,7 +214,8 @@ static void token_file_of_another_user_is_refused(void **state)
     assert_service_refuses_token_file(path, "belongs to user");
 }
 
-/* Runs `ctrace --url URL --token-file PATH sessions`; returns its exit status. */
+/* Runs `ctrace --url URL --token-file PATH sessions`; returns its exit status.
+ */
 static int run_cli(const struct service *s,
                    const char *token_file,
                    char *out,
@@ -267,6 +268,301 @@ static void cli_refuses_a_fifo_or_directory_token_file_at_once(void **state)
     }
 }
 
+/* ---- HTTP framing, on a raw socket. ---- */
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/*
+ * Sends `req` to `port` and expects one clean refusal: a single status
+ * line with `status`, a JSON body with an "error" member, and the
+ * connection closed by the server within 3 s (not left to a timeout).
+ */
+static void assert_one_clean_refusal(unsigned port,
+                                     const char *what,
+                                     const char *req,
+                                     const char *status)
+{
+    char out[8192];
+    long long t0 = child_now_ms();
+    long got =
+        raw_exchange(port, NULL, req, strlen(req), out, sizeof(out), 5000);
+    long long took = child_now_ms() - t0;
+    char line[32];
+    snprintf(line, sizeof(line), "HTTP/1.1 %s ", status);
+    const char *body = strstr(out, "\r\n\r\n");
+    if (got <= 0 || strncmp(out, line, strlen(line)) != 0 ||
+        count_of(out, "HTTP/1.") != 1 || body == NULL ||
+        strncmp(body + 4, "{\"error\":", 9) != 0 || took > 3000)
+        fail_msg("%s on port %u: after %lld ms, %ld bytes:\n%s\n(expected "
+                 "one %s with a JSON body, then the connection closed)",
+                 what,
+                 port,
+                 took,
+                 got,
+                 got > 0 ? out : "",
+                 status);
+}
+
+/*
+ * The requests libmicrohttpd 0.9.75 lets through or answers badly, each
+ * on both ports. The admin endpoint refuses them before the token check:
+ * none of them gets far enough to need one.
+ */
+static void bad_framing_gets_one_clean_400_on_both_ports(void **state)
+{
+    const struct service *s = *state;
+    static const struct {
+        const char *what, *req;
+    } cases[] = {
+        {"two different Content-Length",
+         "POST /enter HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n"
+         "Content-Length: 5\r\n\r\n{\"cat\":\"A\",\"town\":\"B\"}"},
+        {"Transfer-Encoding: gzip",
+         "POST /enter HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"
+         "{\"cat\":\"A\",\"town\":\"B\"}"},
+        {"Transfer-Encoding: identity",
+         "POST /enter HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+         "identity\r\n\r\n{\"cat\":\"A\",\"town\":\"B\"}"},
+        {"Transfer-Encoding with Content-Length",
+         "POST /enter HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+         "Content-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
+        {"GET /health%00",
+         "GET /health%00 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+        {"GET /health%00x",
+         "GET /health%00x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+        {"a NUL in a query argument",
+         "GET /api/v1/procs?attr=memory%00x HTTP/1.1\r\nHost: x\r\nConnection: "
+         "close\r\n\r\n"},
+    };
+    unsigned ports[] = {s->port, s->admin_port};
+    for (size_t p = 0; p < 2; p++)
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+            assert_one_clean_refusal(
+                ports[p], cases[i].what, cases[i].req, "400");
+    /* Both still serve. */
+    struct probe_result r;
+    probe_run(s->port, "/health", 5, 2000, 0, &r);
+    assert_int_equal(r.ok, 5);
+    probe_run(s->admin_port, "/health", 5, 2000, 0, &r);
+    assert_int_equal(r.ok, 5);
+}
+
+/*
+ * What libmicrohttpd answers itself, before any handler of ours runs (a
+ * Content-Length that is not a number, one too big for 64 bits, a major
+ * HTTP version other than 1): its status and a closed connection, as
+ * docs/demo.md says. Its body is HTML, and 0.9.75 sends the status line
+ * and headers of the 400 and 413 twice; nothing reaches our handlers.
+ */
+static void malformed_length_and_version_are_refused_and_closed(void **state)
+{
+    const struct service *s = *state;
+    static const struct {
+        const char *req, *status;
+    } cases[] = {
+        {"POST /enter HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+         "400"},
+        {"POST /enter HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+         "400"},
+        {"POST /enter HTTP/1.1\r\nHost: x\r\nContent-Length: "
+         "12345678901234567890123\r\n\r\n",
+         "413"},
+        {"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", "505"},
+    };
+    unsigned ports[] = {s->port, s->admin_port};
+    for (size_t p = 0; p < 2; p++) {
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            char out[8192], line[32];
+            long long t0 = child_now_ms();
+            long got = raw_exchange(ports[p],
+                                    NULL,
+                                    cases[i].req,
+                                    strlen(cases[i].req),
+                                    out,
+                                    sizeof(out),
+                                    5000);
+            long long took = child_now_ms() - t0;
+            snprintf(line, sizeof(line), "HTTP/1.1 %s ", cases[i].status);
+            if (got <= 0 || strncmp(out, line, strlen(line)) != 0 ||
+                took > 3000)
+                fail_msg("%s: after %lld ms:\n%s", cases[i].req, took, out);
+        }
+    }
+}
+
+/* ---- Slow and idle connections. ---- */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/*
+ * 400 connections on each port that trickle a header byte every second
+ * (reconnecting when closed), from 40 other loopback addresses, then 300
+ * on each that say nothing: ordinary requests are still answered. The
+ * margins are generous (95%, 1 s) because the machine running the tests
+ * is shared; tests/bench/slow_bench measures the real figures.
+ */
+static void slow_and_idle_connections_leave_both_ports_available(void **state)
+{
+    const struct service *s = *state;
+    unsigned ports[] = {s->port, s->admin_port};
+    enum slow_kind kinds[] = {SLOW_HEADERS, SLOW_IDLE};
+    unsigned counts[] = {400, 300};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t p = 0; p < 2; p++) {
+            struct slow_opts o = {.port = ports[p],
+                                  .count = counts[k],
+                                  .kind = kinds[k],
+                                  .first_addr = 2,
+                                  .naddrs = 40,
+                                  .interval_ms = 1000,
+                                  .reconnect = true};
+            struct slow *slow = slow_start(&o);
+            assert_non_null(slow);
+            sleep_ms(1500);
+            unsigned open = slow_open_now(slow);
+            struct probe_result r;
+            probe_run(ports[p], "/health", 100, 2000, 10, &r);
+            slow_stop(slow);
+            if (r.ok < 95 || r.p99_ms > 1000.0 || open < counts[k] / 2)
+                fail_msg("port %u with %u hostile connections open: %u of "
+                         "%u answered, p99 %.1f ms",
+                         ports[p],
+                         open,
+                         r.ok,
+                         r.sent,
+                         r.p99_ms);
+        }
+    }
+}
+
+/*
+ * A byte a second keeps libmicrohttpd's inactivity timeout (30 s on the
+ * admin endpoint, 15 s on the demo) from ever firing; the request deadline
+ * (10 s from the start of the request) closes such connections all the
+ * same.
+ */
+static void requests_that_trickle_in_are_cut_at_their_deadline(void **state)
+{
+    const struct service *s = *state;
+    unsigned ports[] = {s->port, s->admin_port};
+    struct slow *slow[2];
+    for (size_t p = 0; p < 2; p++) {
+        struct slow_opts o = {.port = ports[p],
+                              .count = 5,
+                              .kind = p == 0 ? SLOW_BODY : SLOW_HEADERS,
+                              .path = "/enter",
+                              .first_addr = 2,
+                              .naddrs = 1,
+                              .interval_ms = 1000,
+                              .reconnect = false};
+        slow[p] = slow_start(&o);
+        assert_non_null(slow[p]);
+    }
+    sleep_ms(5000);
+    unsigned early[2] = {slow_open_now(slow[0]), slow_open_now(slow[1])};
+    long long t0 = child_now_ms();
+    while (child_now_ms() - t0 < 9000 &&
+           (slow_open_now(slow[0]) > 0 || slow_open_now(slow[1]) > 0))
+        sleep_ms(100);
+    unsigned late[2] = {slow_open_now(slow[0]), slow_open_now(slow[1])};
+    slow_stop(slow[0]);
+    slow_stop(slow[1]);
+    /* Open at 5 s, all closed by 14 s (10 s and the sweeper's period). */
+    if (early[0] != 5 || early[1] != 5 || late[0] != 0 || late[1] != 0)
+        fail_msg("trickling connections open at 5 s: demo %u, admin %u (5 "
+                 "expected); at 14 s: demo %u, admin %u (0 expected)",
+                 early[0],
+                 early[1],
+                 late[0],
+                 late[1]);
+}
+
+/*
+ * 600 idle connections from one other address get no more than that
+ * address's share (256 on the demo, 64 on the admin endpoint); the rest
+ * are closed at once, and everyone else is served.
+ */
+static void one_address_cannot_take_every_connection(void **state)
+{
+    const struct service *s = *state;
+    unsigned ports[] = {s->port, s->admin_port};
+    unsigned caps[] = {256, 64};
+    for (size_t p = 0; p < 2; p++) {
+        struct slow_opts o = {.port = ports[p],
+                              .count = 600,
+                              .kind = SLOW_IDLE,
+                              .first_addr = 2,
+                              .naddrs = 1,
+                              .interval_ms = 1000,
+                              .reconnect = false};
+        struct slow *slow = slow_start(&o);
+        assert_non_null(slow);
+        sleep_ms(2000);
+        unsigned open = slow_open_now(slow);
+        struct probe_result r;
+        probe_run(ports[p], "/health", 50, 2000, 0, &r);
+        slow_stop(slow);
+        if (open > caps[p] || open < caps[p] / 2 || r.ok != 50)
+            fail_msg("port %u: %u of 600 connections from 127.0.0.2 stayed "
+                     "open (cap %u); %u of 50 ordinary requests answered",
+                     ports[p],
+                     open,
+                     caps[p],
+                     r.ok);
+    }
+}
+
+/*
+ * Slow connections from the ordinary client's own address fill its share;
+ * the deadline frees it within 10 s, so the client is delayed, never
+ * locked out for good.
+ */
+static void own_address_is_locked_out_at_most_a_deadline(void **state)
+{
+    const struct service *s = *state;
+    unsigned ports[] = {s->port, s->admin_port};
+    unsigned caps[] = {256, 64};
+    for (size_t p = 0; p < 2; p++) {
+        struct slow_opts o = {.port = ports[p],
+                              .count = caps[p],
+                              .kind = SLOW_HEADERS,
+                              .first_addr = 1,
+                              .naddrs = 1,
+                              .interval_ms = 1000,
+                              .reconnect = false};
+        struct slow *slow = slow_start(&o);
+        assert_non_null(slow);
+        sleep_ms(1500);
+        long long t0 = child_now_ms();
+        struct probe_result r = {0};
+        while (child_now_ms() - t0 < 14000) {
+            probe_run(ports[p], "/health", 1, 1000, 0, &r);
+            if (r.ok == 1)
+                break;
+            sleep_ms(200);
+        }
+        long long waited = child_now_ms() - t0;
+        slow_stop(slow);
+        if (r.ok != 1)
+            fail_msg("port %u: no request from 127.0.0.1 answered within "
+                     "%lld ms of %u slow connections from it",
+                     ports[p],
+                     waited,
+                     caps[p]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -293,6 +589,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(symlink_as_token_file_is_refused),
         cmocka_unit_test(token_file_of_another_user_is_refused),
         WITH_SERVICE(cli_refuses_a_fifo_or_directory_token_file_at_once),
+        WITH_SERVICE(bad_framing_gets_one_clean_400_on_both_ports),
+        WITH_SERVICE(malformed_length_and_version_are_refused_and_closed),
+        WITH_SERVICE(slow_and_idle_connections_leave_both_ports_available),
+        WITH_SERVICE(requests_that_trickle_in_are_cut_at_their_deadline),
+        WITH_SERVICE(one_address_cannot_take_every_connection),
+        WITH_SERVICE(own_address_is_locked_out_at_most_a_deadline),
     };
 #undef WITH_SERVICE
     int failed = cmocka_run_group_tests_name("hardening", tests, NULL, NULL);

@@ -288,8 +288,8 @@ long raw_exchange(unsigned port,
                 }
                 eof = true;
             } else {
-                size_t keep = (size_t)n < size - 1 - got ? (size_t)n
-                                                         : size - 1 - got;
+                size_t keep =
+                    (size_t)n < size - 1 - got ? (size_t)n : size - 1 - got;
                 memcpy(out + got, buf, keep);
                 got += keep;
                 out[got] = '\0';
@@ -316,20 +316,19 @@ void probe_run(unsigned port,
     memset(r, 0, sizeof(*r));
     double *lat = calloc(n > 0 ? n : 1, sizeof(*lat));
     char req[256];
-    int len = snprintf(req,
-                       sizeof(req),
-                       "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                       path);
+    int len =
+        snprintf(req,
+                 sizeof(req),
+                 "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                 path);
     for (unsigned i = 0; i < n; i++) {
         char out[2048];
         double t0 = now_ms_f();
-        long got =
-            raw_exchange(port, NULL, req, (size_t)len, out, sizeof(out),
-                         timeout_ms);
+        long got = raw_exchange(
+            port, NULL, req, (size_t)len, out, sizeof(out), timeout_ms);
         double took = now_ms_f() - t0;
         r->sent++;
-        if (got > 0 && strncmp(out, "HTTP/1.1 200 ", 13) == 0 &&
-            lat != NULL)
+        if (got > 0 && strncmp(out, "HTTP/1.1 200 ", 13) == 0 && lat != NULL)
             lat[r->ok++] = took;
         if (gap_ms > 0) {
             struct timespec ts = {gap_ms / 1000, (gap_ms % 1000) * 1000000L};

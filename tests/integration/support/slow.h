@@ -20,7 +20,7 @@ enum slow_kind {
 
 struct slow_opts {
     unsigned port;
-    unsigned count;       /* connections to keep open, at most 20000 */
+    unsigned count; /* connections to keep open, at most 20000 */
     enum slow_kind kind;
     const char *path;     /* of SLOW_BODY's POST, e.g. "/enter" */
     unsigned first_addr;  /* client addresses 127.0.0.first_addr ... */
