@@ -15,8 +15,8 @@
  * Threads. libmicrohttpd runs one internal epoll thread that calls every
  * handler; nothing on it blocks for long. Requests that may block (a
  * proc_window, a sys request to a busy server, stopping a session) suspend
- * their connection and run on one of ADMIN_WORKERS worker threads, which
- * resume the connection when the answer is ready. The housekeeping thread
+ * their connection and run on a worker thread of their lane (below), which
+ * resumes the connection when the answer is ready. The housekeeping thread
  * notices sessions that stopped, sends heartbeats, and stops sessions whose
  * reader went away. Sessions' consumer threads (the engine's) render events
  * into the session's buffer through the on_event callback. Every one of
@@ -51,9 +51,21 @@
 #include "ctrace/proc.h"
 #include "internal.h"
 
-/* Worker threads for requests that may block, and jobs waiting for them. */
-#define ADMIN_WORKERS  2
-#define ADMIN_MAX_JOBS 16
+/*
+ * Requests that may block run on worker threads, in three lanes so that one
+ * kind cannot hold up another: stopping a session (its own worker, so a
+ * stop never waits behind anything but other stops), process windows (at
+ * most ADMIN_MAX_WINDOWS at once, each at most ADMIN_WINDOW_MAX_MS long, and
+ * none waiting: one more is answered 429), and the rest (state, status,
+ * sys: two workers, ADMIN_MAX_JOBS waiting at most).
+ */
+enum admin_lane { LANE_CONTROL, LANE_WINDOW, LANE_OTHER, ADMIN_LANES };
+#define ADMIN_LANE_WORKERS_MAX 2
+#define ADMIN_WORKERS          2
+#define ADMIN_MAX_JOBS         16
+#define ADMIN_MAX_STOPS        64
+#define ADMIN_MAX_WINDOWS      2
+#define ADMIN_WINDOW_MAX_MS    10000
 /*
  * Connections at once, from one client address at once, and how long an
  * idle one (not a stream) may stay. A request must be in full within
@@ -112,18 +124,21 @@ struct admin {
 
     pthread_mutex_t lock;
     pthread_cond_t tick;   /* wakes the housekeeper */
-    pthread_cond_t work;   /* wakes the workers */
     struct asession *list; /* newest first */
     uint64_t next_id;      /* session ids: 1, 2, ... */
     unsigned running;      /* sessions started and not yet finalized */
     unsigned streams;      /* event streams attached */
-    struct job *jobs_head; /* FIFO */
-    struct job *jobs_tail;
-    unsigned njobs;
+    struct admin_lane_queue {
+        pthread_cond_t work; /* wakes its workers */
+        struct job *head;    /* FIFO */
+        struct job *tail;
+        unsigned njobs;   /* waiting */
+        unsigned running; /* taken by a worker, not yet answered */
+        pthread_t workers[ADMIN_LANE_WORKERS_MAX];
+        unsigned nworkers;
+    } lanes[ADMIN_LANES];
     bool workers_quit;
     bool housekeeper_quit;
-    pthread_t workers[ADMIN_WORKERS];
-    unsigned nworkers;
     pthread_t housekeeper;
     bool housekeeper_started;
 };

@@ -600,9 +600,33 @@ static bool authorized(struct request *rq)
 
 /* ---- Jobs. ---- */
 
+/* The lane of a request's job: by its route (admin.h). */
+static enum admin_lane lane_of(const struct request *rq)
+{
+    if (rq->route == ROUTE_SESSION)
+        return LANE_CONTROL;
+    if (rq->route == ROUTE_WINDOW)
+        return LANE_WINDOW;
+    return LANE_OTHER;
+}
+
+_Static_assert(ADMIN_MAX_WINDOWS <= ADMIN_LANE_WORKERS_MAX &&
+                   ADMIN_WORKERS <= ADMIN_LANE_WORKERS_MAX,
+               "a lane has room for its workers");
+
+/* Workers per lane, and jobs that may wait in it (admin.h). */
+static const unsigned lane_workers[ADMIN_LANES] = {1,
+                                                   ADMIN_MAX_WINDOWS,
+                                                   ADMIN_WORKERS};
+static const unsigned lane_waiting[ADMIN_LANES] = {ADMIN_MAX_STOPS,
+                                                   0,
+                                                   ADMIN_MAX_JOBS};
+
 void ctrace__admin_run_job(struct request *rq, void (*run)(struct request *))
 {
     struct admin *a = rq->admin;
+    enum admin_lane lane = lane_of(rq);
+    struct admin_lane_queue *q = &a->lanes[lane];
     pthread_mutex_lock(&a->lock);
     if (atomic_load(&a->stopping) || a->workers_quit) {
         pthread_mutex_unlock(&a->lock);
@@ -612,14 +636,24 @@ void ctrace__admin_run_job(struct request *rq, void (*run)(struct request *))
                                   "the admin endpoint is stopping");
         return;
     }
-    if (a->njobs >= ADMIN_MAX_JOBS) {
+    /* A lane takes as many jobs as it has idle workers, plus its queue. */
+    if (q->njobs + q->running >= lane_workers[lane] + lane_waiting[lane]) {
         pthread_mutex_unlock(&a->lock);
-        ctrace__admin_reply_error(rq,
-                                  MHD_HTTP_TOO_MANY_REQUESTS,
-                                  "too_many",
-                                  "%d slow requests are waiting already; try "
-                                  "again later",
-                                  ADMIN_MAX_JOBS);
+        if (lane == LANE_WINDOW)
+            ctrace__admin_reply_error(rq,
+                                      MHD_HTTP_TOO_MANY_REQUESTS,
+                                      "too_many",
+                                      "%d process windows are running "
+                                      "already; try again when one ends",
+                                      ADMIN_MAX_WINDOWS);
+        else
+            ctrace__admin_reply_error(rq,
+                                      MHD_HTTP_TOO_MANY_REQUESTS,
+                                      "too_many",
+                                      "%u %s requests are waiting already; "
+                                      "try again later",
+                                      lane_waiting[lane],
+                                      lane == LANE_CONTROL ? "stop" : "slow");
         return;
     }
     /*
@@ -631,13 +665,13 @@ void ctrace__admin_run_job(struct request *rq, void (*run)(struct request *))
     atomic_fetch_add(&a->suspended, 1);
     rq->job.run = run;
     rq->job.next = NULL;
-    if (a->jobs_tail != NULL)
-        a->jobs_tail->next = &rq->job;
+    if (q->tail != NULL)
+        q->tail->next = &rq->job;
     else
-        a->jobs_head = &rq->job;
-    a->jobs_tail = &rq->job;
-    a->njobs++;
-    pthread_cond_signal(&a->work);
+        q->head = &rq->job;
+    q->tail = &rq->job;
+    q->njobs++;
+    pthread_cond_signal(&q->work);
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -646,21 +680,30 @@ static struct request *job_request(struct job *j)
     return (struct request *)((char *)j - offsetof(struct request, job));
 }
 
+struct worker_arg {
+    struct admin *a;
+    enum admin_lane lane;
+};
+
 static void *worker_main(void *arg)
 {
-    struct admin *a = arg;
+    struct worker_arg wa = *(struct worker_arg *)arg;
+    free(arg);
+    struct admin *a = wa.a;
+    struct admin_lane_queue *q = &a->lanes[wa.lane];
     ctrace__admin_thread_mark();
     pthread_mutex_lock(&a->lock);
     for (;;) {
-        while (a->jobs_head == NULL && !a->workers_quit)
-            pthread_cond_wait(&a->work, &a->lock);
-        struct job *j = a->jobs_head;
+        while (q->head == NULL && !a->workers_quit)
+            pthread_cond_wait(&q->work, &a->lock);
+        struct job *j = q->head;
         if (j == NULL)
             break;
-        a->jobs_head = j->next;
-        if (a->jobs_head == NULL)
-            a->jobs_tail = NULL;
-        a->njobs--;
+        q->head = j->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        q->njobs--;
+        q->running++;
         bool quit = a->workers_quit;
         pthread_mutex_unlock(&a->lock);
         struct request *rq = job_request(j);
@@ -674,6 +717,9 @@ static void *worker_main(void *arg)
         if (!rq->answered)
             ctrace__admin_reply_error(
                 rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "no answer");
+        pthread_mutex_lock(&a->lock);
+        q->running--;
+        pthread_mutex_unlock(&a->lock);
         /* The last touch of `rq`: the daemon's thread owns it again. */
         MHD_resume_connection(rq->conn);
         pthread_mutex_lock(&a->lock);
@@ -1074,7 +1120,8 @@ static void admin_free(struct admin *a)
     free(a->token_file);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->tick);
-    pthread_cond_destroy(&a->work);
+    for (unsigned l = 0; l < ADMIN_LANES; l++)
+        pthread_cond_destroy(&a->lanes[l].work);
     /* The token is a secret: do not leave it in freed memory. */
     memset(a->token, 0, sizeof(a->token));
     free(a);
@@ -1096,12 +1143,16 @@ static void stop_threads(struct admin *a)
     pthread_mutex_lock(&a->lock);
     a->workers_quit = true;
     a->housekeeper_quit = true;
-    pthread_cond_broadcast(&a->work);
+    for (unsigned l = 0; l < ADMIN_LANES; l++)
+        pthread_cond_broadcast(&a->lanes[l].work);
     pthread_cond_broadcast(&a->tick);
     pthread_mutex_unlock(&a->lock);
-    for (unsigned i = 0; i < a->nworkers; i++)
-        pthread_join(a->workers[i], NULL);
-    a->nworkers = 0;
+    for (unsigned l = 0; l < ADMIN_LANES; l++) {
+        struct admin_lane_queue *q = &a->lanes[l];
+        for (unsigned i = 0; i < q->nworkers; i++)
+            pthread_join(q->workers[i], NULL);
+        q->nworkers = 0;
+    }
     if (a->housekeeper_started)
         pthread_join(a->housekeeper, NULL);
     a->housekeeper_started = false;
@@ -1129,7 +1180,8 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     atomic_init(&a->suspended, 0);
     pthread_mutex_init(&a->lock, NULL);
     cond_init(&a->tick);
-    cond_init(&a->work);
+    for (unsigned l = 0; l < ADMIN_LANES; l++)
+        cond_init(&a->lanes[l].work);
     a->bind = strdup(opts->bind);
     if (a->bind == NULL) {
         ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
@@ -1154,10 +1206,21 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = 0;
-    for (unsigned i = 0; i < ADMIN_WORKERS && rc == 0; i++) {
-        rc = pthread_create(&a->workers[i], NULL, worker_main, a);
-        if (rc == 0)
-            a->nworkers++;
+    for (unsigned l = 0; l < ADMIN_LANES && rc == 0; l++) {
+        struct admin_lane_queue *q = &a->lanes[l];
+        for (unsigned i = 0; i < lane_workers[l] && rc == 0; i++) {
+            struct worker_arg *wa = malloc(sizeof(*wa));
+            if (wa == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+            *wa = (struct worker_arg){a, (enum admin_lane)l};
+            rc = pthread_create(&q->workers[i], NULL, worker_main, wa);
+            if (rc == 0)
+                q->nworkers++;
+            else
+                free(wa);
+        }
     }
     if (rc == 0) {
         rc =

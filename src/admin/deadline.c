@@ -153,8 +153,7 @@ void ctrace__deadline_mark(struct MHD_Connection *conn, bool answering)
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     struct ctrace__deadline_conn *c =
-        ci != NULL ? (struct ctrace__deadline_conn *)ci->socket_context
-                   : NULL;
+        ci != NULL ? (struct ctrace__deadline_conn *)ci->socket_context : NULL;
     if (c == NULL)
         return;
     struct ctrace__deadline *d = c->owner;

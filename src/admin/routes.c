@@ -506,7 +506,7 @@ void ctrace__admin_window(struct request *rq)
     uint64_t limit, ms;
     if (!query_attr(rq, "attr", true, &rq->attr, &given) ||
         !query_uint(rq, "limit", 1, MAX_LIMIT, 10, &limit) ||
-        !query_uint(rq, "ms", 1, 60000, 1000, &ms))
+        !query_uint(rq, "ms", 1, ADMIN_WINDOW_MAX_MS, 1000, &ms))
         return;
     rq->limit = (size_t)limit;
     rq->ms = (uint32_t)ms;

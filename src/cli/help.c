@@ -97,7 +97,7 @@ static const struct {
      "usage: ctrace window ATTR [-n N] [--ms MS]\n"
      "\n"
      "Reads ATTR (memory, reductions or message_queue_len) for every\n"
-     "process, waits MS milliseconds (default 1000, at most 60000), reads\n"
+     "process, waits MS milliseconds (default 1000, at most 10000), reads\n"
      "again, and shows the top N (default 10) by the difference.\n"},
     {"top",
      "a live process table that refreshes",

@@ -358,7 +358,7 @@ int ctrace_cli_window(struct ctrace_cli *cli, int argc, char **argv)
                 return CTRACE_CLI_USAGE;
             break;
         case OPT_MS:
-            if (!ctrace_cli_parse_uint("window", "--ms", v, 1, 60000, &ms))
+            if (!ctrace_cli_parse_uint("window", "--ms", v, 1, 10000, &ms))
                 return CTRACE_CLI_USAGE;
             break;
         }

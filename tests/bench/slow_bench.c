@@ -23,9 +23,8 @@
 
 #include "support/slow.h"
 
-static void print_phase(const char *name,
-                        const struct probe_result *r,
-                        unsigned open)
+static void
+print_phase(const char *name, const struct probe_result *r, unsigned open)
 {
     printf("%-8s open=%-5u sent=%u ok=%u (%.2f%%) p50=%.2f ms p99=%.2f ms "
            "max=%.2f ms\n",
@@ -59,7 +58,8 @@ int main(int argc, char **argv)
     unsigned probes = argc > 6 ? (unsigned)atoi(argv[6]) : 500;
     int gap = argc > 7 ? atoi(argv[7]) : 20;
     if (port == 0 || count == 0 || count > 20000 || naddrs == 0 ||
-        naddrs > 250 || probes == 0 || probes > 100000 || gap < 0 || gap > 1000) {
+        naddrs > 250 || probes == 0 || probes > 100000 || gap < 0 ||
+        gap > 1000) {
         fprintf(stderr, "%s: an argument is out of range\n", argv[0]);
         return 2;
     }

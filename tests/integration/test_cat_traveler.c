@@ -496,13 +496,8 @@ static void connections_stay_open_between_requests(void **state)
 static void unknown_paths_answer_404(void **state)
 {
     struct service *s = *state;
-    const char *paths[] = {"/",
-                           "/cat",
-                           "/cats/",
-                           "/enter/x",
-                           "/ENTER",
-                           "/towns.json",
-                           "/admin"};
+    const char *paths[] = {
+        "/", "/cat", "/cats/", "/enter/x", "/ENTER", "/towns.json", "/admin"};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         assert_answer(
             http(s, "GET", paths[i], NULL), 404, "{\"error\":\"not_found\"}");

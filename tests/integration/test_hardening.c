@@ -563,6 +563,136 @@ static void own_address_is_locked_out_at_most_a_deadline(void **state)
     }
 }
 
+/* ---- Control requests and long ones. ---- */
+
+/* The status of an answer, 0 when there is none. */
+static int status_of(const char *answer)
+{
+    int status = 0;
+    if (sscanf(answer, "HTTP/1.1 %d ", &status) != 1)
+        return 0;
+    return status;
+}
+
+/* One request with the token, on a new connection; the answer's status. */
+static int admin_raw(const struct service *s,
+                     const char *method,
+                     const char *path,
+                     const char *body,
+                     char *out,
+                     size_t size,
+                     int timeout_ms)
+{
+    char req[1024];
+    int len = snprintf(req,
+                       sizeof(req),
+                       "%s %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                       "%s\r\nConnection: close\r\nContent-Length: %zu\r\n"
+                       "\r\n%s",
+                       method,
+                       path,
+                       s->token,
+                       body != NULL ? strlen(body) : 0,
+                       body != NULL ? body : "");
+    if (raw_exchange(
+            s->admin_port, NULL, req, (size_t)len, out, size, timeout_ms) <= 0)
+        return 0;
+    return status_of(out);
+}
+
+struct window_call {
+    const struct service *s;
+    int status;
+    long long took_ms;
+};
+
+static void *window_run(void *arg)
+{
+    struct window_call *w = arg;
+    char out[4096];
+    long long t0 = child_now_ms();
+    w->status = admin_raw(w->s,
+                          "GET",
+                          "/api/v1/procs/window?attr=reductions&ms=4000",
+                          NULL,
+                          out,
+                          sizeof(out),
+                          20000);
+    w->took_ms = child_now_ms() - t0;
+    return NULL;
+}
+
+/*
+ * 18 process windows at once (as in the issue, which filled the workers
+ * and their queue for 89 s): 2 run, the others are refused at once with
+ * 429, and meanwhile a session starts and stops, and /health answers,
+ * without waiting for them.
+ */
+static void stop_and_health_never_wait_behind_process_windows(void **state)
+{
+    const struct service *s = *state;
+    enum { N = 18 };
+    struct window_call calls[N];
+    pthread_t threads[N];
+    for (size_t i = 0; i < N; i++) {
+        calls[i] = (struct window_call){.s = s};
+        assert_int_equal(
+            pthread_create(&threads[i], NULL, window_run, &calls[i]), 0);
+    }
+    sleep_ms(500);
+    char out[4096];
+    long long t0 = child_now_ms();
+    int started = admin_raw(s,
+                            "POST",
+                            "/api/v1/sessions",
+                            "{\"specs\":[\"cat_traveler:enter\"],"
+                            "\"time_ms\":60000}",
+                            out,
+                            sizeof(out),
+                            5000);
+    long long id = -1;
+    const char *at = strstr(out, "\"id\":");
+    if (at != NULL)
+        id = atoll(at + 5);
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/sessions/%lld", id);
+    int stopped = admin_raw(s, "DELETE", path, NULL, out, sizeof(out), 5000);
+    long long stop_ms = child_now_ms() - t0;
+    struct probe_result health;
+    probe_run(s->admin_port, "/health", 5, 2000, 0, &health);
+    int too_long = admin_raw(s,
+                             "GET",
+                             "/api/v1/procs/window?attr=reductions&ms=10001",
+                             NULL,
+                             out,
+                             sizeof(out),
+                             2000);
+    unsigned ran = 0, refused = 0;
+    for (size_t i = 0; i < N; i++) {
+        pthread_join(threads[i], NULL);
+        if (calls[i].status == 200)
+            ran++;
+        else if (calls[i].status == 429 && calls[i].took_ms < 1000)
+            refused++;
+    }
+    if (started != 201 || stopped != 200 || stop_ms > 2000)
+        fail_msg("start %d, stop %d, %lld ms for both while windows ran "
+                 "(201, 200 and under 2 s expected)",
+                 started,
+                 stopped,
+                 stop_ms);
+    assert_int_equal(health.ok, 5);
+    assert_true(health.max_ms < 1000.0);
+    assert_int_equal(too_long, 400);
+    if (ran != 2 || refused != N - 2)
+        fail_msg("of %d windows at once, %u ran and %u were refused at once "
+                 "(2 and %d expected)",
+                 N,
+                 ran,
+                 refused,
+                 N - 2);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -595,6 +725,7 @@ int main(int argc, char **argv)
         WITH_SERVICE(requests_that_trickle_in_are_cut_at_their_deadline),
         WITH_SERVICE(one_address_cannot_take_every_connection),
         WITH_SERVICE(own_address_is_locked_out_at_most_a_deadline),
+        WITH_SERVICE(stop_and_health_never_wait_behind_process_windows),
     };
 #undef WITH_SERVICE
     int failed = cmocka_run_group_tests_name("hardening", tests, NULL, NULL);
