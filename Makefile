@@ -8,7 +8,8 @@ CMAKE_FLAGS ?=
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build test test-asan test-tsan demo fuzz bench format \
+.PHONY: all deps build test test-asan test-tsan demo fuzz fuzz-http bench \
+        format \
         format-check clean
 
 all: build
@@ -46,7 +47,7 @@ test-tsan: deps build-tsan/CMakeCache.txt
 
 build-fuzz/CMakeCache.txt: | deps
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCTRACE_FUZZ=ON \
-	    -DCTRACE_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DCTRACE_BUILD_EXAMPLES=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	    $(CMAKE_FLAGS)
 
 # Runs the pattern fuzzer for FUZZ_SECONDS on a scratch copy of the corpus.
@@ -56,6 +57,17 @@ fuzz: deps build-fuzz/CMakeCache.txt
 	cp tests/fuzz/corpus/* build-fuzz/corpus/
 	build-fuzz/bin/fuzz_pattern -max_total_time=$(FUZZ_SECONDS) \
 	    -max_len=4096 -artifact_prefix=build-fuzz/ build-fuzz/corpus
+
+# Runs the HTTP fuzzer (both servers over loopback) for FUZZ_SECONDS on a
+# scratch copy of its corpus.
+fuzz-http: deps build-fuzz/CMakeCache.txt
+	cmake --build build-fuzz -j$(JOBS) --target fuzz_http
+	mkdir -p build-fuzz/corpus_http
+	cp tests/fuzz/corpus_http/* build-fuzz/corpus_http/
+	build-fuzz/bin/fuzz_http -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=8192 -timeout=10 -close_fd_mask=2 \
+	    -artifact_prefix=build-fuzz/ \
+	    build-fuzz/corpus_http
 
 demo: build
 	@if [ -x examples/cat_traveler/demo.sh ]; then \
