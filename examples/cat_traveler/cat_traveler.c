@@ -245,6 +245,25 @@ static int parse_options(int argc, char **argv, struct options *o)
 }
 
 /*
+ * A --trace session that stops on its own (its file failed: a full disk,
+ * say) says so at once, on stderr, not only at shutdown.
+ */
+static void trace_stopped(struct ctrace_session *s, void *arg)
+{
+    (void)arg;
+    struct ctrace_session_stats st;
+    ctrace_session_stats(s, &st);
+    if (st.reason == CTRACE_STOP_USER)
+        return;
+    fprintf(stderr,
+            PROG ": --trace stopped: %s (%llu events, %llu dropped); the "
+                 "service goes on untraced\n",
+            ctrace_session_reason(s),
+            (unsigned long long)st.events,
+            (unsigned long long)st.dropped);
+}
+
+/*
  * The --trace session: every matching call from start to stop, into a
  * file, with no limit (hence `force`). Its queue is large, so that bursts
  * under full load are absorbed rather than tripping the session.
@@ -258,6 +277,7 @@ static struct ctrace_session *start_trace(const struct options *o)
     so.force = true;
     so.max_queue = 16384;
     so.path = o->trace_file;
+    so.on_stop = trace_stopped;
     struct ctrace_error err = {0};
     struct ctrace_session *s =
         ctrace_session_start(o->trace, o->ntrace, &so, &err);

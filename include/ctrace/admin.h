@@ -63,6 +63,12 @@ struct ctrace_admin_opts {
     unsigned max_sessions; /* trace sessions running at once; default 4 */
     unsigned max_streams;  /* event streams open at once; default 4 */
     size_t max_body;       /* bytes of a request body; default 64 KiB */
+    /*
+     * How long a stopped session stays listed, as its summary (reason and
+     * counters; its queue memory is given back when it stops), in ms;
+     * default 60000.
+     */
+    unsigned keep_ms;
 };
 
 /*

@@ -153,6 +153,23 @@ struct ctrace_session_opts {
     const char *path;
     enum ctrace_format format;
     bool timestamps_ms; /* print milliseconds instead of microseconds */
+    /*
+     * The most the session may cost the service, in percent of the CPU
+     * time the process's CPUs offer (its consumer's rendering and writing,
+     * plus the traced threads' recording, measured as it runs). Over it,
+     * new calls are shed (dropped and counted in `dropped` and `shed`)
+     * until the cost is back under it; the session keeps running. 1 to
+     * 100; 100 never sheds. Default 20.
+     */
+    uint32_t max_overhead_pct;
+    /*
+     * Called once on the session's consumer thread when the session has
+     * stopped, whatever stopped it, after its final line was written: the
+     * place to report a stop the program did not ask for (a full disk
+     * under the sink) when it happens. NULL for none (default). It may
+     * read the session (stats, reason) but not stop, wait for or free it.
+     */
+    void (*on_stop)(struct ctrace_session *session, void *arg);
 };
 
 /*
@@ -165,8 +182,10 @@ CTRACE_API void ctrace_session_opts_init(struct ctrace_session_opts *opts);
 struct ctrace_session_stats {
     enum ctrace_stop_reason reason;
     uint64_t events;       /* events delivered to the sink */
-    uint64_t dropped;      /* events lost to a full queue */
+    uint64_t dropped;      /* events lost to a full queue, or shed */
     unsigned points_armed; /* trace points the specs selected */
+    uint64_t shed;  /* of `dropped`: shed to stay under max_overhead_pct */
+    int sink_errno; /* the errno of a failed sink, or 0 */
 };
 
 /*

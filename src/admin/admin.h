@@ -87,9 +87,11 @@ enum admin_lane { LANE_CONTROL, LANE_WINDOW, LANE_OTHER, ADMIN_LANES };
 #define ADMIN_HEARTBEAT_MS 5000
 #define ADMIN_STALL_MS     30000
 /* A session nobody reads is stopped after this; stopped ones stay listed
- * this long. */
+ * this long (the default of keep_ms), and at most ADMIN_KEEP_MAX of them
+ * (the most recent; a summary costs a few KiB). */
 #define ADMIN_NO_READER_MS 10000
 #define ADMIN_KEEP_MS      60000
+#define ADMIN_KEEP_MAX     64
 /* Bytes of rendered events one session holds for its reader at most. */
 #define ADMIN_SESSION_BYTES ((size_t)8 * 1024 * 1024)
 /* Housekeeping period while sessions exist, and while none does. */
@@ -300,10 +302,24 @@ void ctrace__admin_sessions_stop_all(struct admin *a);
 /* Frees every session record; after the daemon has stopped. */
 void ctrace__admin_sessions_free_all(struct admin *a);
 
+/* Whether the connection comes from 127.0.0.0/8 or ::1. */
+bool ctrace__admin_from_loopback(struct MHD_Connection *conn);
+
 /* Running sessions and open streams, for /system and /metrics. */
 void ctrace__admin_sessions_counts(struct admin *a,
                                    unsigned *running,
                                    unsigned *streams);
+
+/*
+ * Adds to the /api/v1/system object `v` what bounds and what was lost:
+ * "dropped_by" (drops by site), "memory" (queue bytes in use and the cap)
+ * and "sink_failures" (sessions stopped by a failing sink).
+ * Thread-safety: any thread.
+ */
+void ctrace__admin_put_limits(json_t *v);
+
+/* The same as Prometheus text, for /metrics. Thread-safety: any thread. */
+void ctrace__admin_put_limits_metrics(struct ctrace__sbuf *b);
 
 /* ---- routes.c ---- */
 

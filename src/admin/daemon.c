@@ -537,7 +537,7 @@ none:
 
 /* ---- Authentication. ---- */
 
-static bool from_loopback(struct MHD_Connection *conn)
+bool ctrace__admin_from_loopback(struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -569,7 +569,7 @@ static bool authorized(struct request *rq)
     const char *h = MHD_lookup_connection_value(
         rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (h == NULL && read && a->opts.allow_loopback_reads &&
-        from_loopback(rq->conn))
+        ctrace__admin_from_loopback(rq->conn))
         return true;
     const char *why = NULL;
     if (h == NULL) {
@@ -1022,6 +1022,7 @@ void ctrace_admin_opts_init(struct ctrace_admin_opts *opts)
     opts->max_sessions = 4;
     opts->max_streams = 4;
     opts->max_body = (size_t)64 * 1024;
+    opts->keep_ms = ADMIN_KEEP_MS;
 }
 
 /* Opens the listening socket ourselves, for a precise error on failure. */

@@ -129,6 +129,7 @@ void ctrace__admin_system(struct request *rq)
                                   (json_int_t)a->opts.max_streams));
     json_object_set_new(v, "events", json_integer((json_int_t)events));
     json_object_set_new(v, "dropped", json_integer((json_int_t)dropped));
+    ctrace__admin_put_limits(v);
     json_object_set_new(
         v, "points", json_integer((json_int_t)ctrace__registry_count()));
     ctrace__admin_reply_json(rq, MHD_HTTP_OK, v);
@@ -960,8 +961,8 @@ void ctrace__admin_metrics(struct request *rq)
         "the program started.\n"
         "# TYPE ctrace_events_total counter\n"
         "ctrace_events_total %" PRIu64 "\n"
-        "# HELP ctrace_events_dropped_total Trace events dropped because a "
-        "session's queue was full.\n"
+        "# HELP ctrace_events_dropped_total Trace events dropped anywhere "
+        "(the sum of ctrace_events_dropped_by_site_total).\n"
         "# TYPE ctrace_events_dropped_total counter\n"
         "ctrace_events_dropped_total %" PRIu64 "\n"
         "# HELP ctrace_processes Processes by status (dead ones are kept "
@@ -975,6 +976,7 @@ void ctrace__admin_metrics(struct request *rq)
                             "ctrace_processes{status=\"%s\"} %" PRIu64 "\n",
                             ctrace_proc_status_name((enum ctrace_proc_status)s),
                             by_status[s]);
+    ctrace__admin_put_limits_metrics(&b);
     ctrace__sbuf_puts(&b,
                       "# HELP ctrace_message_queue_len Messages waiting in "
                       "each server's mailbox.\n"

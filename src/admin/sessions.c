@@ -18,7 +18,9 @@
  * overflowed; sends heartbeats; notices a reader that hung up while its
  * stream was suspended (libmicrohttpd does not look at a suspended
  * connection); shuts down a stream whose reader takes nothing for
- * ADMIN_STALL_MS; and forgets stopped sessions after ADMIN_KEEP_MS.
+ * ADMIN_STALL_MS; and forgets stopped sessions after keep_ms, or beyond
+ * the ADMIN_KEEP_MAX most recent (their queue memory and consumer thread
+ * went when they stopped; only the summary stays till then).
  *
  * Records are reference counted under admin.lock: the list holds one, an
  * attached stream one, and whoever works on a record outside the lock one.
@@ -42,6 +44,20 @@
 /* Most specs, and most processes in a `procs` filter, of one session. */
 #define MAX_SPECS 32
 #define MAX_PROCS 64
+/*
+ * A suspended stream is resumed as soon as this much is buffered for it;
+ * less waits for the housekeeper's next tick (ADMIN_TICK_MS). Resuming on
+ * every event of a storm cost the endpoint's thread more than rendering the
+ * events did.
+ */
+#define STREAM_BATCH_BYTES (16 * 1024)
+/*
+ * The endpoint's thread time sending a stream is charged to the session's
+ * overhead budget; a reader on this machine (loopback) is charged this
+ * many tenths of it, for its own share of the machine: the `ctrace` CLI
+ * parsing and writing the events costs about 1.4 times the sending.
+ */
+#define LOCAL_READER_TENTHS 25
 
 /* One Server-Sent Events frame waiting for the reader. */
 struct frame {
@@ -95,7 +111,17 @@ struct asession {
     bool resuming;  /* MHD_resume_connection() called since */
     uint64_t last_write_ms;
     uint64_t last_progress_ms;
+    uint64_t read_cpu_ns; /* the endpoint thread's CPU time, last read */
+    bool local_reader;    /* the stream's reader is on loopback */
 };
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- Records and references. ---- */
 
@@ -183,6 +209,7 @@ push_frame(struct asession *as, const char *data, size_t len, bool is_event)
     if (is_event && (as->nframes >= as->max_frames ||
                      as->bytes + len > ADMIN_SESSION_BYTES)) {
         as->dropped++;
+        ctrace__drops_add(CTRACE__DROP_STREAM, 1);
         as->overflow = true;
         return;
     }
@@ -190,6 +217,7 @@ push_frame(struct asession *as, const char *data, size_t len, bool is_event)
     if (f == NULL) {
         if (is_event) {
             as->dropped++;
+            ctrace__drops_add(CTRACE__DROP_STREAM, 1);
             as->overflow = true;
         }
         return;
@@ -209,7 +237,8 @@ push_frame(struct asession *as, const char *data, size_t len, bool is_event)
     as->bytes += len;
     if (is_event)
         as->events++;
-    wake_reader(as);
+    if (!is_event || as->bytes >= STREAM_BATCH_BYTES)
+        wake_reader(as);
 }
 
 /* The session's consumer thread: one event becomes one frame. */
@@ -239,6 +268,7 @@ static void on_event(const struct ctrace_event *ev, void *arg)
         push_frame(as, frame.data, frame.len, true);
     } else {
         as->dropped++;
+        ctrace__drops_add(CTRACE__DROP_STREAM, 1);
         as->overflow = true;
     }
     pthread_mutex_unlock(&as->lock);
@@ -282,6 +312,7 @@ static void finalize(struct asession *as)
                                as->final_reason,
                                as->final_events,
                                as->final_dropped,
+                               st.shed,
                                &text);
         struct ctrace__sbuf frame = CTRACE__SBUF_INIT;
         ctrace__sbuf_puts(&frame, "event: stopped\ndata: {\"reason\":");
@@ -310,6 +341,8 @@ static void finalize(struct asession *as)
     pthread_mutex_unlock(&as->lock);
     ctrace_free(counters);
     if (mine) {
+        /* Its consumer thread (and stack) goes now, not when forgotten. */
+        ctrace__session_reap(as->s);
         pthread_mutex_lock(&as->admin->lock);
         as->admin->running--;
         pthread_mutex_unlock(&as->admin->lock);
@@ -338,7 +371,18 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     struct asession *as = cls;
     struct admin *a = as->admin;
     ctrace__admin_thread_mark();
+    uint64_t cpu = thread_cpu_ns();
     pthread_mutex_lock(&as->lock);
+    /*
+     * What this thread spent since the last read (sending that data, mostly)
+     * is charged to the session's overhead budget.
+     */
+    if (!as->final_queued && as->read_cpu_ns != 0 && cpu > as->read_cpu_ns)
+        ctrace__session_charge(as->s,
+                               as->local_reader ? (cpu - as->read_cpu_ns) *
+                                                      LOCAL_READER_TENTHS / 10
+                                                : cpu - as->read_cpu_ns);
+    as->read_cpu_ns = cpu;
     if (as->suspended) {
         as->suspended = false;
         as->resuming = false;
@@ -453,6 +497,7 @@ struct MHD_Response *ctrace__admin_session_events(struct request *rq)
     }
     as->had_reader = true;
     as->attached = true;
+    as->local_reader = ctrace__admin_from_loopback(rq->conn);
     as->conn = rq->conn;
     as->fd = ci != NULL ? (int)ci->connect_fd : -1;
     as->last_write_ms = as->last_progress_ms = ctrace__admin_now_ms();
@@ -497,7 +542,12 @@ static json_t *session_json(struct asession *as)
     pthread_mutex_lock(&as->lock);
     bool stopped = as->final_queued;
     json_object_set_new(v, "id", json_integer((json_int_t)as->id));
-    json_object_set(v, "specs", as->specs);
+    /*
+     * A copy: the reply is serialized and freed on the HTTP thread after
+     * the record may have been freed on the housekeeper's, and jansson's
+     * reference counts do not order the two threads' accesses.
+     */
+    json_object_set_new(v, "specs", json_deep_copy(as->specs));
     json_object_set_new(
         v, "state", json_string(stopped ? "stopped" : "running"));
     json_object_set_new(
@@ -521,6 +571,29 @@ static json_t *session_json(struct asession *as)
     return v;
 }
 
+/*
+ * The last sessions of the program (not the endpoint's, whose sink is the
+ * stream) that stopped because their sink failed, newest first.
+ */
+static json_t *sink_failures_json(void)
+{
+    struct ctrace__sink_failure f[8];
+    size_t n = ctrace__engine_sink_failures(f, CTRACE__ARRAY_SIZE(f), NULL);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list,
+                              json_pack("{s:o,s:I,s:I,s:I}",
+                                        "reason",
+                                        ctrace__admin_jstr(f[i].reason),
+                                        "events",
+                                        (json_int_t)f[i].events,
+                                        "dropped",
+                                        (json_int_t)f[i].dropped,
+                                        "stopped_us",
+                                        (json_int_t)f[i].stopped_us));
+    return list;
+}
+
 void ctrace__admin_sessions_list(struct request *rq)
 {
     struct asession **all;
@@ -532,7 +605,68 @@ void ctrace__admin_sessions_list(struct request *rq)
     }
     free(all);
     ctrace__admin_reply_json(
-        rq, MHD_HTTP_OK, json_pack("{so}", "sessions", list));
+        rq,
+        MHD_HTTP_OK,
+        json_pack(
+            "{soso}", "sessions", list, "sink_failures", sink_failures_json()));
+}
+
+void ctrace__admin_put_limits(json_t *v)
+{
+    uint64_t by_site[CTRACE__DROP_SITES];
+    ctrace__drops_read(by_site);
+    json_t *d = json_object();
+    for (unsigned i = 0; i < CTRACE__DROP_SITES; i++)
+        json_object_set_new(d,
+                            ctrace__drop_site_name((enum ctrace__drop_site)i),
+                            json_integer((json_int_t)by_site[i]));
+    json_object_set_new(v, "dropped_by", d);
+    json_object_set_new(v,
+                        "memory",
+                        json_pack("{sIsI}",
+                                  "queues_bytes",
+                                  (json_int_t)ctrace__engine_memory(),
+                                  "limit_bytes",
+                                  (json_int_t)CTRACE__MEMORY_LIMIT));
+    uint64_t failures = 0;
+    (void)ctrace__engine_sink_failures(NULL, 0, &failures);
+    json_object_set_new(v, "sink_failures", json_integer((json_int_t)failures));
+}
+
+void ctrace__admin_put_limits_metrics(struct ctrace__sbuf *b)
+{
+    uint64_t by_site[CTRACE__DROP_SITES];
+    ctrace__drops_read(by_site);
+    ctrace__sbuf_puts(b,
+                      "# HELP ctrace_events_dropped_by_site_total Trace "
+                      "events dropped, by where: a session's queue, shed "
+                      "for overhead, the admin stream's buffer, an export.\n"
+                      "# TYPE ctrace_events_dropped_by_site_total counter\n");
+    for (unsigned i = 0; i < CTRACE__DROP_SITES; i++)
+        ctrace__sbuf_printf(
+            b,
+            "ctrace_events_dropped_by_site_total{site=\"%s\"} %" PRIu64 "\n",
+            ctrace__drop_site_name((enum ctrace__drop_site)i),
+            by_site[i]);
+    uint64_t failures = 0;
+    (void)ctrace__engine_sink_failures(NULL, 0, &failures);
+    ctrace__sbuf_printf(
+        b,
+        "# HELP ctrace_sink_failures_total Sessions stopped because their "
+        "sink failed (a write error such as a full disk).\n"
+        "# TYPE ctrace_sink_failures_total counter\n"
+        "ctrace_sink_failures_total %" PRIu64 "\n"
+        "# HELP ctrace_queue_memory_bytes Queue memory that running "
+        "sessions hold.\n"
+        "# TYPE ctrace_queue_memory_bytes gauge\n"
+        "ctrace_queue_memory_bytes %zu\n"
+        "# HELP ctrace_queue_memory_limit_bytes The cap on it; a start "
+        "beyond it is refused.\n"
+        "# TYPE ctrace_queue_memory_limit_bytes gauge\n"
+        "ctrace_queue_memory_limit_bytes %zu\n",
+        failures,
+        ctrace__engine_memory(),
+        (size_t)CTRACE__MEMORY_LIMIT);
 }
 
 void ctrace__admin_session_get(struct request *rq)
@@ -762,6 +896,7 @@ static bool parse_start(struct request *rq, json_t *body, struct start_args *sa)
                                         "max_msg_size",
                                         "print_depth",
                                         "max_queue",
+                                        "max_overhead_pct",
                                         "force"};
     const char *key;
     json_t *v;
@@ -774,7 +909,8 @@ static bool parse_start(struct request *rq, json_t *body, struct start_args *sa)
             return bad(rq,
                        "unknown field \"%.64s\"; the fields are specs, "
                        "time_ms, msgs, rate, procs, format, timestamps_ms, "
-                       "max_msg_size, print_depth, max_queue, force",
+                       "max_msg_size, print_depth, max_queue, "
+                       "max_overhead_pct, force",
                        key);
     }
     json_t *specs = json_object_get(body, "specs");
@@ -823,6 +959,7 @@ static bool parse_start(struct request *rq, json_t *body, struct start_args *sa)
         !get_u32(rq, body, "max_msg_size", &sa->opts.max_msg_size) ||
         !get_u32(rq, body, "print_depth", &sa->opts.print_depth) ||
         !get_u32(rq, body, "max_queue", &sa->opts.max_queue) ||
+        !get_u32(rq, body, "max_overhead_pct", &sa->opts.max_overhead_pct) ||
         !get_bool(rq, body, "timestamps_ms", &sa->opts.timestamps_ms) ||
         !get_bool(rq, body, "force", &sa->opts.force) ||
         !get_rate(rq, body, sa) || !get_procs(rq, body, sa))
@@ -887,7 +1024,8 @@ void ctrace__admin_sessions_start(struct request *rq)
     as->admin = a;
     as->refs = 1; /* the list's, from when it is listed */
     as->fd = -1;
-    as->specs = json_incref(json_object_get(body, "specs"));
+    /* Its own copy: `body` is this thread's. */
+    as->specs = json_deep_copy(json_object_get(body, "specs"));
     as->max_frames = sa->opts.max_queue;
     as->start_ms = ctrace__admin_now_ms();
     struct timespec ts;
@@ -963,11 +1101,31 @@ static uint64_t since(uint64_t now, uint64_t then)
     return now > then ? now - then : 0;
 }
 
+/*
+ * Frees the frames of a stopped session whose one reader has come and
+ * gone: nobody can read them any more. Session lock held.
+ */
+static void forget_frames(struct asession *as)
+{
+    if (!as->final_queued || !as->had_reader || as->attached)
+        return;
+    for (struct frame *f = as->head; f != NULL;) {
+        struct frame *next = f->next;
+        free(f);
+        f = next;
+    }
+    as->head = as->tail = NULL;
+    as->head_off = 0;
+    as->nframes = 0;
+    as->bytes = 0;
+}
+
 /* One round of housekeeping for one session. No lock held. */
 static void tend(struct asession *as, uint64_t now)
 {
     const char *why = NULL;
     pthread_mutex_lock(&as->lock);
+    forget_frames(as);
     if (!as->final_queued && !as->stopping) {
         if (as->reader_gone)
             why = "reader went away";
@@ -983,6 +1141,9 @@ static void tend(struct asession *as, uint64_t now)
      * lock to do so), so its descriptor may be looked at here.
      */
     if (as->attached) {
+        /* Frames short of a batch (push_frame()) go out now. */
+        if (as->head != NULL)
+            wake_reader(as);
         if (as->head == NULL && !as->final_queued &&
             since(now, as->last_write_ms) >= ADMIN_HEARTBEAT_MS) {
             static const char beat[] = ": keepalive\n\n";
@@ -1037,13 +1198,22 @@ void *ctrace__admin_housekeeper(void *arg)
         uint64_t now = ctrace__admin_now_ms();
         for (size_t i = 0; i < n; i++)
             tend(all[i], now);
-        /* Forget sessions stopped long enough ago whose stream is over. */
+        /*
+         * Forget sessions stopped long enough ago whose stream is over, and
+         * the oldest beyond ADMIN_KEEP_MAX (the list is newest first), so
+         * that a churn of starts and stops keeps memory flat.
+         */
+        size_t kept = 0;
         for (size_t i = 0; i < n; i++) {
             struct asession *as = all[i];
             pthread_mutex_lock(&as->lock);
+            bool over = as->final_queued && !as->attached;
             /* stop_ms may be later than `now`: finalized just above. */
-            bool expired = as->final_queued && !as->attached &&
-                           since(now, as->stop_ms) >= ADMIN_KEEP_MS;
+            bool expired =
+                over && (since(now, as->stop_ms) >= a->opts.keep_ms ||
+                         kept >= ADMIN_KEEP_MAX);
+            if (over && !expired)
+                kept++;
             pthread_mutex_unlock(&as->lock);
             if (expired) {
                 pthread_mutex_lock(&a->lock);

@@ -237,7 +237,8 @@ enum {
     OPT_PRINT_DEPTH,
     OPT_MAX_QUEUE,
     OPT_OUTPUT,
-    OPT_FORCE
+    OPT_FORCE,
+    OPT_MAX_OVERHEAD
 };
 
 static const struct ctrace_cli_opt trace_opts[] = {
@@ -252,6 +253,7 @@ static const struct ctrace_cli_opt trace_opts[] = {
     {"max-queue", 0, true, OPT_MAX_QUEUE},
     {"output", 'o', true, OPT_OUTPUT},
     {"force", 0, false, OPT_FORCE},
+    {"max-overhead", 0, true, OPT_MAX_OVERHEAD},
     {NULL, 0, false, 0}};
 
 /* What the event stream's callbacks need. */
@@ -538,6 +540,12 @@ int ctrace_cli_trace(struct ctrace_cli *cli, int argc, char **argv)
             if (!ctrace_cli_parse_uint(cmd, "--max-queue", v, 1, INT32_MAX, &n))
                 goto done;
             json_object_set_new(body, "max_queue", json_integer((json_int_t)n));
+            break;
+        case OPT_MAX_OVERHEAD:
+            if (!ctrace_cli_parse_uint(cmd, "--max-overhead", v, 1, 100, &n))
+                goto done;
+            json_object_set_new(
+                body, "max_overhead_pct", json_integer((json_int_t)n));
             break;
         case OPT_OUTPUT:
             output_file = v;

@@ -28,6 +28,7 @@
 #include <execinfo.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -57,6 +58,15 @@
 #define DRAIN_MS 200
 /* Bytes of text a consumer gathers before it writes them. */
 #define TEXT_BATCH (64 * 1024)
+/*
+ * The overhead budget (max_overhead_pct) is settled every OVERHEAD_TICK_MS
+ * on the consumer; a session may run ahead of it by OVERHEAD_BURST_MS of
+ * budget, so that a short burst is never shed.
+ */
+#define OVERHEAD_TICK_MS  10
+#define OVERHEAD_BURST_MS 100
+/* Sink failures kept for the admin endpoint's listing. */
+#define SINK_FAILURES_KEPT 8
 
 /*
  * What the engine publishes for a point (core.h: ctrace__point_set_probe).
@@ -116,12 +126,25 @@ struct ctrace_session {
     atomic_uint_fast64_t msgs_taken;
     atomic_uint_fast64_t dropped;
     atomic_int_fast64_t outstanding; /* calls whose return is still due */
+    /* Overhead: set by the consumer while calls are to be shed. */
+    atomic_bool shedding;
+    atomic_uint_fast64_t shed;       /* calls shed, counted by traced threads */
+    atomic_uint_fast64_t cost_ticks; /* traced threads' time recording */
+    atomic_uint_fast64_t charged_ns; /* ctrace__session_charge() */
 
     atomic_uint_fast64_t events; /* delivered; written by the consumer */
 
     /* Consumer-only while running; read by others once stopped. */
     uint64_t rate_window_start;
     uint64_t rate_count;
+    unsigned ncpus;       /* CPUs the process may run on, at start */
+    uint64_t ov_next_ns;  /* next settlement of the overhead budget */
+    uint64_t ov_last_ns;  /* the last one */
+    uint64_t ov_cpu_ns;   /* consumer's CPU time then */
+    uint64_t ov_ticks;    /* cost_ticks then */
+    uint64_t ov_charged;  /* charged_ns then */
+    int64_t ov_credit_ns; /* budget left; shedding while negative */
+    bool ov_shedding;
     int sink_errno;
     struct ctrace__symbolizer *symbolizer; /* made on first use */
     bool owns_fd;                          /* opened from opts.path */
@@ -134,6 +157,7 @@ struct ctrace_session {
     bool dropped_counted;
     pthread_t consumer;
     bool consumer_started;
+    bool consumer_joined; /* under `lock` */
     pthread_mutex_t lock; /* guards state and the condition */
     pthread_cond_t cond;
     enum state state;
@@ -167,6 +191,13 @@ static _Atomic unsigned proc_wants;
  */
 static atomic_uint_fast64_t total_events;
 static uint64_t total_dropped;
+static uint64_t total_shed; /* under the registry lock, as total_dropped */
+/* Drops counted by other parts (ctrace__drops_add()), by site. */
+static atomic_uint_fast64_t site_drops[CTRACE__DROP_SITES];
+/* Sessions stopped by a failing sink: the count and the last few. */
+static pthread_mutex_t failures_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t sink_failures_total;
+static struct ctrace__sink_failure sink_failures[SINK_FAILURES_KEPT];
 
 /* ---- Traced side. ---- */
 
@@ -358,6 +389,11 @@ static bool fire(struct ctrace_point *pt,
          * Count the return as due before the ticket can stop the session:
          * a consumer that sees the msgs stop then also sees it is owed one.
          */
+        if (atomic_load_explicit(&s->shedding, memory_order_relaxed)) {
+            atomic_fetch_add_explicit(&s->shed, 1, memory_order_relaxed);
+            goto want_return;
+        }
+        uint64_t cost_start = ctrace__clock_ticks();
         bool wants_ret = (actions & CTRACE__ACTION_RETURN) != 0;
         if (wants_ret)
             atomic_fetch_add_explicit(&s->outstanding, 1, memory_order_relaxed);
@@ -382,6 +418,9 @@ static bool fire(struct ctrace_point *pt,
         ctrace__record_copy(&s->layout, r, args, r->nargs);
         capture_stack(r, actions, frame->engine[3]);
         ctrace__queue_commit(&s->queue, r);
+        atomic_fetch_add_explicit(&s->cost_ticks,
+                                  ctrace__clock_ticks() - cost_start,
+                                  memory_order_relaxed);
         if (wants_ret)
             ret_mask |= UINT64_C(1) << i;
     want_return:;
@@ -454,6 +493,8 @@ static void hook_ret(void *arg,
         if ((ret_mask & bit) == 0)
             continue;
         atomic_fetch_sub_explicit(&s->outstanding, 1, memory_order_relaxed);
+        /* Never shed: the call it belongs to was taken. */
+        uint64_t cost_start = ctrace__clock_ticks();
         struct ctrace__record *r = reserve(s);
         if (r == NULL)
             continue;
@@ -470,6 +511,9 @@ static void hook_ret(void *arg,
         if (value != NULL)
             ctrace__record_copy(&s->layout, r, value, 1);
         ctrace__queue_commit(&s->queue, r);
+        atomic_fetch_add_explicit(&s->cost_ticks,
+                                  ctrace__clock_ticks() - cost_start,
+                                  memory_order_relaxed);
     }
     ctrace__thread_leave(t);
 }
@@ -534,6 +578,10 @@ void ctrace__engine_proc_event(enum ctrace_event_kind kind,
         struct ctrace_session *s = session_at(i, true);
         if (s == NULL || (s->wants & bit) == 0 || !procs_ok(s, pid))
             continue;
+        if (atomic_load_explicit(&s->shedding, memory_order_relaxed)) {
+            atomic_fetch_add_explicit(&s->shed, 1, memory_order_relaxed);
+            continue;
+        }
         struct ctrace__record *r = take_ticket(s) ? reserve(s) : NULL;
         if (r == NULL)
             continue;
@@ -916,6 +964,78 @@ static void deliver(struct ctrace_session *s,
     hand_over(s, &ev, text);
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The overhead budget, settled on the consumer every OVERHEAD_TICK_MS: the
+ * session's cost since the last settlement (this thread's CPU time, which
+ * includes the sink's rendering and writing and any callback, plus what
+ * traced threads spent recording) is taken from a credit that grows by
+ * max_overhead_pct of the wall time times the CPUs. While the credit is
+ * negative, traced threads shed new calls; it is capped both ways at
+ * OVERHEAD_BURST_MS of budget, so that shedding starts and ends within
+ * a fraction of a second of the cost crossing the budget.
+ */
+static void overhead_settle(struct ctrace_session *s)
+{
+    if (s->opts.max_overhead_pct >= 100)
+        return;
+    uint64_t now = ctrace__clock_mono_ns();
+    if (now < s->ov_next_ns)
+        return;
+    uint64_t cpu = thread_cpu_ns();
+    uint64_t ticks = atomic_load_explicit(&s->cost_ticks, memory_order_relaxed);
+    uint64_t charged =
+        atomic_load_explicit(&s->charged_ns, memory_order_relaxed);
+    uint64_t cost = (cpu > s->ov_cpu_ns ? cpu - s->ov_cpu_ns : 0) +
+                    ctrace__clock_ticks_to_ns(ticks - s->ov_ticks) +
+                    (charged - s->ov_charged);
+    uint64_t share = (uint64_t)s->opts.max_overhead_pct * s->ncpus;
+    uint64_t budget = (now - s->ov_last_ns) * share / 100;
+    int64_t cap =
+        (int64_t)((uint64_t)OVERHEAD_BURST_MS * 1000000u * share / 100);
+    int64_t credit = s->ov_credit_ns + (int64_t)budget - (int64_t)cost;
+    if (credit > cap)
+        credit = cap;
+    if (credit < -cap)
+        credit = -cap;
+    s->ov_credit_ns = credit;
+    s->ov_last_ns = now;
+    s->ov_cpu_ns = cpu;
+    s->ov_ticks = ticks;
+    s->ov_charged = charged;
+    s->ov_next_ns = now + (uint64_t)OVERHEAD_TICK_MS * 1000000u;
+    bool shed = credit < 0;
+    if (shed != s->ov_shedding) {
+        s->ov_shedding = shed;
+        atomic_store_explicit(&s->shedding, shed, memory_order_relaxed);
+    }
+}
+
+static void overhead_init(struct ctrace_session *s)
+{
+    unsigned n = 0;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        n = (unsigned)CPU_COUNT(&set);
+    if (n == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (unsigned)c : 1;
+    }
+    s->ncpus = n;
+    s->ov_last_ns = ctrace__clock_mono_ns();
+    s->ov_next_ns = s->ov_last_ns + (uint64_t)OVERHEAD_TICK_MS * 1000000u;
+    s->ov_cpu_ns = thread_cpu_ns();
+    s->ov_credit_ns = (int64_t)((uint64_t)OVERHEAD_BURST_MS * 1000000u *
+                                s->opts.max_overhead_pct * n / 100);
+}
+
 /* Delivers what is queued now; returns how many records it took. */
 static size_t drain(struct ctrace_session *s, struct ctrace__sbuf *text)
 {
@@ -924,7 +1044,9 @@ static size_t drain(struct ctrace_session *s, struct ctrace__sbuf *text)
     while ((r = ctrace__queue_peek(&s->queue)) != NULL) {
         deliver(s, r, text);
         ctrace__queue_release(&s->queue);
-        n++;
+        /* A storm keeps the queue full: settle the budget meanwhile. */
+        if ((++n & 255) == 0)
+            overhead_settle(s);
     }
     emit_text(s, text);
     return n;
@@ -1005,12 +1127,31 @@ static void report(struct ctrace_session *s, struct ctrace__sbuf *text)
     if (s->opts.fd < 0 || s->sink_errno != 0)
         return;
     format_counters(s, text);
+    uint64_t shed = atomic_load(&s->shed);
     ctrace__format_stopped(&s->format,
                            s->reason,
                            atomic_load(&s->events),
-                           atomic_load(&s->dropped),
+                           atomic_load(&s->dropped) + shed,
+                           shed,
                            text);
     emit_text(s, text);
+}
+
+/* Keeps the failure of a session's sink for ctrace__engine_sink_failures. */
+static void note_sink_failure(struct ctrace_session *s)
+{
+    pthread_mutex_lock(&failures_lock);
+    memmove(&sink_failures[1],
+            &sink_failures[0],
+            sizeof(sink_failures) - sizeof(sink_failures[0]));
+    struct ctrace__sink_failure *f = &sink_failures[0];
+    snprintf(f->reason, sizeof(f->reason), "%s", s->reason);
+    f->events = atomic_load(&s->events);
+    f->dropped = atomic_load(&s->dropped) + atomic_load(&s->shed);
+    f->stopped_us = ctrace__clock_wall_us();
+    f->sink_errno = s->sink_errno;
+    sink_failures_total++;
+    pthread_mutex_unlock(&failures_lock);
 }
 
 static void finish(struct ctrace_session *s, enum ctrace_stop_reason reason)
@@ -1029,9 +1170,20 @@ static void finish(struct ctrace_session *s, enum ctrace_stop_reason reason)
      */
     ctrace__symbolizer_free(s->symbolizer);
     s->symbolizer = NULL;
+    /*
+     * The queue, and its share of the memory cap, go now too: a stopped
+     * session keeps only its counters and reason, however long its handle
+     * is kept (the admin endpoint lists stopped sessions for a minute).
+     */
+    ctrace__queue_destroy(&s->queue);
+    pthread_mutex_lock(&engine_lock);
+    engine_memory -= s->memory;
+    s->memory = 0;
+    pthread_mutex_unlock(&engine_lock);
     /* No drop can follow: move this session's into the total. */
     ctrace__registry_lock();
     total_dropped += atomic_load(&s->dropped);
+    total_shed += atomic_load(&s->shed);
     s->dropped_counted = true;
     ctrace__registry_unlock();
     /* A failing sink during the drain overrides a softer reason. */
@@ -1057,6 +1209,8 @@ static void finish(struct ctrace_session *s, enum ctrace_stop_reason reason)
     s->final_reason = reason;
     report(s, &text);
     ctrace__sbuf_free(&text);
+    if (reason == CTRACE_STOP_SINK)
+        note_sink_failure(s);
 
     pthread_mutex_lock(&engine_lock);
     engine_sessions--;
@@ -1066,6 +1220,12 @@ static void finish(struct ctrace_session *s, enum ctrace_stop_reason reason)
     s->state = STOPPED;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
+    /*
+     * ctrace_session_free() joins this thread before freeing, so the
+     * session outlives the callback.
+     */
+    if (s->opts.on_stop != NULL)
+        s->opts.on_stop(s, s->opts.arg);
 }
 
 static void *consumer_main(void *arg)
@@ -1084,7 +1244,9 @@ static void *consumer_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     struct ctrace__sbuf text = CTRACE__SBUF_INIT;
     uint64_t drain_deadline = 0;
+    overhead_init(s);
     for (;;) {
+        overhead_settle(s);
         if (drain(s, &text) > 0)
             continue;
         uint64_t now = ctrace__clock_mono_ns();
@@ -1145,6 +1307,7 @@ void ctrace_session_opts_init(struct ctrace_session_opts *opts)
     opts->procs = CTRACE_PROCS_ALL;
     opts->fd = -1;
     opts->format = CTRACE_FORMAT_REDBUG;
+    opts->max_overhead_pct = 20;
 }
 
 static int check_opts(const struct ctrace_session_opts *o,
@@ -1174,6 +1337,13 @@ static int check_opts(const struct ctrace_session_opts *o,
                                  0,
                                  "max_queue %u is out of range 1..1048576",
                                  (unsigned)o->max_queue);
+    if (o->max_overhead_pct == 0 || o->max_overhead_pct > 100)
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "max_overhead_pct %u is out of range 1..100",
+                                 (unsigned)o->max_overhead_pct);
     if (o->max_msg_size == 0 || o->max_msg_size > 65536)
         return ctrace__error_set(err,
                                  CTRACE_EINVAL,
@@ -1631,7 +1801,8 @@ ctrace_session_start(const char *const *specs,
         ctrace__error_set(err, rc, 0, 0, "cannot allocate the event queue");
         goto fail_registry;
     }
-    /* Charged until the queue is freed, in session_destroy(). */
+    /* Charged until the queue is freed, in finish() (or session_destroy()
+     * when the session never ran). */
     s->memory = need;
     engine_memory += need;
 
@@ -1734,8 +1905,10 @@ void ctrace_session_stats(const struct ctrace_session *s,
     bool stopped = m->state == STOPPED;
     st->reason = stopped ? m->final_reason : CTRACE_STOP_RUNNING;
     st->events = atomic_load(&m->events);
+    st->sink_errno = stopped ? m->sink_errno : 0;
     pthread_mutex_unlock(&m->lock);
-    st->dropped = atomic_load(&m->dropped);
+    st->shed = atomic_load(&m->shed);
+    st->dropped = atomic_load(&m->dropped) + st->shed;
     st->points_armed = (unsigned)m->narmed;
 }
 
@@ -1748,13 +1921,28 @@ const char *ctrace_session_reason(const struct ctrace_session *s)
     return stopped ? s->reason : "running";
 }
 
+void ctrace__session_charge(struct ctrace_session *s, uint64_t ns)
+{
+    atomic_fetch_add_explicit(&s->charged_ns, ns, memory_order_relaxed);
+}
+
+void ctrace__session_reap(struct ctrace_session *s)
+{
+    ctrace_session_wait(s, -1);
+    pthread_mutex_lock(&s->lock);
+    bool join = s->consumer_started && !s->consumer_joined;
+    s->consumer_joined = true;
+    pthread_mutex_unlock(&s->lock);
+    if (join)
+        pthread_join(s->consumer, NULL);
+}
+
 void ctrace_session_free(struct ctrace_session *s)
 {
     if (s == NULL)
         return;
     ctrace_session_stop(s);
-    if (s->consumer_started)
-        pthread_join(s->consumer, NULL);
+    ctrace__session_reap(s);
     session_destroy(s);
 }
 
@@ -1787,13 +1975,68 @@ unsigned ctrace__engine_sessions(void)
 void ctrace__engine_totals(uint64_t *events, uint64_t *dropped)
 {
     *events = atomic_load_explicit(&total_events, memory_order_relaxed);
-    ctrace__registry_lock();
-    uint64_t d = total_dropped;
-    for (struct ctrace_session *s = live_sessions; s != NULL; s = s->next_live)
-        if (!s->dropped_counted)
-            d += atomic_load_explicit(&s->dropped, memory_order_relaxed);
-    ctrace__registry_unlock();
+    uint64_t by_site[CTRACE__DROP_SITES];
+    ctrace__drops_read(by_site);
+    uint64_t d = 0;
+    for (unsigned i = 0; i < CTRACE__DROP_SITES; i++)
+        d += by_site[i];
     *dropped = d;
+}
+
+void ctrace__drops_add(enum ctrace__drop_site site, uint64_t n)
+{
+    if ((unsigned)site < CTRACE__DROP_SITES)
+        atomic_fetch_add_explicit(&site_drops[site], n, memory_order_relaxed);
+}
+
+void ctrace__drops_read(uint64_t counts[CTRACE__DROP_SITES])
+{
+    for (unsigned i = 0; i < CTRACE__DROP_SITES; i++)
+        counts[i] = atomic_load_explicit(&site_drops[i], memory_order_relaxed);
+    /* The engine's own are summed here, never on traced threads. */
+    ctrace__registry_lock();
+    uint64_t queue = total_dropped, shed = total_shed;
+    for (struct ctrace_session *s = live_sessions; s != NULL; s = s->next_live)
+        if (!s->dropped_counted) {
+            queue += atomic_load_explicit(&s->dropped, memory_order_relaxed);
+            shed += atomic_load_explicit(&s->shed, memory_order_relaxed);
+        }
+    ctrace__registry_unlock();
+    counts[CTRACE__DROP_QUEUE] += queue;
+    counts[CTRACE__DROP_SHED] += shed;
+}
+
+const char *ctrace__drop_site_name(enum ctrace__drop_site site)
+{
+    switch (site) {
+    case CTRACE__DROP_QUEUE:
+        return "session_queue";
+    case CTRACE__DROP_SHED:
+        return "overhead";
+    case CTRACE__DROP_STREAM:
+        return "stream_buffer";
+    case CTRACE__DROP_EXPORT:
+        return "export";
+    default:
+        return "unknown";
+    }
+}
+
+size_t ctrace__engine_sink_failures(struct ctrace__sink_failure *out,
+                                    size_t max,
+                                    uint64_t *total)
+{
+    pthread_mutex_lock(&failures_lock);
+    uint64_t n = sink_failures_total;
+    size_t kept = n < SINK_FAILURES_KEPT ? (size_t)n : SINK_FAILURES_KEPT;
+    if (kept > max)
+        kept = max;
+    if (kept > 0)
+        memcpy(out, sink_failures, kept * sizeof(*out));
+    pthread_mutex_unlock(&failures_lock);
+    if (total != NULL)
+        *total = n;
+    return kept;
 }
 
 size_t ctrace__engine_armed_points(ctrace__armed_point_fn fn, void *arg)

@@ -3,12 +3,16 @@
  * The bounded MPSC queue of queue.h.
  *
  * Cell i starts with sequence i. A producer at tail position p may take
- * cell p & mask when its sequence equals p; it advances the tail with a
- * compare-and-swap, writes, and stores sequence p + 1 (release) to publish.
- * The consumer at head position h reads cell h & mask when its sequence is
- * h + 1 (acquire), and frees it by storing h + capacity, the position at
- * which a producer one lap later may take it. A sequence below p means the
- * consumer has not freed the cell yet: the queue is full.
+ * cell p mod capacity when its sequence equals p; it advances the tail with
+ * a compare-and-swap, writes, and stores sequence p + 1 (release) to
+ * publish. The consumer at head position h reads cell h mod capacity when
+ * its sequence is h + 1 (acquire), and frees it by storing h + capacity,
+ * the position at which a producer one lap later may take it. A sequence
+ * below p means the consumer has not freed the cell yet: the queue is full.
+ *
+ * The capacity is the one asked for, not rounded up to a power of two: a
+ * slot is a few KiB, and rounding 50000 up to 65536 cost 31% more memory.
+ * A power of two still gets the mask instead of the division.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,9 +31,7 @@ int ctrace__queue_init(struct ctrace__queue *q,
 {
     if (capacity == 0 || capacity > ((size_t)1 << 30) || slot_size == 0)
         return CTRACE_EINVAL;
-    size_t cap = 2;
-    while (cap < capacity)
-        cap <<= 1;
+    size_t cap = capacity < 2 ? 2 : capacity;
     /* Keep every payload slot aligned for any record type. */
     slot_size = (slot_size + 15) & ~(size_t)15;
     if (slot_size > SIZE_MAX / cap)
@@ -43,7 +45,8 @@ int ctrace__queue_init(struct ctrace__queue *q,
         q->payload = NULL;
         return CTRACE_ENOMEM;
     }
-    q->mask = cap - 1;
+    q->capacity = cap;
+    q->mask = (cap & (cap - 1)) == 0 ? cap - 1 : 0;
     q->slot_size = slot_size;
     for (size_t i = 0; i < cap; i++)
         atomic_init(&q->cells[i].seq, i);
@@ -57,9 +60,7 @@ size_t ctrace__queue_bytes(size_t capacity, size_t slot_size)
     if (capacity == 0 || capacity > ((size_t)1 << 30) || slot_size == 0 ||
         slot_size > SIZE_MAX / 2)
         return SIZE_MAX;
-    size_t cap = 2;
-    while (cap < capacity)
-        cap <<= 1;
+    size_t cap = capacity < 2 ? 2 : capacity;
     slot_size = (slot_size + 15) & ~(size_t)15;
     if (slot_size + sizeof(struct ctrace__queue_cell) > SIZE_MAX / cap)
         return SIZE_MAX;
@@ -74,11 +75,18 @@ void ctrace__queue_destroy(struct ctrace__queue *q)
     q->payload = NULL;
 }
 
+/* The cell of position `pos`. */
+static inline size_t cell_of(const struct ctrace__queue *q, size_t pos)
+{
+    return q->mask != 0 ? pos & q->mask : pos % q->capacity;
+}
+
 void *ctrace__queue_reserve(struct ctrace__queue *q)
 {
     size_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
     for (;;) {
-        struct ctrace__queue_cell *cell = &q->cells[pos & q->mask];
+        size_t index = cell_of(q, pos);
+        struct ctrace__queue_cell *cell = &q->cells[index];
         size_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
         intptr_t diff = (intptr_t)seq - (intptr_t)pos;
         if (diff == 0) {
@@ -87,7 +95,7 @@ void *ctrace__queue_reserve(struct ctrace__queue *q)
                                                       pos + 1,
                                                       memory_order_relaxed,
                                                       memory_order_relaxed))
-                return q->payload + (pos & q->mask) * q->slot_size;
+                return q->payload + index * q->slot_size;
             /* pos now holds the tail another producer moved; try it. */
         } else if (diff < 0) {
             return NULL;
@@ -113,18 +121,19 @@ void ctrace__queue_commit(struct ctrace__queue *q, void *slot)
 void *ctrace__queue_peek(struct ctrace__queue *q)
 {
     size_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
-    struct ctrace__queue_cell *cell = &q->cells[pos & q->mask];
+    size_t index = cell_of(q, pos);
+    struct ctrace__queue_cell *cell = &q->cells[index];
     size_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
     if (seq != pos + 1)
         return NULL;
-    return q->payload + (pos & q->mask) * q->slot_size;
+    return q->payload + index * q->slot_size;
 }
 
 void ctrace__queue_release(struct ctrace__queue *q)
 {
     size_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
-    struct ctrace__queue_cell *cell = &q->cells[pos & q->mask];
-    atomic_store_explicit(&cell->seq, pos + q->mask + 1, memory_order_release);
+    struct ctrace__queue_cell *cell = &q->cells[cell_of(q, pos)];
+    atomic_store_explicit(&cell->seq, pos + q->capacity, memory_order_release);
     atomic_store_explicit(&q->head, pos + 1, memory_order_relaxed);
 }
 

@@ -24,7 +24,8 @@
 struct ctrace__queue_cell;
 
 struct ctrace__queue {
-    size_t mask;      /* capacity - 1; the capacity is a power of two */
+    size_t capacity;  /* slots */
+    size_t mask;      /* capacity - 1 when that is a power of two, else 0 */
     size_t slot_size; /* bytes of payload in each slot */
     struct ctrace__queue_cell *cells;
     unsigned char *payload;
@@ -34,9 +35,8 @@ struct ctrace__queue {
 };
 
 /*
- * Allocates room for at least `capacity` slots of `slot_size` bytes each
- * (capacity is rounded up to a power of two, at least 2). Returns 0 or
- * CTRACE_ENOMEM / CTRACE_EINVAL.
+ * Allocates room for `capacity` slots (at least 2) of `slot_size` bytes
+ * each (rounded up to 16). Returns 0 or CTRACE_ENOMEM / CTRACE_EINVAL.
  * Thread-safety: the queue must not be in use.
  */
 int ctrace__queue_init(struct ctrace__queue *q,
@@ -78,10 +78,10 @@ void ctrace__queue_release(struct ctrace__queue *q);
 /* Slots published or being filled but not yet released; approximate. */
 size_t ctrace__queue_length(const struct ctrace__queue *q);
 
-/* The capacity after rounding. */
+/* The capacity: the one asked for, or 2 when that was 1. */
 static inline size_t ctrace__queue_capacity(const struct ctrace__queue *q)
 {
-    return q->mask + 1;
+    return q->capacity;
 }
 
 #endif /* CTRACE_CORE_QUEUE_H */

@@ -613,6 +613,7 @@ void ctrace__format_stopped(const struct ctrace__format_opts *o,
                             const char *reason,
                             uint64_t events,
                             uint64_t dropped,
+                            uint64_t shed,
                             struct ctrace__sbuf *out)
 {
     struct ctrace__format_opts defaults;
@@ -622,16 +623,22 @@ void ctrace__format_stopped(const struct ctrace__format_opts *o,
         put_key(out, "reason");
         put_json_string(out, reason);
         ctrace__sbuf_printf(out,
-                            ",\"events\":%" PRIu64 ",\"dropped\":%" PRIu64
-                            "}\n",
+                            ",\"events\":%" PRIu64 ",\"dropped\":%" PRIu64,
                             events,
                             dropped);
+        if (shed > 0)
+            ctrace__sbuf_printf(out, ",\"shed\":%" PRIu64, shed);
+        ctrace__sbuf_puts(out, "}\n");
         return;
     }
     ctrace__sbuf_puts(out, "% stopped: ");
     put_name(out, reason);
     ctrace__sbuf_printf(
-        out, " (%" PRIu64 " events, %" PRIu64 " dropped)\n", events, dropped);
+        out, " (%" PRIu64 " events, %" PRIu64 " dropped", events, dropped);
+    if (shed > 0)
+        ctrace__sbuf_printf(
+            out, ", %" PRIu64 " of them shed for overhead", shed);
+    ctrace__sbuf_puts(out, ")\n");
 }
 
 /*

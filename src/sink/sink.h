@@ -65,7 +65,9 @@ void ctrace__format_event(const struct ctrace__format_opts *o,
 /*
  * Appends the last line of a session: `% stopped: REASON (N events, M
  * dropped)` in the text formats, `{"kind":"stopped","reason":"REASON",
- * "events":N,"dropped":M}` in JSON. `reason` is the text of
+ * "events":N,"dropped":M}` in JSON. `dropped` counts every drop, `shed`
+ * those of them shed for overhead: when not 0, the text says `M dropped, S
+ * of them shed for overhead` and JSON adds "shed". `reason` is the text of
  * ctrace__format_stop_reason(); NULL prints as `?` (null in JSON).
  * Thread-safety: any thread.
  */
@@ -73,6 +75,7 @@ void ctrace__format_stopped(const struct ctrace__format_opts *o,
                             const char *reason,
                             uint64_t events,
                             uint64_t dropped,
+                            uint64_t shed,
                             struct ctrace__sbuf *out);
 
 /* What the `time` and `count` actions measured at one trace point. */

@@ -300,7 +300,7 @@ static void buffer_that_already_failed_is_left_alone(void **state)
     for (int f = CTRACE_FORMAT_REDBUG; f <= CTRACE_FORMAT_JSON; f++) {
         struct ctrace__format_opts o = opts_for((enum ctrace_format)f, false);
         ctrace__format_event(&o, &ev, &out);
-        ctrace__format_stopped(&o, "stopped by user", 1, 0, &out);
+        ctrace__format_stopped(&o, "stopped by user", 1, 0, 0, &out);
         ctrace__format_point_stats(&o, mixed_stats, 3, &out);
     }
     assert_true(out.failed);
@@ -525,7 +525,7 @@ static void redbug_two_events_are_separated_by_an_empty_line(void **state)
     struct ctrace__sbuf out = CTRACE__SBUF_INIT;
     ctrace__format_event(&o, &call, &out);
     ctrace__format_event(&o, &ret, &out);
-    ctrace__format_stopped(&o, "msgs limit 2 reached", 2, 0, &out);
+    ctrace__format_stopped(&o, "msgs limit 2 reached", 2, 0, 0, &out);
     assert_string_equal(
         out.data,
         "% 00:44:52.123456 <0.1297.0>(cat_traveler_http:request/2)\n"
@@ -1154,13 +1154,18 @@ static void stopped_line_in_text_formats(void **state)
     (void)state;
     struct ctrace__format_opts o = opts_for(CTRACE_FORMAT_RECON, false);
     struct ctrace__sbuf out = CTRACE__SBUF_INIT;
-    ctrace__format_stopped(&o, "time limit 15000 ms reached", 4, 1, &out);
+    ctrace__format_stopped(&o, "time limit 15000 ms reached", 4, 1, 0, &out);
     assert_string_equal(
         out.data,
         "% stopped: time limit 15000 ms reached (4 events, 1 dropped)\n");
     ctrace__sbuf_free(&out);
-    ctrace__format_stopped(NULL, NULL, 0, 0, &out);
+    ctrace__format_stopped(NULL, NULL, 0, 0, 0, &out);
     assert_string_equal(out.data, "% stopped: ? (0 events, 0 dropped)\n");
+    ctrace__sbuf_free(&out);
+    ctrace__format_stopped(&o, "stopped by user", 9, 7, 5, &out);
+    assert_string_equal(out.data,
+                        "% stopped: stopped by user (9 events, 7 dropped, 5 "
+                        "of them shed for overhead)\n");
     ctrace__sbuf_free(&out);
 }
 
@@ -1169,7 +1174,7 @@ static void stopped_line_in_json(void **state)
     (void)state;
     struct ctrace__format_opts o = opts_for(CTRACE_FORMAT_JSON, false);
     struct ctrace__sbuf out = CTRACE__SBUF_INIT;
-    ctrace__format_stopped(&o, "msgs limit 10 reached", 10, 3, &out);
+    ctrace__format_stopped(&o, "msgs limit 10 reached", 10, 3, 0, &out);
     assert_string_equal(out.data,
                         "{\"kind\":\"stopped\",\"reason\":\"msgs limit 10 "
                         "reached\",\"events\":10,\"dropped\":3}\n");
@@ -1180,10 +1185,18 @@ static void stopped_line_in_json(void **state)
     json_decref(obj);
     ctrace__sbuf_free(&out);
 
-    ctrace__format_stopped(&o, "sink failed: \"x\"\n", UINT32_MAX, 0, &out);
+    ctrace__format_stopped(&o, "sink failed: \"x\"\n", UINT32_MAX, 0, 0, &out);
     obj = parse_json_lines(out.data);
     assert_json_string(obj, "reason", "sink failed: \"x\"\n");
     assert_json_int(obj, "events", UINT32_MAX);
+    assert_null(json_object_get(obj, "shed"));
+    json_decref(obj);
+    ctrace__sbuf_free(&out);
+
+    ctrace__format_stopped(&o, "stopped by user", 9, 7, 5, &out);
+    obj = parse_json_lines(out.data);
+    assert_json_int(obj, "dropped", 7);
+    assert_json_int(obj, "shed", 5);
     json_decref(obj);
     ctrace__sbuf_free(&out);
 }

@@ -29,12 +29,18 @@ static void push(struct ctrace__queue *q, unsigned producer, unsigned long n)
     ctrace__queue_commit(q, r);
 }
 
-static void capacity_rounds_up_to_a_power_of_two(void **state)
+static void capacity_is_the_one_asked_for(void **state)
 {
     struct ctrace__queue q;
     assert_int_equal(ctrace__queue_init(&q, 5, sizeof(struct record)), 0);
-    assert_int_equal(ctrace__queue_capacity(&q), 8);
+    assert_int_equal(ctrace__queue_capacity(&q), 5);
     ctrace__queue_destroy(&q);
+    assert_int_equal(ctrace__queue_init(&q, 1, sizeof(struct record)), 0);
+    assert_int_equal(ctrace__queue_capacity(&q), 2);
+    ctrace__queue_destroy(&q);
+    /* 50000 slots of 2600 bytes: no rounding up to 65536. */
+    assert_int_equal(ctrace__queue_bytes(50000, 2600),
+                     (size_t)50000 * (2608 + sizeof(size_t)));
     assert_int_equal(ctrace__queue_init(&q, 0, 8), CTRACE_EINVAL);
     assert_int_equal(ctrace__queue_init(&q, 4, 0), CTRACE_EINVAL);
 }
@@ -72,6 +78,22 @@ static void reserve_fails_at_once_when_full(void **state)
     ctrace__queue_release(&q);
     push(&q, 0, 4);
     assert_null(ctrace__queue_reserve(&q));
+    ctrace__queue_destroy(&q);
+
+    /* Not a power of two: full at 3, lap after lap, in order. */
+    assert_int_equal(ctrace__queue_init(&q, 3, sizeof(struct record)), 0);
+    unsigned long in = 0, out = 0;
+    for (int lap = 0; lap < 7; lap++) {
+        while (ctrace__queue_length(&q) < 3)
+            push(&q, 0, in++);
+        assert_null(ctrace__queue_reserve(&q));
+        for (int i = 0; i < 2; i++) {
+            struct record *r = ctrace__queue_peek(&q);
+            assert_non_null(r);
+            assert_int_equal(r->n, out++);
+            ctrace__queue_release(&q);
+        }
+    }
     ctrace__queue_destroy(&q);
 }
 
@@ -128,7 +150,7 @@ static void
 many_producers_keep_their_own_order_and_lose_nothing_silently(void **state)
 {
     assert_int_equal(
-        ctrace__queue_init(&stress_state.q, 1024, sizeof(struct record)), 0);
+        ctrace__queue_init(&stress_state.q, 1000, sizeof(struct record)), 0);
     atomic_init(&stress_state.dropped, 0);
     pthread_t threads[PRODUCERS];
     for (unsigned i = 0; i < PRODUCERS; i++)
@@ -167,7 +189,7 @@ many_producers_keep_their_own_order_and_lose_nothing_silently(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(capacity_rounds_up_to_a_power_of_two),
+        cmocka_unit_test(capacity_is_the_one_asked_for),
         cmocka_unit_test(records_come_out_in_the_order_they_went_in),
         cmocka_unit_test(reserve_fails_at_once_when_full),
         cmocka_unit_test(unpublished_slot_holds_the_consumer_back),

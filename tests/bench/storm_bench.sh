@@ -1,0 +1,126 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# A storm, not run by ctest: cat_load at full speed against cat_traveler
+# while `ctrace trace cat_traveler` records every call of the module into a
+# file through a 50000-event queue, with the session's overhead budget at
+# its default (20%) and switched off (--max-overhead 100). Each traced run
+# sits between two untraced ones of the same service, and its throughput is
+# taken against their mean. Prints requests per second, the ratios, the
+# service's resident memory before, at its peak during and after each traced
+# run, and the sessions' stop lines.
+# Usage: tests/bench/storm_bench.sh [BIN_DIR] [SECONDS] [ROUNDS]
+#   BIN_DIR defaults to build/bin, SECONDS (per run) to 10, ROUNDS to 2.
+# Environment: THREADS (cat_traveler --threads, default 2), CONCURRENCY
+#   (cat_load connections, default 16), CATS (default 64), QUEUE (default
+#   50000), PCTS (the --max-overhead values, in order; default "20 100").
+set -eu
+
+bin="${1:-build/bin}"
+secs="${2:-10}"
+rounds="${3:-2}"
+threads="${THREADS:-2}"
+concurrency="${CONCURRENCY:-16}"
+cats="${CATS:-64}"
+queue="${QUEUE:-50000}"
+pcts="${PCTS:-20 100}"
+
+for prog in cat_traveler cat_load ctrace; do
+    [ -x "$bin/$prog" ] || {
+        echo "storm_bench.sh: no $bin/$prog; build first" >&2
+        exit 2
+    }
+done
+
+tmp=$(mktemp -d)
+srv=""
+tracer=""
+cleanup() {
+    [ -n "$tracer" ] && kill -INT "$tracer" 2>/dev/null || true
+    [ -n "$tracer" ] && wait "$tracer" 2>/dev/null || true
+    if [ -n "$srv" ]; then
+        kill -TERM "$srv" 2>/dev/null || true
+        wait "$srv" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+"$bin/cat_traveler" --port 0 --admin-port 0 --threads "$threads" \
+    --token-file "$tmp/token" >"$tmp/srv.log" 2>&1 &
+srv=$!
+url=""
+admin=""
+for _ in $(seq 100); do
+    url=$(sed -n 's/^cat_traveler listening on //p' "$tmp/srv.log")
+    admin=$(sed -n 's/^cat_traveler: admin endpoint on \([^ ]*\) .*/\1/p' \
+        "$tmp/srv.log")
+    [ -n "$url" ] && [ -n "$admin" ] && break
+    sleep 0.1
+done
+[ -n "$url" ] && [ -n "$admin" ] || {
+    cat "$tmp/srv.log" >&2
+    echo "storm_bench.sh: cat_traveler did not start" >&2
+    exit 1
+}
+
+rss_kib() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$srv/status"
+}
+
+# Runs cat_load for $secs seconds; prints its requests per second.
+load() {
+    "$bin/cat_load" --url "$url" --rate 0 --duration "$secs" \
+        --concurrency "$concurrency" --cats "$cats" >"$tmp/load.out" 2>&1 ||
+        {
+            tail -5 "$tmp/load.out" >&2
+            echo "storm_bench.sh: cat_load failed" >&2
+            exit 1
+        }
+    sed -n 's/.* in [0-9.]* s: \([0-9.]*\) req\/s.*/\1/p' "$tmp/load.out" |
+        tail -1
+}
+
+# Runs the load with a storm session ($1: --max-overhead value); prints
+# "REQ_PER_S RSS_BEFORE RSS_PEAK RSS_AFTER" and leaves the stop line in
+# $tmp/line.
+storm() {
+    before=$(rss_kib)
+    CTRACE_URL="$admin" CTRACE_TOKEN_FILE="$tmp/token" "$bin/ctrace" trace \
+        'cat_traveler -> return' --msgs 0 --time 0 --force \
+        --max-queue "$queue" --max-overhead "$1" \
+        --output "$tmp/trace.out" >"$tmp/tracer.log" 2>&1 &
+    tracer=$!
+    sleep 0.5
+    load >"$tmp/rate" &
+    lp=$!
+    peak=$before
+    while kill -0 "$lp" 2>/dev/null; do
+        r=$(rss_kib)
+        [ "$r" -gt "$peak" ] && peak=$r
+        sleep 0.2
+    done
+    wait "$lp"
+    kill -INT "$tracer" 2>/dev/null || true
+    wait "$tracer" 2>/dev/null || true
+    tracer=""
+    sleep 0.5
+    after=$(rss_kib)
+    sed -n 's/^% stopped: //p' "$tmp/tracer.log" | tail -1 >"$tmp/line"
+    echo "$(cat "$tmp/rate") $before $peak $after"
+}
+
+printf '%-6s %-9s %10s %10s %8s %10s %10s %10s\n' round overhead \
+    "plain r/s" "traced r/s" ratio "RSS KiB" "peak KiB" "after KiB"
+for round in $(seq "$rounds"); do
+    for pct in $pcts; do
+        p1=$(load)
+        set -- $(storm "$pct")
+        p2=$(load)
+        ratio=$(awk -v t="$1" -v a="$p1" -v b="$p2" \
+            'BEGIN { printf "%.3f", t / ((a + b) / 2) }')
+        printf '%-6s %-9s %10s %10s %8s %10s %10s %10s\n' "$round" "$pct%" \
+            "$(awk -v a="$p1" -v b="$p2" 'BEGIN { printf "%.0f", (a + b) / 2 }')" \
+            "$1" "$ratio" "$2" "$3" "$4"
+        echo "       stopped: $(cat "$tmp/line")"
+    done
+done
