@@ -389,17 +389,52 @@ static void *idle_thread(void *p)
     return NULL;
 }
 
-static void proc_window_finds_the_process_that_got_busy(void **state)
-{
-    (void)state;
+/*
+ * Four threads for the window test. They live on the heap and the teardown
+ * stops and joins them, so a failed assert (which leaves the test through
+ * longjmp) cannot leave them running on storage that went out of scope.
+ */
+struct idle_threads {
     struct thread_arg a[4];
     pthread_t th[4];
-    memset(a, 0, sizeof(a));
+    int started;
+};
+
+static int setup_idle_threads(void **state)
+{
+    struct idle_threads *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return -1;
+    for (; t->started < 4; t->started++)
+        if (pthread_create(
+                &t->th[t->started], NULL, idle_thread, &t->a[t->started]) != 0)
+            break;
+    *state = t;
+    if (t->started < 4)
+        return -1;
     for (int i = 0; i < 4; i++)
-        assert_int_equal(pthread_create(&th[i], NULL, idle_thread, &a[i]), 0);
-    for (int i = 0; i < 4; i++)
-        while (!atomic_load(&a[i].ready))
+        while (!atomic_load(&t->a[i].ready))
             sleep_ms(1);
+    return 0;
+}
+
+static int teardown_idle_threads(void **state)
+{
+    struct idle_threads *t = *state;
+    if (t == NULL)
+        return 0;
+    for (int i = 0; i < t->started; i++)
+        atomic_store(&t->a[i].stop, true);
+    for (int i = 0; i < t->started; i++)
+        pthread_join(t->th[i], NULL);
+    free(t);
+    return 0;
+}
+
+static void proc_window_finds_the_process_that_got_busy(void **state)
+{
+    struct idle_threads *t = *state;
+    struct thread_arg *a = t->a;
     /* One of them gets busy just as the window opens. */
     atomic_store(&a[2].busy, true);
     struct ctrace_proc_rank top[3];
@@ -407,10 +442,12 @@ static void proc_window_finds_the_process_that_got_busy(void **state)
     assert_int_equal(
         ctrace_proc_window(CTRACE_ATTR_REDUCTIONS, 3, 500, top, &n), 0);
     assert_int_equal(n, 3);
+    /*
+     * Only relative facts: how much CPU the busy thread got depends on the
+     * machine's load, but it got more than any process that slept.
+     */
     assert_int_equal(top[0].pid, a[2].pid);
-    /* Busy for most of half a second: well over 100 ms of CPU. */
-    assert_true(top[0].value > 100000);
-    assert_true(top[0].value >= top[1].value);
+    assert_true(top[0].value > top[1].value);
     assert_true(top[1].value >= top[2].value);
 
     /* proc_count ranks what processes hold now: memory they report. */
@@ -436,11 +473,6 @@ static void proc_window_finds_the_process_that_got_busy(void **state)
                      CTRACE_EINVAL);
     assert_int_equal(ctrace_proc_window(CTRACE_ATTR_MEMORY, 1, 0, top, &n),
                      CTRACE_EINVAL);
-
-    for (int i = 0; i < 4; i++)
-        atomic_store(&a[i].stop, true);
-    for (int i = 0; i < 4; i++)
-        pthread_join(th[i], NULL);
 }
 
 /* ---- What sessions see. ---- */
@@ -902,7 +934,10 @@ int main(void)
         cmocka_unit_test(thread_exit_ends_its_processes),
         cmocka_unit_test(a_linked_process_learns_how_the_other_ended),
         cmocka_unit_test(many_short_lived_processes_leave_the_table_bounded),
-        cmocka_unit_test(proc_window_finds_the_process_that_got_busy),
+        cmocka_unit_test_setup_teardown(
+            proc_window_finds_the_process_that_got_busy,
+            setup_idle_threads,
+            teardown_idle_threads),
         cmocka_unit_test(new_and_existing_filters_split_processes_at_the_start),
         cmocka_unit_test(a_registered_name_filters_a_session),
         cmocka_unit_test(procs_events_show_a_process_life),
