@@ -857,9 +857,11 @@ static void sys_job(struct request *rq)
                                           : CTRACE_SYS_LOG_DEFAULT);
         } else if (strcmp(action, "off") == 0) {
             rc = ctrace_sys_log(rq->pid, 0);
-        } else if (strcmp(action, "print") == 0) {
-            rc = ctrace_sys_log_print(rq->pid, -1);
         } else {
+            /*
+             * get and print: the lines go to the caller. A print into the
+             * service's standard error would land where no operator looks.
+             */
             char *text = NULL;
             rc = ctrace_sys_log_get(rq->pid, &text);
             if (rc == 0) {
