@@ -17,6 +17,7 @@
  * is) is only touched by its own thread, and read by the main thread after
  * every cat thread has been joined.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
@@ -69,6 +70,7 @@ static const char usage[] =
     "  --admin-bind ADDR  admin endpoint address (default 127.0.0.1)\n"
     "  --token-file PATH  admin endpoint token file (default ~/.ctrace/token)\n"
     "  --no-admin         no admin endpoint (the default)\n"
+    "  --exit-with-parent stop (as on SIGTERM) when the parent process ends\n"
     "  --help, --version\n"
     "\n"
     "Prints a progress line each second and a summary at the end, then checks\n"
@@ -89,6 +91,7 @@ struct options {
     long admin_port;
     const char *admin_bind;
     const char *token_file;
+    bool exit_with_parent;
 };
 
 /* An HTTP client: one curl handle, so one kept-alive connection. */
@@ -580,7 +583,19 @@ static void *progress_thread(void *arg)
                (unsigned long long)l->window_errors,
                hist_ms(&l->window, 50),
                hist_ms(&l->window, 99));
-        fflush(stdout);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            /*
+             * Nobody reads the progress any more (a closed pipe or
+             * terminal): stop as on SIGINT rather than run unseen.
+             */
+            int e = errno;
+            if (!atomic_exchange(&l->stop, true))
+                fprintf(stderr,
+                        PROG ": cannot write the progress (%s); stopping\n",
+                        strerror(e));
+            pthread_cond_broadcast(&l->wake);
+            break;
+        }
         memset(&l->window, 0, sizeof(l->window));
         l->window_requests = 0;
         l->window_errors = 0;
@@ -869,6 +884,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         OPT_ADMIN_BIND,
         OPT_TOKEN_FILE,
         OPT_NO_ADMIN,
+        OPT_EXIT_WITH_PARENT,
         OPT_HELP,
         OPT_VERSION
     };
@@ -885,6 +901,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"admin-bind", required_argument, NULL, OPT_ADMIN_BIND},
         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"no-admin", no_argument, NULL, OPT_NO_ADMIN},
+        {"exit-with-parent", no_argument, NULL, OPT_EXIT_WITH_PARENT},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
@@ -974,6 +991,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_NO_ADMIN:
             o->admin_port = -1;
+            break;
+        case OPT_EXIT_WITH_PARENT:
+            o->exit_with_parent = true;
             break;
         case OPT_HELP:
             fputs(usage, stdout);
@@ -1093,6 +1113,7 @@ int main(int argc, char **argv)
 {
     static struct load load; /* large (histograms): not on the stack */
     struct load *l = &load;
+    int parent = (int)getppid();
     int parsed = parse_options(argc, argv, &l->opts);
     if (parsed != 0)
         return parsed > 0 ? 0 : 2;
@@ -1105,6 +1126,9 @@ int main(int argc, char **argv)
     sigaddset(&blocked, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &blocked, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* After the mask: the SIGTERM it asks for is taken by sigwait(). */
+    if (o->exit_with_parent && cat_exit_with_parent(PROG, parent) != 0)
+        return 1;
     json_object_seed(0);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, PROG ": cannot initialise libcurl\n");

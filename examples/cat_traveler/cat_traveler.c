@@ -49,6 +49,8 @@ static const char usage[] =
     "                       the service stops (repeatable; needs "
     "--trace-file)\n"
     "  --trace-file PATH    append the --trace events to PATH (redbug text)\n"
+    "  --exit-with-parent   stop (as on SIGTERM) when the parent process "
+    "ends\n"
     "  --help, --version\n"
     "\n"
     "API: POST /enter and POST /leave with {\"cat\":\"Tihon\",\"town\":"
@@ -68,6 +70,7 @@ struct options {
     const char *trace[16];
     size_t ntrace;
     const char *trace_file;
+    bool exit_with_parent;
 };
 
 static int default_threads(void)
@@ -95,6 +98,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         OPT_NO_ADMIN,
         OPT_TRACE,
         OPT_TRACE_FILE,
+        OPT_EXIT_WITH_PARENT,
         OPT_HELP,
         OPT_VERSION
     };
@@ -114,6 +118,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"no-admin", no_argument, NULL, OPT_NO_ADMIN},
         {"trace", required_argument, NULL, OPT_TRACE},
         {"trace-file", required_argument, NULL, OPT_TRACE_FILE},
+        {"exit-with-parent", no_argument, NULL, OPT_EXIT_WITH_PARENT},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
@@ -202,6 +207,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_NO_ADMIN:
             o->no_admin = true;
+            break;
+        case OPT_EXIT_WITH_PARENT:
+            o->exit_with_parent = true;
             break;
         case OPT_TRACE:
             if (o->ntrace == sizeof(o->trace) / sizeof(o->trace[0])) {
@@ -315,6 +323,7 @@ static void raise_fd_limit(const struct options *o)
 
 int main(int argc, char **argv)
 {
+    int parent = (int)getppid();
     struct options o;
     int parsed = parse_options(argc, argv, &o);
     if (parsed != 0)
@@ -330,6 +339,9 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* After the mask: the SIGTERM it asks for is taken by sigwait(). */
+    if (o.exit_with_parent && cat_exit_with_parent(PROG, parent) != 0)
+        return 1;
     json_object_seed(0);
     raise_fd_limit(&o);
 

@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The cat_traveler demo (make demo): starts the service and its load agent
 # at a gentle rate, says what to try next, and stops both cleanly on Ctrl-C.
+# Whatever ends it (Ctrl-C, kill, a closed terminal or pipe, even SIGKILL)
+# ends both programs.
 # Usage: examples/cat_traveler/demo.sh [BIN_DIR]   (default build/bin)
 # Settings from the environment:
 #   PORT=8080       the service's port (0 picks a free one)
@@ -34,14 +36,29 @@ command -v setsid >/dev/null 2>&1 || {
     exit 2
 }
 
+# In a terminal, the demo runs as a job of its own: a second copy of this
+# script, in a process group that the terminal makes its foreground one.
+# Ctrl-C then reaches that group only, not make (or whatever started this
+# copy), so a clean stop ends `make demo` with 0 and no "make: ***
+# Interrupt". This copy only waits and passes the status on.
+if [ -z "${CAT_DEMO_OUTER:-}" ] && [ -t 0 ]; then
+    set -m
+    rc=0
+    CAT_DEMO_OUTER=$$ /bin/sh "$0" "$@" || rc=$?
+    exit "$rc"
+fi
+outer="${CAT_DEMO_OUTER:-}"
+
 tmp=$(mktemp -d)
 srv=""
 load=""
 follow=""
+watch=""
 stopping=""
 # The programs run in sessions of their own, so that Ctrl-C reaches this
 # script only and it can stop them in order: the load first (it then prints
-# its summary and checks the service), the service last.
+# its summary and checks the service), the service last. Should this script
+# die without that (SIGKILL), --exit-with-parent ends them.
 cleanup() {
     if [ -n "$load" ] && kill -0 "$load" 2>/dev/null; then
         kill -INT "$load" 2>/dev/null || true
@@ -53,16 +70,30 @@ cleanup() {
         kill -TERM "$srv" 2>/dev/null || true
         wait "$srv" 2>/dev/null || true
     fi
-    if [ -n "$follow" ]; then
-        kill "$follow" 2>/dev/null || true
-        wait "$follow" 2>/dev/null || true
-    fi
+    for p in $follow $watch; do
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
     rm -rf "$tmp"
 }
-trap 'stopping=1' INT TERM HUP
+# A closed terminal or pipe makes the next line written fail: the script
+# then exits (set -e), and cleanup runs.
+trap 'stopping=1' INT TERM HUP PIPE
 trap cleanup EXIT
 
-set -- --port "$port" --admin-port "$admin_port"
+# The first copy gone (killed while it waited for this one) stops the demo.
+if [ -n "$outer" ]; then
+    inner=$$
+    (
+        while kill -0 "$outer" 2>/dev/null && kill -0 "$inner" 2>/dev/null; do
+            sleep 1
+        done
+        kill -TERM "$inner" 2>/dev/null || true
+    ) &
+    watch=$!
+fi
+
+set -- --port "$port" --admin-port "$admin_port" --exit-with-parent
 [ -n "$scenario" ] && set -- "$@" --scenario "$scenario"
 : >"$tmp/cat_traveler.log"
 setsid "$bin/cat_traveler" "$@" >"$tmp/cat_traveler.log" 2>&1 &
@@ -128,10 +159,11 @@ TEXT
 # From now on the service's own lines (sys trace output, say) show here
 # as they come.
 shown=$(wc -l <"$tmp/cat_traveler.log")
-tail -n "+$((shown + 1))" -f "$tmp/cat_traveler.log" &
+tail --pid=$$ -n "+$((shown + 1))" -f "$tmp/cat_traveler.log" &
 follow=$!
 
-set -- --url "$url" --rate "$rate" --cats "$cats" --duration 0
+set -- --url "$url" --rate "$rate" --cats "$cats" --duration 0 \
+    --exit-with-parent
 [ -n "$scenario" ] && set -- "$@" --scenario "$scenario"
 setsid "$bin/cat_load" "$@" &
 load=$!

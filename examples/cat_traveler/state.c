@@ -787,9 +787,11 @@ static bool name_ok(const char *s)
 
 /*
  * replace_state: {"cats": {Cat: Town}, "towns": {Town: [Cat]}, "visits": N}
- * (visits optional). Everything is checked before anything changes: valid
- * names, both maps telling the same story, at most max_cats cats. Then a
- * new state is built and swapped in, and the old one freed.
+ * (visits optional: kept; towns optional: made from cats, so that a merge
+ * patch can move a cat with {"cats":{...},"towns":null}). Everything is
+ * checked before anything changes: valid names, both maps telling the same
+ * story, at most max_cats cats. Then a new state is built and swapped in,
+ * and the old one freed.
  */
 static int cb_replace_state(void **state,
                             const char *text,
@@ -812,7 +814,7 @@ static int cb_replace_state(void **state,
     const char *key;
     json_t *v;
     if (!json_is_object(root) || !json_is_object(cats) ||
-        !json_is_object(towns)) {
+        (towns != NULL && !json_is_object(towns))) {
         rc = refuse(err,
                     "expected {\"cats\": {CAT: TOWN}, \"towns\": {TOWN: "
                     "[CAT]}, \"visits\": N}");
@@ -846,6 +848,8 @@ static int cb_replace_state(void **state,
             rc = refuse(err, "cats: \"%s\" needs a valid cat and town", key);
             goto done;
         }
+        if (towns == NULL)
+            continue;
         json_t *list = json_object_get(towns, json_string_value(v));
         bool listed = false;
         size_t i;
@@ -893,7 +897,7 @@ static int cb_replace_state(void **state,
             listed_total++;
         }
     }
-    if (listed_total != json_object_size(cats)) {
+    if (towns != NULL && listed_total != json_object_size(cats)) {
         rc = refuse(err, "towns lists a cat more than once");
         goto done;
     }

@@ -8,9 +8,11 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,6 +140,22 @@ enum cat_name_problem cat_name_check(const char *s, size_t len, size_t *chars)
     if (count == 0 || count > CAT_NAME_MAX_CHARS)
         return CAT_NAME_LENGTH;
     return CAT_NAME_OK;
+}
+
+int cat_exit_with_parent(const char *prog, int parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
+        fprintf(stderr, "%s: --exit-with-parent: %s\n", prog, strerror(errno));
+        return -1;
+    }
+    /* The parent may have ended between our start and the prctl(). */
+    if (getppid() != parent) {
+        fprintf(stderr,
+                "%s: --exit-with-parent: the parent process has ended\n",
+                prog);
+        return -1;
+    }
+    return 0;
 }
 
 int cat_parse_uint(const char *prog,

@@ -90,6 +90,16 @@ int cat_parse_seconds(const char *prog,
                       double max,
                       double *out);
 
+/*
+ * --exit-with-parent: asks the kernel for SIGTERM when the parent process
+ * ends (PR_SET_PDEATHSIG), so that a script that started the program and
+ * died without its cleanup (SIGKILL, say) takes it along. `parent` is
+ * getppid() as main() first saw it: when it differs now, the parent ended
+ * before the request and the program should not start. Returns 0, or
+ * prints one line to stderr and returns -1.
+ */
+int cat_exit_with_parent(const char *prog, int parent);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t cat_now_ns(void);
 

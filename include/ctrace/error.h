@@ -41,7 +41,8 @@ extern "C" {
     XX(TOOBROAD, -1013, "selection too broad without force")   \
     XX(NOPROC, -1014, "no such process")                       \
     XX(FULL, -1015, "mailbox full")                            \
-    XX(DEADLOCK, -1016, "a server cannot call itself")
+    XX(DEADLOCK, -1016, "a server cannot call itself")         \
+    XX(STALE, -1017, "the state changed since it was read")
 
 /* ctrace's own error codes, CTRACE_E<NAME>. */
 enum ctrace_errno {

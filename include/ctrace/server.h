@@ -226,6 +226,55 @@ CTRACE_API int ctrace_sys_replace_state(uint64_t pid,
                                         struct ctrace_error *err);
 
 /*
+ * The version of a state: a 64-bit hash of format_state's text, so it
+ * changes whenever the text does (format_state must then write the same
+ * state the same way, e.g. with sorted keys). Versions make a read, an edit
+ * and a write safe against the messages handled in between: pass the
+ * version of the text you edited to ctrace_sys_replace_state_if() or
+ * ctrace_sys_patch_state().
+ * Thread-safety: any thread.
+ */
+CTRACE_API uint64_t ctrace_sys_state_version(const char *json, size_t len);
+
+/*
+ * As ctrace_sys_replace_state(), but only if the state's version is still
+ * `version`: the check and the replacement run on the server's thread
+ * between two messages. Errors as ctrace_sys_replace_state(), plus
+ * CTRACE_ESTALE (the state changed; nothing was replaced) and
+ * CTRACE_EUNSUPPORTED without format_state. On success *new_json (if
+ * `new_json` is not NULL) receives the new state as format_state writes it;
+ * free it with ctrace_free().
+ * Thread-safety: any thread but the server's own.
+ */
+CTRACE_API int ctrace_sys_replace_state_if(uint64_t pid,
+                                           const char *json,
+                                           uint64_t version,
+                                           uint32_t timeout_ms,
+                                           char **new_json,
+                                           struct ctrace_error *err);
+
+/*
+ * sys:replace_state with a function, for JSON: merges `patch`, a JSON merge
+ * patch (RFC 7386: an object's members replace or, when null, remove the
+ * state's members, recursively; anything else replaces the whole state),
+ * into the state as format_state writes it, and hands the result to
+ * replace_state. Format, merge and replacement run on the server's thread
+ * between two messages, so no update made by a message is lost. With
+ * `version` not NULL, only if the state's version is still *version.
+ * Errors: CTRACE_EINVAL (the patch is not JSON, with where), CTRACE_ESTALE,
+ * CTRACE_EUNSUPPORTED (format_state or replace_state missing), and
+ * replace_state's refusals, which keep the old state. *new_json as in
+ * ctrace_sys_replace_state_if().
+ * Thread-safety: any thread but the server's own.
+ */
+CTRACE_API int ctrace_sys_patch_state(uint64_t pid,
+                                      const char *patch,
+                                      const uint64_t *version,
+                                      uint32_t timeout_ms,
+                                      char **new_json,
+                                      struct ctrace_error *err);
+
+/*
  * sys:get_status as one JSON object, on one line:
  *   {"pid":"<0.5.0>","name":"kv" or null,"initial_call":"kv:init/1",
  *    "status":"running" or "suspended",

@@ -154,6 +154,7 @@ struct reply {
     const char *allow;        /* 405: the methods allowed */
     const char *location;     /* 201: where the new thing is */
     bool www_authenticate;    /* 401 */
+    char etag[24];            /* an ETag header, when not empty */
 };
 
 enum route_id {
@@ -203,6 +204,9 @@ struct request {
     enum ctrace_proc_attr attr;
     size_t limit;
     uint32_t ms;
+    /* PUT and PATCH of a state: the version If-Match asks for. */
+    bool if_match;
+    uint64_t version;
 };
 
 /* ---- daemon.c ---- */

@@ -328,6 +328,8 @@ static enum MHD_Result send_reply(struct request *rq)
     if (r->www_authenticate)
         MHD_add_response_header(
             resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"ctrace\"");
+    if (r->etag[0] != '\0')
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
     enum MHD_Result ok = MHD_queue_response(rq->conn, r->status, resp);
     MHD_destroy_response(resp);
     return ok;
@@ -416,7 +418,7 @@ static const char *route_methods(enum route_id r)
     case ROUTE_EVENTS:
         return "GET";
     case ROUTE_STATE:
-        return "GET, HEAD, PUT";
+        return "GET, HEAD, PUT, PATCH";
     default:
         return "GET, HEAD";
     }

@@ -7,11 +7,13 @@
  * status, sys), which wait on a worker for the process table's window or
  * for a server's thread.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -616,6 +618,43 @@ server_json(struct request *rq, const char *text, const char *what)
     return v;
 }
 
+/* The state's version as an ETag: a quoted strong entity tag. */
+static void set_etag(struct request *rq, uint64_t version)
+{
+    snprintf(
+        rq->reply.etag, sizeof(rq->reply.etag), "\"%016" PRIx64 "\"", version);
+}
+
+/*
+ * Replies 200 with {"pid", "state", "version"} and the version as ETag, or
+ * `fallback` (a new reference) when the server has no format_state text.
+ */
+static void reply_state(struct request *rq, char *text, json_t *fallback)
+{
+    if (text == NULL) {
+        ctrace__admin_reply_json(rq, MHD_HTTP_OK, fallback);
+        return;
+    }
+    json_decref(fallback);
+    uint64_t version = ctrace_sys_state_version(text, strlen(text));
+    json_t *state = server_json(rq, text, "format_state");
+    ctrace_free(text);
+    if (state == NULL)
+        return;
+    char hex[17];
+    snprintf(hex, sizeof(hex), "%016" PRIx64, version);
+    ctrace__admin_reply_json(rq,
+                             MHD_HTTP_OK,
+                             json_pack("{s:o,s:o,s:s}",
+                                       "pid",
+                                       ctrace__admin_jpid(rq->pid),
+                                       "state",
+                                       state,
+                                       "version",
+                                       hex));
+    set_etag(rq, version);
+}
+
 static void get_state_job(struct request *rq)
 {
     char *text = NULL;
@@ -625,25 +664,40 @@ static void get_state_job(struct request *rq)
         sys_error(rq, rc, &e);
         return;
     }
-    json_t *state = server_json(rq, text, "format_state");
-    ctrace_free(text);
-    if (state != NULL)
-        ctrace__admin_reply_json(rq,
-                                 MHD_HTTP_OK,
-                                 json_pack("{s:o,s:o}",
-                                           "pid",
-                                           ctrace__admin_jpid(rq->pid),
-                                           "state",
-                                           state));
+    reply_state(rq, text, NULL);
 }
 
+/* PUT (replace) and PATCH (JSON merge patch) of a state. */
 static void replace_state_job(struct request *rq)
 {
     struct ctrace_error e = {0};
-    int rc = ctrace_sys_replace_state(rq->pid, rq->body, 0, &e);
+    char *text = NULL;
+    int rc;
+    if (strcmp(rq->method, "PATCH") == 0)
+        rc = ctrace_sys_patch_state(rq->pid,
+                                    rq->body,
+                                    rq->if_match ? &rq->version : NULL,
+                                    0,
+                                    &text,
+                                    &e);
+    else if (rq->if_match)
+        rc = ctrace_sys_replace_state_if(
+            rq->pid, rq->body, rq->version, 0, &text, &e);
+    else
+        rc = ctrace_sys_replace_state(rq->pid, rq->body, 0, &e);
     if (rc == 0) {
+        if (strcmp(rq->method, "PATCH") == 0) {
+            reply_state(rq, text, json_pack("{ss}", "result", "ok"));
+            return;
+        }
+        ctrace_free(text);
         ctrace__admin_reply_json(
             rq, MHD_HTTP_OK, json_pack("{ss}", "result", "ok"));
+        return;
+    }
+    if (rc == CTRACE_ESTALE) {
+        ctrace__admin_reply_error(
+            rq, MHD_HTTP_PRECONDITION_FAILED, "stale", "%s", e.text);
         return;
     }
     if (rc == CTRACE_ENOPROC || rc == CTRACE_EUNSUPPORTED || rc == -ETIMEDOUT ||
@@ -659,14 +713,78 @@ static void replace_state_job(struct request *rq)
                               e.text[0] != '\0' ? e.text : ctrace_strerror(rc));
 }
 
+/*
+ * If-Match: "*" (any state) or one strong entity tag as GET gave it.
+ * Returns false with a 400 reply when the header says anything else.
+ */
+static bool parse_if_match(struct request *rq)
+{
+    const char *h = MHD_lookup_connection_value(
+        rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH);
+    if (h == NULL)
+        return true;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    size_t len = strlen(h);
+    while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+        len--;
+    if (len == 1 && h[0] == '*')
+        return true;
+    bool ok = len == 18 && h[0] == '"' && h[17] == '"';
+    for (size_t i = 1; ok && i < 17; i++)
+        ok = isxdigit((unsigned char)h[i]) != 0;
+    if (!ok) {
+        ctrace__admin_reply_error(
+            rq,
+            MHD_HTTP_BAD_REQUEST,
+            "bad_request",
+            "If-Match must be * or one ETag as GET .../state gave it, "
+            "such as \"0123456789abcdef\"; got '%.*s'",
+            (int)(len > 64 ? 64 : len),
+            h);
+        return false;
+    }
+    char hex[17];
+    memcpy(hex, h + 1, 16);
+    hex[16] = '\0';
+    rq->if_match = true;
+    rq->version = strtoull(hex, NULL, 16);
+    return true;
+}
+
+/* PATCH takes application/merge-patch+json, with parameters or not. */
+static bool merge_patch_type(struct request *rq)
+{
+    static const char type[] = "application/merge-patch+json";
+    const char *h = MHD_lookup_connection_value(
+        rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    size_t n = sizeof(type) - 1;
+    if (h != NULL && strncasecmp(h, type, n) == 0 &&
+        (h[n] == '\0' || h[n] == ';' || h[n] == ' '))
+        return true;
+    ctrace__admin_reply_error(rq,
+                              MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                              "unsupported_media_type",
+                              "PATCH takes a JSON merge patch (RFC 7386) with "
+                              "Content-Type: %s; got %s",
+                              type,
+                              h != NULL ? h : "no Content-Type");
+    return false;
+}
+
 void ctrace__admin_state(struct request *rq)
 {
     if (!find_server(rq))
         return;
-    if (strcmp(rq->method, "PUT") != 0) {
+    bool patch = strcmp(rq->method, "PATCH") == 0;
+    if (strcmp(rq->method, "PUT") != 0 && !patch) {
         ctrace__admin_run_job(rq, get_state_job);
         return;
     }
+    if (patch && !merge_patch_type(rq))
+        return;
+    if (!parse_if_match(rq))
+        return;
     /* Checked here, so that the server only sees well-formed JSON. */
     json_t *v = ctrace__admin_body_json(rq, true);
     if (v == NULL)
@@ -740,9 +858,11 @@ static void sys_job(struct request *rq)
                                           : CTRACE_SYS_LOG_DEFAULT);
         } else if (strcmp(action, "off") == 0) {
             rc = ctrace_sys_log(rq->pid, 0);
-        } else if (strcmp(action, "print") == 0) {
-            rc = ctrace_sys_log_print(rq->pid, -1);
         } else {
+            /*
+             * get and print: the lines go to the caller. A print into the
+             * service's standard error would land where no operator looks.
+             */
             char *text = NULL;
             rc = ctrace_sys_log_get(rq->pid, &text);
             if (rc == 0) {

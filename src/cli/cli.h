@@ -156,6 +156,19 @@ int ctrace_cli_request(struct ctrace_cli *cli,
                        json_t **out);
 
 /*
+ * As ctrace_cli_request(), with the body's Content-Type (NULL:
+ * application/json) and an If-Match header (NULL: none).
+ */
+int ctrace_cli_request_with(struct ctrace_cli *cli,
+                            const char *method,
+                            const char *path,
+                            json_t *body,
+                            const char *content_type,
+                            const char *if_match,
+                            long timeout_ms,
+                            json_t **out);
+
+/*
  * Returns a new string (free()) with `text` escaped for one path segment or
  * query value; NULL when memory runs out.
  */

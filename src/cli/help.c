@@ -128,11 +128,20 @@ static const struct {
      "Prints the server's state as indented JSON.\n"},
     {"replace-state",
      "replace the state of a server process (sys:replace_state)",
-     "usage: ctrace replace-state PROC JSON|@FILE\n"
+     "usage: ctrace replace-state [--patch] [--if-version V] PROC "
+     "JSON|@FILE\n"
      "\n"
      "Sends the new state, given as JSON text, or read from FILE (@- reads\n"
      "standard input). It is checked here to be JSON; the server may still\n"
-     "reject it (exit 1, with its reason), and then keeps the old state.\n"},
+     "reject it (exit 1, with its reason), and then keeps the old state.\n"
+     "\n"
+     "  --patch          send a JSON merge patch (RFC 7386) instead: its\n"
+     "                   members replace the state's, null removes one; the\n"
+     "                   server applies it between two messages, so no\n"
+     "                   update made meanwhile is lost\n"
+     "  --if-version V   only if the state is still at version V, as\n"
+     "                   `ctrace state --json` printed it; otherwise exit 1\n"
+     "                   and change nothing\n"},
     {"status",
      "the status of a server process (sys:get_status)",
      "usage: ctrace status PROC\n"},

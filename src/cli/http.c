@@ -325,6 +325,19 @@ int ctrace_cli_request(struct ctrace_cli *cli,
                        long timeout_ms,
                        json_t **out)
 {
+    return ctrace_cli_request_with(
+        cli, method, path, body, NULL, NULL, timeout_ms, out);
+}
+
+int ctrace_cli_request_with(struct ctrace_cli *cli,
+                            const char *method,
+                            const char *path,
+                            json_t *body,
+                            const char *content_type,
+                            const char *if_match,
+                            long timeout_ms,
+                            json_t **out)
+{
     if (out != NULL)
         *out = NULL;
     if (timeout_ms <= 0)
@@ -339,10 +352,20 @@ int ctrace_cli_request(struct ctrace_cli *cli,
         text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
         if (text == NULL)
             goto oom;
-        headers = curl_slist_append(headers, "Content-Type: application/json");
+        char type[128];
+        snprintf(type,
+                 sizeof(type),
+                 "Content-Type: %s",
+                 content_type != NULL ? content_type : "application/json");
+        headers = curl_slist_append(headers, type);
         /* Bodies are small: no "Expect: 100-continue" round trip. */
         headers = curl_slist_append(headers, "Expect:");
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
+    }
+    if (if_match != NULL) {
+        char line[96];
+        snprintf(line, sizeof(line), "If-Match: %s", if_match);
+        headers = curl_slist_append(headers, line);
     }
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "GET") == 0)

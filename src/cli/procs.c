@@ -6,8 +6,10 @@
  * (sys get_state and replace_state), `status` (sys get_status) and
  * `system`. Tables are for people; --json prints one JSON object a line.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,7 +249,15 @@ static int get_proc(struct ctrace_cli *cli,
 
 /* ---- procs ---- */
 
-enum { OPT_SORT = 1, OPT_N, OPT_MS, OPT_INTERVAL, OPT_ITERATIONS };
+enum {
+    OPT_SORT = 1,
+    OPT_N,
+    OPT_MS,
+    OPT_INTERVAL,
+    OPT_ITERATIONS,
+    OPT_PATCH,
+    OPT_IF_VERSION
+};
 
 /* GET /api/v1/procs with an optional sort and limit. */
 static int fetch_procs(struct ctrace_cli *cli,
@@ -484,10 +494,15 @@ static char *read_all(FILE *f)
 int ctrace_cli_replace_state(struct ctrace_cli *cli, int argc, char **argv)
 {
     const char *cmd = "replace-state";
-    static const struct ctrace_cli_opt opts[] = {{NULL, 0, false, 0}};
+    static const struct ctrace_cli_opt opts[] = {
+        {"patch", 0, false, OPT_PATCH},
+        {"if-version", 0, true, OPT_IF_VERSION},
+        {NULL, 0, false, 0}};
     struct ctrace_cli_getopt g = {cmd, argc, argv, 0, false};
     const char *v;
     const char *operands[3] = {NULL, NULL, NULL};
+    bool patch = false;
+    char if_match[24] = "";
     int n = 0, id;
     while ((id = ctrace_cli_getopt_next(&g, opts, &v)) != -1) {
         if (id == -2)
@@ -496,17 +511,43 @@ int ctrace_cli_replace_state(struct ctrace_cli *cli, int argc, char **argv)
             ctrace_cli_help(stdout, cmd);
             return CTRACE_CLI_OK;
         }
+        if (id == OPT_PATCH) {
+            patch = true;
+            continue;
+        }
+        if (id == OPT_IF_VERSION) {
+            /* As `ctrace state --json` prints it, quotes of an ETag or not. */
+            size_t len = strlen(v);
+            const char *hex = v;
+            if (len == 18 && v[0] == '"' && v[17] == '"') {
+                hex++;
+                len -= 2;
+            }
+            bool ok = len == 16;
+            for (size_t i = 0; ok && i < len; i++)
+                ok = isxdigit((unsigned char)hex[i]) != 0;
+            if (!ok)
+                return ctrace_cli_usage_error(
+                    cmd,
+                    "--if-version takes the 16 hex digits of a state's "
+                    "version, as `ctrace state --json` prints it; got '%s'",
+                    v);
+            snprintf(if_match, sizeof(if_match), "\"%.16s\"", hex);
+            continue;
+        }
         if (n == 2)
             return ctrace_cli_usage_error(cmd, "unexpected argument '%s'", v);
         operands[n++] = v;
     }
     if (n < 2)
         return ctrace_cli_usage_error(
-            cmd, "expected PROC and the new state (JSON, or @FILE)");
+            cmd,
+            patch ? "expected PROC and the patch (JSON, or @FILE)"
+                  : "expected PROC and the new state (JSON, or @FILE)");
     const char *proc = operands[0];
     const char *arg = operands[1];
     char *text = NULL;
-    const char *source = "the new state";
+    const char *source = patch ? "the patch" : "the new state";
     if (arg[0] == '@') {
         source = arg + 1;
         FILE *f = strcmp(arg, "@-") == 0 ? stdin : fopen(arg + 1, "r");
@@ -534,9 +575,16 @@ int ctrace_cli_replace_state(struct ctrace_cli *cli, int argc, char **argv)
                                       jerr.text);
     char *path = proc_path(proc, "/state");
     json_t *reply = NULL;
-    int rc = path == NULL
-                 ? CTRACE_CLI_REMOTE
-                 : ctrace_cli_request(cli, "PUT", path, state, 0, &reply);
+    int rc = path == NULL ? CTRACE_CLI_REMOTE
+                          : ctrace_cli_request_with(
+                                cli,
+                                patch ? "PATCH" : "PUT",
+                                path,
+                                state,
+                                patch ? "application/merge-patch+json" : NULL,
+                                if_match[0] != '\0' ? if_match : NULL,
+                                0,
+                                &reply);
     free(path);
     json_decref(state);
     if (rc == CTRACE_CLI_OK) {

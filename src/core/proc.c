@@ -42,11 +42,12 @@ struct ctrace__proc {
      * Reductions: CPU nanoseconds of the thread. `cpu_mark` is the thread
      * clock when the process last became the thread's current one,
      * `cpu_done` what it used before that; a dead process keeps its total
-     * in `cpu_done`.
+     * in `cpu_done`. A thread's own process is current except while an
+     * explicit process runs on the thread, which then gets the CPU.
      */
     clockid_t cpu_clock;
     bool has_cpu_clock;
-    bool current; /* EXPLICIT: the thread's current process now */
+    bool current; /* the thread's current process now */
     uint64_t cpu_mark;
     uint64_t cpu_done;
     /* Owner-updated attributes. */
@@ -205,11 +206,7 @@ static uint64_t cpu_now(const struct ctrace__proc *p)
 /* CPU nanoseconds the process used so far. Table lock held. */
 static uint64_t cpu_used(const struct ctrace__proc *p)
 {
-    if (p->dead)
-        return p->cpu_done;
-    if (p->kind != CTRACE_PROC_EXPLICIT)
-        return cpu_now(p);
-    if (!p->current)
+    if (p->dead || !p->current)
         return p->cpu_done;
     uint64_t now = cpu_now(p);
     return p->cpu_done + (now > p->cpu_mark ? now - p->cpu_mark : 0);
@@ -240,6 +237,16 @@ static uint64_t attr_of(const struct ctrace__proc *p, enum ctrace_proc_attr a)
         return atomic_load_explicit(&p->queue_len, memory_order_relaxed);
     }
     return 0;
+}
+
+/*
+ * Whether listings and rankings leave `p` out: a thread's own process while
+ * an explicit process runs on its thread, so that one activity is one
+ * process in every view (docs/processes-and-servers.md). Table lock held.
+ */
+static bool hidden(const struct ctrace__proc *p)
+{
+    return p->kind == CTRACE_PROC_THREAD && !p->dead && !p->current;
 }
 
 /* The label output shows. Table lock held. */
@@ -355,6 +362,8 @@ void ctrace__proc_thread_claimed(struct ctrace__thread *t)
         free(p);
         p = NULL;
     }
+    if (p != NULL)
+        p->current = true; /* cpu_mark 0: the thread's CPU from its start */
     t->proc = p;
     atomic_store_explicit(
         &t->pid, p != NULL ? p->pid : 0, memory_order_release);
@@ -628,8 +637,7 @@ uint64_t ctrace_proc_begin(const char *initial_call)
         free(p);
         return 0;
     }
-    if (outer != NULL && outer->kind == CTRACE_PROC_EXPLICIT &&
-        outer->current) {
+    if (outer != NULL && outer->current) {
         outer->cpu_done += now > outer->cpu_mark ? now - outer->cpu_mark : 0;
         outer->current = false;
     }
@@ -661,7 +669,7 @@ int ctrace_proc_end(const char *reason)
     struct ctrace__proc *outer = p->outer;
     size_t n = entry_end(p, reason, targets, CTRACE_PROC_LINKS_MAX);
     uint64_t pid = p->pid;
-    if (outer != NULL && outer->kind == CTRACE_PROC_EXPLICIT) {
+    if (outer != NULL) {
         outer->current = true;
         outer->cpu_mark = cpu_now(outer);
     }
@@ -977,12 +985,16 @@ size_t ctrace_proc_list(struct ctrace_proc_info *out, size_t cap, bool dead)
         cap > 0 ? calloc(cap, sizeof(*pts)) : NULL;
     pthread_mutex_lock(&table_lock);
     prune_dead();
-    for (struct ctrace__proc *p = live_head; p != NULL; p = p->next, n++)
+    for (struct ctrace__proc *p = live_head; p != NULL; p = p->next) {
+        if (hidden(p))
+            continue;
         if (n < cap) {
             info_of(p, &out[n]);
             if (pts != NULL)
                 pts[n] = current_point(p);
         }
+        n++;
+    }
     if (dead)
         for (struct ctrace__proc *p = dead_head; p != NULL; p = p->next, n++)
             if (n < cap)
@@ -1098,7 +1110,7 @@ static size_t live_at_most(size_t n)
 {
     size_t live = 0;
     for (struct ctrace__proc *p = live_head; p != NULL && live < n; p = p->next)
-        live++;
+        live += !hidden(p);
     return live;
 }
 
@@ -1130,8 +1142,9 @@ int ctrace_proc_count(enum ctrace_proc_attr attr,
     }
     size_t have = 0;
     for (struct ctrace__proc *p = live_head; p != NULL; p = p->next)
-        heap_offer(
-            heap, &have, n, (struct rank_item){attr_of(p, attr), p->pid});
+        if (!hidden(p))
+            heap_offer(
+                heap, &have, n, (struct rank_item){attr_of(p, attr), p->pid});
     pthread_mutex_unlock(&table_lock);
     rank_rows(heap, have, out, nout);
     free(heap);
@@ -1182,6 +1195,8 @@ int ctrace_proc_window(enum ctrace_proc_attr attr,
             k++;
         uint64_t before =
             k < nfirst && first[k].pid == p->pid ? first[k].value : 0;
+        if (hidden(p))
+            continue; /* sampled first all the same: it may show again */
         uint64_t now = attr_of(p, attr);
         uint64_t grew = now > before ? now - before : 0;
         heap_offer(heap, &have, n, (struct rank_item){grew, p->pid});

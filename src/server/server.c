@@ -83,17 +83,27 @@ struct slot {
     unsigned char *data;
 };
 
-enum sys_op { SYS_GET_STATE, SYS_REPLACE_STATE, SYS_GET_STATUS, SYS_SUSPEND };
+enum sys_op {
+    SYS_GET_STATE,
+    SYS_REPLACE_STATE,
+    SYS_PATCH_STATE,
+    SYS_GET_STATUS,
+    SYS_SUSPEND
+};
 
 /* A sys request, on the requester's stack. */
 struct sys_req {
     enum sys_op op;
-    char *in; /* REPLACE_STATE: the JSON; the server takes it */
+    char *in; /* REPLACE_STATE, PATCH_STATE: the JSON; the server takes it */
     size_t in_len;
-    char *out; /* GET_STATE, GET_STATUS: the answer, allocated */
+    char *out; /* GET_STATE, GET_STATUS: the answer, allocated; REPLACE_STATE
+                  and PATCH_STATE: the new state, if format_state exists */
     int rc;
     bool done;
     struct ctrace_error err;
+    /* REPLACE_STATE, PATCH_STATE: only if the state's version is this. */
+    bool if_version;
+    uint64_t version;
 };
 
 struct ctrace_server {
@@ -909,6 +919,174 @@ static char *status_json(struct ctrace_server *srv, int *rc)
     return text;
 }
 
+/* The version of a state's text. Thread-safety: any thread. */
+uint64_t ctrace_sys_state_version(const char *json, size_t len)
+{
+    /* FNV-1a: the version only has to change when the text does. */
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)json[i];
+        h *= 0x100000001b3u;
+    }
+    return h;
+}
+
+/*
+ * RFC 7386, section 2: `patch` merged into `target`. Takes `target` (a new
+ * reference or NULL) and borrows `patch`; returns a new reference, or NULL
+ * when out of memory.
+ */
+static json_t *merge_patch(json_t *target, json_t *patch)
+{
+    if (!json_is_object(patch)) {
+        json_decref(target);
+        return json_deep_copy(patch);
+    }
+    if (!json_is_object(target)) {
+        json_decref(target);
+        target = json_object();
+        if (target == NULL)
+            return NULL;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(patch, key, value)
+    {
+        if (json_is_null(value)) {
+            json_object_del(target, key);
+            continue;
+        }
+        json_t *old = json_object_get(target, key);
+        json_t *merged = merge_patch(json_incref(old), value);
+        if (merged == NULL || json_object_set_new(target, key, merged) != 0) {
+            json_decref(target);
+            return NULL;
+        }
+    }
+    return target;
+}
+
+/*
+ * `patch` (text) merged into `target` (text): the result as compact JSON,
+ * allocated, or NULL with `err` filled.
+ */
+static char *merge_patch_text(const char *target,
+                              size_t target_len,
+                              const char *patch,
+                              size_t patch_len,
+                              struct ctrace_error *err)
+{
+    json_error_t je;
+    json_t *p = json_loadb(patch, patch_len, JSON_DECODE_ANY, &je);
+    if (p == NULL) {
+        ctrace__error_set(err,
+                          CTRACE_EINVAL,
+                          0,
+                          je.column > 0 ? (unsigned)je.column : 0,
+                          "the patch is not JSON: line %d, column %d: %s",
+                          je.line,
+                          je.column,
+                          je.text);
+        return NULL;
+    }
+    json_t *t = json_loadb(target, target_len, JSON_DECODE_ANY, &je);
+    if (t == NULL) {
+        json_decref(p);
+        ctrace__error_set(err,
+                          CTRACE_EINVAL,
+                          0,
+                          0,
+                          "format_state gave text that is not JSON: %s",
+                          je.text);
+        return NULL;
+    }
+    json_t *merged = merge_patch(t, p);
+    json_decref(p);
+    char *text = NULL;
+    if (merged != NULL) {
+        /* Measured first, so the text is malloc()ed whatever allocator
+         * jansson was given. */
+        size_t need =
+            json_dumpb(merged, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+        text = need > 0 ? malloc(need + 1) : NULL;
+        if (text != NULL) {
+            json_dumpb(merged, text, need, JSON_COMPACT | JSON_ENCODE_ANY);
+            text[need] = '\0';
+        }
+    }
+    json_decref(merged);
+    if (text == NULL)
+        ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
+    return text;
+}
+
+/*
+ * replace_state or a merge patch, with the version check first; all on the
+ * server's thread, so that no message is handled between the check, the
+ * merge and the replacement. Returns the new state's text when
+ * format_state exists, else NULL. Server thread, lock not held.
+ */
+static char *replace_or_patch(struct ctrace_server *srv,
+                              const struct sys_req *r,
+                              enum sys_op op,
+                              const char *in,
+                              size_t in_len,
+                              struct ctrace_error *e,
+                              int *rc)
+{
+    char *merged = NULL;
+    if (r->if_version || op == SYS_PATCH_STATE) {
+        char *now = srv->cb.format_state(srv->state);
+        if (now == NULL) {
+            *rc = ctrace__error_set(
+                e, CTRACE_ENOMEM, 0, 0, "format_state failed");
+            return NULL;
+        }
+        uint64_t v = ctrace_sys_state_version(now, strlen(now));
+        if (r->if_version && v != r->version) {
+            free(now);
+            *rc =
+                ctrace__error_set(e,
+                                  CTRACE_ESTALE,
+                                  0,
+                                  0,
+                                  "the state changed since version %016" PRIx64
+                                  " was read; it is now %016" PRIx64,
+                                  r->version,
+                                  v);
+            return NULL;
+        }
+        if (op == SYS_PATCH_STATE) {
+            merged = merge_patch_text(now, strlen(now), in, in_len, e);
+            free(now);
+            if (merged == NULL) {
+                *rc = e->code;
+                return NULL;
+            }
+            in = merged;
+            in_len = strlen(merged);
+        } else {
+            free(now);
+        }
+    }
+    *rc = srv->cb.replace_state(&srv->state, in, in_len, e);
+    free(merged);
+    if (*rc < 0 && e->text[0] == '\0')
+        ctrace__error_set(e,
+                          *rc,
+                          0,
+                          0,
+                          "replace_state rejected the state: %s",
+                          ctrace_strerror(*rc));
+    else if (*rc < 0 && e->code == 0)
+        e->code = *rc;
+    if (*rc < 0)
+        return NULL;
+    *rc = 0;
+    return srv->cb.format_state != NULL ? srv->cb.format_state(srv->state)
+                                        : NULL;
+}
+
 /*
  * Serves the sys request waiting in srv->sys_req. Called on the server
  * thread with the lock held; releases it while callbacks run.
@@ -938,18 +1116,8 @@ static void serve_sys(struct ctrace_server *srv)
                     &e, CTRACE_ENOMEM, 0, 0, "format_state failed");
             break;
         case SYS_REPLACE_STATE:
-            rc = srv->cb.replace_state(&srv->state, in, in_len, &e);
-            if (rc < 0 && e.text[0] == '\0')
-                ctrace__error_set(&e,
-                                  rc,
-                                  0,
-                                  0,
-                                  "replace_state rejected the state: %s",
-                                  ctrace_strerror(rc));
-            else if (rc < 0 && e.code == 0)
-                e.code = rc;
-            if (rc > 0)
-                rc = 0;
+        case SYS_PATCH_STATE:
+            out = replace_or_patch(srv, r, op, in, in_len, &e, &rc);
             break;
         case SYS_GET_STATUS:
             out = status_json(srv, &rc);
@@ -1723,6 +1891,7 @@ static int sys_request(uint64_t pid,
                        enum sys_op op,
                        char *in,
                        size_t in_len,
+                       const uint64_t *version,
                        uint32_t timeout_ms,
                        char **out,
                        struct ctrace_error *err)
@@ -1742,21 +1911,30 @@ static int sys_request(uint64_t pid,
                                  "a server cannot make sys requests to itself");
     }
     int rc = 0;
-    if ((op == SYS_GET_STATE && srv->cb.format_state == NULL) ||
-        (op == SYS_REPLACE_STATE && srv->cb.replace_state == NULL))
+    /* A version or a patch is taken from format_state's text. */
+    bool needs_format = op == SYS_GET_STATE || op == SYS_PATCH_STATE ||
+                        (op == SYS_REPLACE_STATE && version != NULL);
+    bool needs_replace = op == SYS_REPLACE_STATE || op == SYS_PATCH_STATE;
+    if ((needs_format && srv->cb.format_state == NULL) ||
+        (needs_replace && srv->cb.replace_state == NULL))
         rc = ctrace__error_set(err,
                                CTRACE_EUNSUPPORTED,
                                0,
                                0,
                                "server <0.%" PRIu64 ".0> has no %s callback",
                                pid,
-                               op == SYS_GET_STATE ? "format_state"
-                                                   : "replace_state");
+                               needs_format && srv->cb.format_state == NULL
+                                   ? "format_state"
+                                   : "replace_state");
     if (timeout_ms == 0)
         timeout_ms = CTRACE_SYS_TIMEOUT_MS;
     struct timespec dl;
     deadline_in(&dl, timeout_ms);
-    struct sys_req r = {op, in, in_len, NULL, 0, false, {0}};
+    struct sys_req r = {op, in, in_len, NULL, 0, false, {0}, false, 0};
+    if (version != NULL) {
+        r.if_version = true;
+        r.version = *version;
+    }
     if (rc == 0)
         rc = sys_post_wait(srv, &r, &dl);
     server_put(srv);
@@ -1793,7 +1971,8 @@ int ctrace_sys_get_state(uint64_t pid,
         return ctrace__error_set(
             err, CTRACE_EINVAL, 0, 0, "json must not be NULL");
     *json = NULL;
-    return sys_request(pid, SYS_GET_STATE, NULL, 0, timeout_ms, json, err);
+    return sys_request(
+        pid, SYS_GET_STATE, NULL, 0, NULL, timeout_ms, json, err);
 }
 
 /*
@@ -1812,8 +1991,64 @@ int ctrace_sys_replace_state(uint64_t pid,
     char *copy = strdup(json);
     if (copy == NULL)
         return ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
+    return sys_request(pid,
+                       SYS_REPLACE_STATE,
+                       copy,
+                       strlen(copy),
+                       NULL,
+                       timeout_ms,
+                       NULL,
+                       err);
+}
+
+/*
+ * replace_state or a merge patch, with an optional version check, both run
+ * between two messages. Thread-safety: any thread but the server's own.
+ */
+static int replace_with(uint64_t pid,
+                        enum sys_op op,
+                        const char *json,
+                        const uint64_t *version,
+                        uint32_t timeout_ms,
+                        char **new_json,
+                        struct ctrace_error *err)
+{
+    if (new_json != NULL)
+        *new_json = NULL;
+    if (json == NULL)
+        return ctrace__error_set(err,
+                                 CTRACE_EINVAL,
+                                 0,
+                                 0,
+                                 "%s must not be NULL",
+                                 op == SYS_PATCH_STATE ? "patch" : "json");
+    char *copy = strdup(json);
+    if (copy == NULL)
+        return ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
     return sys_request(
-        pid, SYS_REPLACE_STATE, copy, strlen(copy), timeout_ms, NULL, err);
+        pid, op, copy, strlen(copy), version, timeout_ms, new_json, err);
+}
+
+int ctrace_sys_replace_state_if(uint64_t pid,
+                                const char *json,
+                                uint64_t version,
+                                uint32_t timeout_ms,
+                                char **new_json,
+                                struct ctrace_error *err)
+{
+    return replace_with(
+        pid, SYS_REPLACE_STATE, json, &version, timeout_ms, new_json, err);
+}
+
+int ctrace_sys_patch_state(uint64_t pid,
+                           const char *patch,
+                           const uint64_t *version,
+                           uint32_t timeout_ms,
+                           char **new_json,
+                           struct ctrace_error *err)
+{
+    return replace_with(
+        pid, SYS_PATCH_STATE, patch, version, timeout_ms, new_json, err);
 }
 
 /*
@@ -1829,7 +2064,8 @@ int ctrace_sys_get_status(uint64_t pid,
         return ctrace__error_set(
             err, CTRACE_EINVAL, 0, 0, "json must not be NULL");
     *json = NULL;
-    return sys_request(pid, SYS_GET_STATUS, NULL, 0, timeout_ms, json, err);
+    return sys_request(
+        pid, SYS_GET_STATUS, NULL, 0, NULL, timeout_ms, json, err);
 }
 
 /*
@@ -1840,7 +2076,7 @@ int ctrace_sys_suspend(uint64_t pid,
                        uint32_t timeout_ms,
                        struct ctrace_error *err)
 {
-    return sys_request(pid, SYS_SUSPEND, NULL, 0, timeout_ms, NULL, err);
+    return sys_request(pid, SYS_SUSPEND, NULL, 0, NULL, timeout_ms, NULL, err);
 }
 
 /*

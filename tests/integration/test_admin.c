@@ -1155,7 +1155,7 @@ static void wrong_methods_answer_405_with_allow(void **state)
         {"POST", "/api/v1/sessions/1", "GET, HEAD, DELETE"},
         {"DELETE", "/api/v1/sessions/1/events", "GET"},
         {"POST", "/api/v1/procs", "GET, HEAD"},
-        {"DELETE", "/api/v1/procs/1/state", "GET, HEAD, PUT"},
+        {"DELETE", "/api/v1/procs/1/state", "GET, HEAD, PUT, PATCH"},
         {"GET", "/api/v1/procs/1/sys", "POST"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

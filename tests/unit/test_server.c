@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -903,6 +904,244 @@ static void a_rejected_replace_state_keeps_the_old_state(void **state)
     ctrace_server_stop(srv, NULL);
 }
 
+/* A server whose state is any JSON document, kept as its text. */
+static int doc_init(void *arg, void **state, struct ctrace_error *err)
+{
+    (void)err;
+    *state = strdup(arg != NULL ? arg : "{}");
+    return *state != NULL ? 0 : CTRACE_ENOMEM;
+}
+
+static int
+doc_call(void *state, const void *msg, size_t len, struct ctrace_reply *reply)
+{
+    (void)state;
+    (void)msg;
+    (void)len;
+    (void)reply;
+    return CTRACE_SERVER_CONTINUE;
+}
+
+static void doc_terminate(void *state, const char *reason)
+{
+    (void)reason;
+    free(state);
+}
+
+static char *doc_format_state(const void *state)
+{
+    return strdup(state);
+}
+
+static int doc_replace_state(void **state,
+                             const char *json,
+                             size_t len,
+                             struct ctrace_error *err)
+{
+    (void)err;
+    char *next = strndup(json, len);
+    if (next == NULL)
+        return CTRACE_ENOMEM;
+    free(*state);
+    *state = next;
+    return 0;
+}
+
+static struct ctrace_server *start_doc(const char *doc)
+{
+    static const struct ctrace_server_callbacks cb = {
+        .init = doc_init,
+        .handle_call = doc_call,
+        .terminate = doc_terminate,
+        .format_state = doc_format_state,
+        .replace_state = doc_replace_state,
+    };
+    struct ctrace_server_opts o;
+    ctrace_server_opts_init(&o);
+    o.arg = (void *)doc;
+    struct ctrace_server *srv = ctrace_server_start(&cb, &o, NULL);
+    assert_non_null(srv);
+    return srv;
+}
+
+/* Whether two JSON texts are the same value. */
+static bool same_json(const char *a, const char *b)
+{
+    json_error_t je;
+    json_t *x = json_loads(a, JSON_DECODE_ANY, &je);
+    json_t *y = json_loads(b, JSON_DECODE_ANY, &je);
+    bool same = x != NULL && y != NULL && json_equal(x, y);
+    json_decref(x);
+    json_decref(y);
+    return same;
+}
+
+static void a_merge_patch_follows_rfc_7386(void **state)
+{
+    (void)state;
+    /* The examples of RFC 7386, appendix A: target, patch, result. */
+    static const char *const cases[][3] = {
+        {"{\"a\":\"b\"}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
+        {"{\"a\":\"b\"}", "{\"b\":\"c\"}", "{\"a\":\"b\",\"b\":\"c\"}"},
+        {"{\"a\":\"b\"}", "{\"a\":null}", "{}"},
+        {"{\"a\":\"b\",\"b\":\"c\"}", "{\"a\":null}", "{\"b\":\"c\"}"},
+        {"{\"a\":[\"b\"]}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
+        {"{\"a\":\"c\"}", "{\"a\":[\"b\"]}", "{\"a\":[\"b\"]}"},
+        {"{\"a\":{\"b\":\"c\"}}",
+         "{\"a\":{\"b\":\"d\",\"c\":null}}",
+         "{\"a\":{\"b\":\"d\"}}"},
+        {"{\"a\":[{\"b\":\"c\"}]}", "{\"a\":[1]}", "{\"a\":[1]}"},
+        {"[\"a\",\"b\"]", "[\"c\",\"d\"]", "[\"c\",\"d\"]"},
+        {"{\"a\":\"b\"}", "[\"c\"]", "[\"c\"]"},
+        {"{\"a\":\"foo\"}", "null", "null"},
+        {"{\"a\":\"foo\"}", "\"bar\"", "\"bar\""},
+        {"{\"e\":null}", "{\"a\":1}", "{\"e\":null,\"a\":1}"},
+        {"[1,2]", "{\"a\":\"b\",\"c\":null}", "{\"a\":\"b\"}"},
+        {"{}", "{\"a\":{\"bb\":{\"ccc\":null}}}", "{\"a\":{\"bb\":{}}}"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ctrace_server *srv = start_doc(cases[i][0]);
+        uint64_t pid = ctrace_server_pid(srv);
+        char *now = NULL;
+        struct ctrace_error err = {0};
+        int rc =
+            ctrace_sys_patch_state(pid, cases[i][1], NULL, 1000, &now, &err);
+        if (rc != 0 || !same_json(now, cases[i][2]))
+            fail_msg("case %zu: %s + %s gave %d %s (%s), expected %s",
+                     i,
+                     cases[i][0],
+                     cases[i][1],
+                     rc,
+                     now != NULL ? now : "-",
+                     err.text,
+                     cases[i][2]);
+        ctrace_free(now);
+        /* What the server keeps is what the call answered. */
+        assert_int_equal(ctrace_sys_get_state(pid, 1000, &now, NULL), 0);
+        assert_true(same_json(now, cases[i][2]));
+        ctrace_free(now);
+        ctrace_server_stop(srv, NULL);
+    }
+}
+
+static void
+a_patch_that_is_not_json_says_where_and_changes_nothing(void **state)
+{
+    (void)state;
+    struct ctrace_server *srv = start_doc("{\"a\":1}");
+    uint64_t pid = ctrace_server_pid(srv);
+    struct ctrace_error err = {0};
+    assert_int_equal(
+        ctrace_sys_patch_state(pid, "{\"a\":", NULL, 1000, NULL, &err),
+        CTRACE_EINVAL);
+    assert_non_null(strstr(err.text, "the patch is not JSON: line 1, column"));
+    assert_int_equal(ctrace_sys_patch_state(pid, NULL, NULL, 1000, NULL, &err),
+                     CTRACE_EINVAL);
+    char *now = NULL;
+    assert_int_equal(ctrace_sys_get_state(pid, 1000, &now, NULL), 0);
+    assert_string_equal(now, "{\"a\":1}");
+    ctrace_free(now);
+    ctrace_server_stop(srv, NULL);
+}
+
+static void a_stale_version_replaces_nothing(void **state)
+{
+    (void)state;
+    struct ctrace_server *srv = start_kv(NULL, 0);
+    uint64_t pid = ctrace_server_pid(srv);
+    char out[64];
+    char *read = NULL;
+    assert_int_equal(ctrace_sys_get_state(pid, 1000, &read, NULL), 0);
+    uint64_t v = ctrace_sys_state_version(read, strlen(read));
+    /* A message changes the state after it was read. */
+    kv_call(srv, kv(KV_INC, 5, NULL, NULL), out, sizeof(out), 1000);
+    struct ctrace_error err = {0};
+    assert_int_equal(
+        ctrace_sys_replace_state_if(pid, read, v, 1000, NULL, &err),
+        CTRACE_ESTALE);
+    assert_non_null(strstr(err.text, "the state changed since version"));
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(
+        ctrace_sys_patch_state(pid, "{\"counter\":0}", &v, 1000, NULL, &err),
+        CTRACE_ESTALE);
+    assert_int_equal(counter_of(srv), 5);
+    ctrace_free(read);
+
+    /* The version of what is there now is taken, and the answer is the new
+     * state with its own version. */
+    assert_int_equal(ctrace_sys_get_state(pid, 1000, &read, NULL), 0);
+    v = ctrace_sys_state_version(read, strlen(read));
+    assert_int_equal(ctrace_sys_state_version(read, strlen(read)), v);
+    char *now = NULL;
+    assert_int_equal(
+        ctrace_sys_patch_state(pid, "{\"counter\":42}", &v, 1000, &now, &err),
+        0);
+    assert_non_null(strstr(now, "\"counter\": 42"));
+    assert_true(ctrace_sys_state_version(now, strlen(now)) != v);
+    assert_int_equal(counter_of(srv), 42);
+    ctrace_free(read);
+    ctrace_free(now);
+    ctrace_server_stop(srv, NULL);
+
+    /* A version or a patch needs format_state. */
+    struct ctrace_server_callbacks no_format = kv_callbacks;
+    no_format.format_state = NULL;
+    srv = ctrace_server_start(&no_format, NULL, NULL);
+    assert_non_null(srv);
+    pid = ctrace_server_pid(srv);
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(
+        ctrace_sys_replace_state_if(pid, "{}", v, 1000, NULL, &err),
+        CTRACE_EUNSUPPORTED);
+    assert_non_null(strstr(err.text, "no format_state callback"));
+    assert_int_equal(ctrace_sys_patch_state(pid, "{}", NULL, 1000, NULL, &err),
+                     CTRACE_EUNSUPPORTED);
+    ctrace_server_stop(srv, NULL);
+}
+
+struct incrementer {
+    struct ctrace_server *srv;
+    int n;
+};
+
+static void *increment_main(void *arg)
+{
+    struct incrementer *w = arg;
+    char out[64];
+    for (int i = 0; i < w->n; i++)
+        kv_call(w->srv, kv(KV_INC, 1, NULL, NULL), out, sizeof(out), 5000);
+    return NULL;
+}
+
+static void a_patch_loses_no_update_made_by_messages(void **state)
+{
+    (void)state;
+    struct ctrace_server *srv = start_kv(NULL, 0);
+    uint64_t pid = ctrace_server_pid(srv);
+    struct incrementer w = {srv, 2000};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, increment_main, &w), 0);
+    /* Meanwhile the cats change, by patch only: the counter is the
+     * messages' alone. */
+    for (int i = 0; i < 200; i++) {
+        char patch[64];
+        snprintf(patch, sizeof(patch), "{\"cats\":{\"Murka\":\"T%d\"}}", i);
+        struct ctrace_error err = {0};
+        int rc = ctrace_sys_patch_state(pid, patch, NULL, 5000, NULL, &err);
+        if (rc != 0) {
+            pthread_join(th, NULL);
+            fail_msg("patch %d: %s", i, err.text);
+        }
+    }
+    pthread_join(th, NULL);
+    assert_int_equal(counter_of(srv), 2000);
+    char out[64];
+    assert_int_equal(
+        kv_call(srv, kv(KV_GET, 0, "Murka", NULL), out, sizeof(out), 1000), 0);
+    assert_string_equal(out, "T199");
+    ctrace_server_stop(srv, NULL);
+}
+
 static void get_status_describes_the_server(void **state)
 {
     (void)state;
@@ -1783,6 +2022,11 @@ int main(void)
         cmocka_unit_test(a_callback_can_stop_its_server),
         cmocka_unit_test(get_state_round_trips_through_replace_state),
         cmocka_unit_test(a_rejected_replace_state_keeps_the_old_state),
+        cmocka_unit_test(a_merge_patch_follows_rfc_7386),
+        cmocka_unit_test(
+            a_patch_that_is_not_json_says_where_and_changes_nothing),
+        cmocka_unit_test(a_stale_version_replaces_nothing),
+        cmocka_unit_test(a_patch_loses_no_update_made_by_messages),
         cmocka_unit_test(get_status_describes_the_server),
         cmocka_unit_test(suspend_holds_calls_until_resume),
         cmocka_unit_test(a_sys_request_times_out_on_a_busy_server),
