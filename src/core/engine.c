@@ -53,7 +53,7 @@
 /* Most specs in one session (a bit each in an armed point's spec mask). */
 #define MAX_SPECS 32
 /* How long returns of already delivered calls may still arrive after the
- * msgs limit was reached. */
+ * calls limit was reached. */
 #define DRAIN_MS 200
 /* Bytes of text a consumer gathers before it writes them. */
 #define TEXT_BATCH (64 * 1024)
@@ -114,6 +114,7 @@ struct ctrace_session {
     /* Set by traced threads or the user, read by the consumer. */
     _Atomic int stop_request; /* enum ctrace_stop_reason, first wins */
     atomic_uint_fast64_t msgs_taken;
+    atomic_uint_fast64_t calls_taken;
     atomic_uint_fast64_t dropped;
     atomic_int_fast64_t outstanding; /* calls whose return is still due */
 
@@ -202,12 +203,23 @@ static void request_stop(struct ctrace_session *s, enum ctrace_stop_reason r)
 }
 
 /*
- * Takes one of the session's msgs tickets for an event that counts (calls
- * and process events; returns do not). The last ticket also asks the
- * session to stop, so exactly `msgs` such events are ever queued.
+ * Takes a ticket for an event. Every event takes one of the `msgs` tickets
+ * (redbug's msgs: a call and its return are two); calls and process events
+ * also take one of the `calls` tickets (returns of calls taken still come).
+ * The last ticket of either asks the session to stop, so at most `msgs`
+ * events and `calls` calls are ever queued. A call that gets a `calls`
+ * ticket but no `msgs` ticket is not queued; its `calls` ticket is spent.
  */
-static bool take_ticket(struct ctrace_session *s)
+static bool take_ticket(struct ctrace_session *s, bool counts_as_call)
 {
+    if (counts_as_call && s->opts.calls != 0) {
+        uint_fast64_t n =
+            atomic_fetch_add_explicit(&s->calls_taken, 1, memory_order_relaxed);
+        if (n >= s->opts.calls)
+            return false;
+        if (n + 1 == s->opts.calls)
+            request_stop(s, CTRACE_STOP_CALLS);
+    }
     if (s->opts.msgs == 0)
         return true;
     uint_fast64_t n =
@@ -361,7 +373,7 @@ static bool fire(struct ctrace_point *pt,
         bool wants_ret = (actions & CTRACE__ACTION_RETURN) != 0;
         if (wants_ret)
             atomic_fetch_add_explicit(&s->outstanding, 1, memory_order_relaxed);
-        struct ctrace__record *r = take_ticket(s) ? reserve(s) : NULL;
+        struct ctrace__record *r = take_ticket(s, true) ? reserve(s) : NULL;
         if (r == NULL) {
             if (wants_ret)
                 atomic_fetch_sub_explicit(
@@ -454,7 +466,7 @@ static void hook_ret(void *arg,
         if ((ret_mask & bit) == 0)
             continue;
         atomic_fetch_sub_explicit(&s->outstanding, 1, memory_order_relaxed);
-        struct ctrace__record *r = reserve(s);
+        struct ctrace__record *r = take_ticket(s, false) ? reserve(s) : NULL;
         if (r == NULL)
             continue;
         r->kind = CTRACE_EVENT_RETURN;
@@ -534,7 +546,7 @@ void ctrace__engine_proc_event(enum ctrace_event_kind kind,
         struct ctrace_session *s = session_at(i, true);
         if (s == NULL || (s->wants & bit) == 0 || !procs_ok(s, pid))
             continue;
-        struct ctrace__record *r = take_ticket(s) ? reserve(s) : NULL;
+        struct ctrace__record *r = take_ticket(s, true) ? reserve(s) : NULL;
         if (r == NULL)
             continue;
         r->kind = kind;
@@ -1042,6 +1054,9 @@ static void finish(struct ctrace_session *s, enum ctrace_stop_reason reason)
     case CTRACE_STOP_MSGS:
         a = s->opts.msgs;
         break;
+    case CTRACE_STOP_CALLS:
+        a = s->opts.calls;
+        break;
     case CTRACE_STOP_TIME:
         a = s->opts.time_ms;
         break;
@@ -1094,7 +1109,7 @@ static void *consumer_main(void *arg)
             request_stop(s, CTRACE_STOP_TIME);
             req = atomic_load(&s->stop_request);
         }
-        if (req == CTRACE_STOP_MSGS) {
+        if (req == CTRACE_STOP_CALLS) {
             /*
              * The last call is queued; its return, and those of the calls
              * before it, may follow shortly. Wait for them a little.
@@ -1150,15 +1165,13 @@ void ctrace_session_opts_init(struct ctrace_session_opts *opts)
 static int check_opts(const struct ctrace_session_opts *o,
                       struct ctrace_error *err)
 {
-    if ((o->time_ms == 0 || o->msgs == 0) && !o->force)
-        return ctrace__error_set(
-            err,
-            CTRACE_ETOOBROAD,
-            0,
-            0,
-            "a session without a %s limit could run forever; set one, or "
-            "set force",
-            o->time_ms == 0 ? "time" : "msgs");
+    if (o->time_ms == 0 && o->msgs == 0 && o->calls == 0 && !o->force)
+        return ctrace__error_set(err,
+                                 CTRACE_ETOOBROAD,
+                                 0,
+                                 0,
+                                 "a session with no time, msgs or calls limit "
+                                 "could run forever; set one, or set force");
     if (o->rate_count != 0 && o->rate_ms == 0)
         return ctrace__error_set(err,
                                  CTRACE_EINVAL,

@@ -814,6 +814,9 @@ void ctrace__format_stop_reason(enum ctrace_stop_reason r,
     case CTRACE_STOP_MSGS:
         snprintf(buf, size, "msgs limit %" PRIu64 " reached", limit_a);
         break;
+    case CTRACE_STOP_CALLS:
+        snprintf(buf, size, "calls limit %" PRIu64 " reached", limit_a);
+        break;
     case CTRACE_STOP_TIME:
         snprintf(buf, size, "time limit %" PRIu64 " ms reached", limit_a);
         break;

@@ -116,6 +116,7 @@ void ctrace__format_duration(uint64_t ns, struct ctrace__sbuf *out);
  * Writes why a session stopped into `buf`, like snprintf (at most size - 1
  * bytes and a NUL; nothing when size is 0):
  *   CTRACE_STOP_MSGS   "msgs limit A reached"
+ *   CTRACE_STOP_CALLS  "calls limit A reached"
  *   CTRACE_STOP_TIME   "time limit A ms reached"
  *   CTRACE_STOP_RATE   "rate limit A/B ms tripped"
  *   CTRACE_STOP_QUEUE  "queue overflow: consumer too slow"

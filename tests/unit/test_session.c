@@ -213,26 +213,6 @@ static void session_stops_at_msgs_limit_with_exactly_n_calls(void **state)
     ctrace_session_free(s);
 }
 
-static void
-msgs_limit_counts_calls_and_still_delivers_their_returns(void **state)
-{
-    struct seen *seen = *state;
-    struct ctrace_session_opts o;
-    ctrace_session_opts_init(&o);
-    o.msgs = 2;
-    struct ctrace_session *s =
-        start1("sess_traveler:enter/2 -> return", &o, seen);
-    for (int i = 0; i < 5; i++)
-        enter("Tihon", "Minsk");
-    assert_int_equal(ctrace_session_wait(s, 5000), 0);
-    assert_int_equal(seen->n, 4);
-    assert_int_equal(seen->kind[0], CTRACE_EVENT_CALL);
-    assert_int_equal(seen->kind[1], CTRACE_EVENT_RETURN);
-    assert_string_equal(seen->text[1], "sess_traveler:enter/2 -> ok");
-    assert_true(seen->duration[1] > 0);
-    ctrace_session_free(s);
-}
-
 static void every_exit_path_reports_a_return(void **state)
 {
     struct seen *seen = *state;
@@ -362,16 +342,106 @@ static void wildcard_module_for_every_process_needs_force(void **state)
     ctrace_session_free(s);
 }
 
-static void unlimited_session_needs_force(void **state)
+static void session_with_no_limit_at_all_needs_force(void **state)
 {
     const char *spec = "sess_traveler:enter/2";
     struct ctrace_session_opts o;
     ctrace_session_opts_init(&o);
     o.time_ms = 0;
+    o.msgs = 0;
     struct ctrace_error err = {0};
     assert_null(ctrace_session_start(&spec, 1, &o, &err));
     assert_int_equal(err.code, CTRACE_ETOOBROAD);
-    assert_non_null(strstr(err.text, "time limit"));
+    assert_string_equal(err.text,
+                        "a session with no time, msgs or calls limit could "
+                        "run forever; set one, or set force");
+    o.force = true;
+    struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
+    assert_non_null(s);
+    ctrace_session_free(s);
+}
+
+static void any_one_limit_is_enough_without_force(void **state)
+{
+    (void)state;
+    const char *spec = "sess_traveler:enter/2";
+    struct ctrace_session_opts o;
+    /* A time limit only, a msgs limit only, a calls limit only. */
+    for (int i = 0; i < 3; i++) {
+        ctrace_session_opts_init(&o);
+        o.time_ms = i == 0 ? 1000 : 0;
+        o.msgs = i == 1 ? 10 : 0;
+        o.calls = i == 2 ? 10 : 0;
+        struct ctrace_error err = {0};
+        struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
+        if (s == NULL)
+            fail_msg("limits %d: %s", i, err.text);
+        ctrace_session_free(s);
+    }
+}
+
+static void msgs_limit_counts_returns_as_redbug_does(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 4;
+    struct ctrace_session *s =
+        start1("sess_traveler:leave/1 -> return", &o, seen);
+    for (int i = 0; i < 10; i++)
+        leave("Tihon");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    /* Two calls and their two returns: four messages, as redbug prints. */
+    assert_int_equal(seen->n, 4);
+    assert_int_equal(seen->kind[0], CTRACE_EVENT_CALL);
+    assert_int_equal(seen->kind[1], CTRACE_EVENT_RETURN);
+    assert_int_equal(seen->kind[2], CTRACE_EVENT_CALL);
+    assert_int_equal(seen->kind[3], CTRACE_EVENT_RETURN);
+    assert_string_equal(ctrace_session_reason(s), "msgs limit 4 reached");
+    ctrace_session_free(s);
+}
+
+static void calls_limit_counts_calls_and_keeps_their_returns(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 0;
+    o.calls = 3;
+    struct ctrace_session *s =
+        start1("sess_traveler:leave/1 -> return", &o, seen);
+    for (int i = 0; i < 10; i++)
+        leave("Tihon");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    assert_int_equal(seen->n, 6);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(seen->kind[i],
+                         i % 2 == 0 ? CTRACE_EVENT_CALL : CTRACE_EVENT_RETURN);
+    assert_string_equal(seen->text[5], "sess_traveler:leave/1 -> 5");
+    assert_true(seen->duration[5] > 0);
+    assert_string_equal(ctrace_session_reason(s), "calls limit 3 reached");
+    struct ctrace_session_stats st;
+    ctrace_session_stats(s, &st);
+    assert_int_equal(st.reason, CTRACE_STOP_CALLS);
+    ctrace_session_free(s);
+}
+
+static void first_limit_reached_names_the_stop(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    /* 2 calls come before 5 messages: calls stops it, returns included. */
+    o.msgs = 5;
+    o.calls = 2;
+    struct ctrace_session *s =
+        start1("sess_traveler:leave/1 -> return", &o, seen);
+    for (int i = 0; i < 10; i++)
+        leave("Tihon");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    assert_int_equal(seen->n, 4);
+    assert_string_equal(ctrace_session_reason(s), "calls limit 2 reached");
+    ctrace_session_free(s);
 }
 
 static void bad_options_are_refused_by_name(void **state)
@@ -559,7 +629,8 @@ static void text_sink_prints_redbug_lines_and_the_stop_line(void **state)
     struct ctrace_session_opts o;
     ctrace_session_opts_init(&o);
     o.fd = fds[1];
-    o.msgs = 1;
+    o.msgs = 0;
+    o.calls = 1;
     struct ctrace_error err = {0};
     struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
     assert_non_null(s);
@@ -572,7 +643,7 @@ static void text_sink_prints_redbug_lines_and_the_stop_line(void **state)
     assert_non_null(strstr(out, "% sess_traveler:leave(\"Tihon\")\n"));
     assert_non_null(strstr(out, "% sess_traveler:leave/1 -> 5 ("));
     assert_non_null(
-        strstr(out, "% stopped: msgs limit 1 reached (2 events, 0 dropped)"));
+        strstr(out, "% stopped: calls limit 1 reached (2 events, 0 dropped)"));
 }
 
 static void dump_action_describes_the_calling_process(void **state)
@@ -584,7 +655,8 @@ static void dump_action_describes_the_calling_process(void **state)
     struct ctrace_session_opts o;
     ctrace_session_opts_init(&o);
     o.fd = fds[1];
-    o.msgs = 1;
+    o.msgs = 0;
+    o.calls = 1;
     struct ctrace_error err = {0};
     struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
     assert_non_null(s);
@@ -899,7 +971,6 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup_seen, teardown_seen)
         T(session_reports_calls_with_their_arguments),
         T(session_stops_at_msgs_limit_with_exactly_n_calls),
-        T(msgs_limit_counts_calls_and_still_delivers_their_returns),
         T(every_exit_path_reports_a_return),
         T(argument_pattern_selects_calls_by_value),
         T(session_stops_at_time_limit),
@@ -908,7 +979,11 @@ int main(void)
         T(spec_that_selects_nothing_is_refused_with_suggestion),
         T(bad_spec_is_refused_with_its_column),
         T(wildcard_module_for_every_process_needs_force),
-        T(unlimited_session_needs_force),
+        T(session_with_no_limit_at_all_needs_force),
+        T(any_one_limit_is_enough_without_force),
+        T(msgs_limit_counts_returns_as_redbug_does),
+        T(calls_limit_counts_calls_and_keeps_their_returns),
+        T(first_limit_reached_names_the_stop),
         T(bad_options_are_refused_by_name),
         T(two_sessions_share_a_point_and_it_goes_off_after_both),
         T(new_filter_sees_only_processes_born_after_the_start),
