@@ -91,9 +91,12 @@ struct ctrace_event {
     int64_t time_us;      /* wall clock, microseconds since the epoch */
     uint64_t duration_ns; /* RETURN: time since the matching call */
     uint64_t pid;         /* N of the process <0.N.0> */
-    const char *process;  /* registered name or initial call, or NULL */
-    bool dead;            /* the process had ended when this was printed */
-    const char *module;   /* CALL and RETURN: the trace point */
+    /* The registered name or initial call when the event happened, or
+       NULL. */
+    const char *process;
+    /* RETURN and EXIT only: the process had ended when this was printed. */
+    bool dead;
+    const char *module; /* CALL and RETURN: the trace point */
     const char *function;
     unsigned arity;
     const struct ctrace_value *args; /* CALL: `nargs` argument values */
@@ -112,8 +115,8 @@ struct ctrace_event {
     const char *reason;
     const char *name;
     /*
-     * CALL with `dump`: what is known of the calling process, one
-     * "key: value" per line (pid, label, thread, status), or NULL.
+     * CALL with `dump`: what was known of the calling process at the call,
+     * one "key: value" per line (pid, label, thread, status), or NULL.
      */
     const char *dump;
 };

@@ -55,6 +55,8 @@
 /* How long returns of already delivered calls may still arrive after the
  * calls limit was reached. */
 #define DRAIN_MS 200
+/* Room in each record for the text of `dump`, when a spec asks for it. */
+#define DUMP_BYTES 1024
 /* Bytes of text a consumer gathers before it writes them. */
 #define TEXT_BATCH (64 * 1024)
 
@@ -317,6 +319,8 @@ static bool fire(struct ctrace_point *pt,
         ctrace__thread_set_initial(t, pt);
     atomic_store_explicit(&t->current, pt, memory_order_relaxed);
     uint64_t pid = atomic_load_explicit(&t->pid, memory_order_relaxed);
+    /* The label as it is now, for the call line (proc.c keeps it). */
+    const char *label = atomic_load_explicit(&t->label, memory_order_acquire);
 
     /*
      * A trace point reached from a signal handler that interrupted this
@@ -390,9 +394,18 @@ static bool fire(struct ctrace_point *pt,
         r->duration_ticks = 0;
         r->pid = pid;
         r->peer_pid = 0;
+        r->label = label;
         r->point = pt;
         ctrace__record_copy(&s->layout, r, args, r->nargs);
         capture_stack(r, actions, frame->engine[3]);
+        /*
+         * `dump` describes the process as it is at the call, as Erlang's
+         * process_dump does: here, on the calling thread, taking the
+         * process table's lock (the only action that takes a lock).
+         */
+        if ((actions & CTRACE__ACTION_DUMP) && s->layout.dump_bytes > 0)
+            ctrace__proc_describe(
+                pid, ctrace__record_dump(&s->layout, r), s->layout.dump_bytes);
         ctrace__queue_commit(&s->queue, r);
         if (wants_ret)
             ret_mask |= UINT64_C(1) << i;
@@ -478,6 +491,7 @@ static void hook_ret(void *arg,
         r->duration_ticks = duration;
         r->pid = atomic_load_explicit(&t->pid, memory_order_relaxed);
         r->peer_pid = 0;
+        r->label = atomic_load_explicit(&t->label, memory_order_acquire);
         r->point = pt;
         if (value != NULL)
             ctrace__record_copy(&s->layout, r, value, 1);
@@ -558,6 +572,10 @@ void ctrace__engine_proc_event(enum ctrace_event_kind kind,
         r->duration_ticks = 0;
         r->pid = pid;
         r->peer_pid = peer;
+        /* Raised for the calling thread's process, or for another one. */
+        r->label = pid == atomic_load_explicit(&t->pid, memory_order_relaxed)
+                       ? atomic_load_explicit(&t->label, memory_order_acquire)
+                       : NULL;
         r->point = NULL;
         if (value != NULL)
             ctrace__record_copy(&s->layout, r, value, 1);
@@ -858,9 +876,24 @@ static void deliver(struct ctrace_session *s,
         ev.duration_ns = 1;
     ev.pid = r->pid;
     char label[CTRACE_PROC_TEXT_MAX + 1];
-    ev.dead = !ctrace__proc_label(r->pid, label, sizeof(label));
-    /* A dead process keeps its label: text output says (dead), JSON has
-     * both. */
+    /*
+     * The label is the one recorded with the event, as the process was
+     * then. Only a return or an exit may say (dead), when the process has
+     * ended by the time the line is printed, as in redbug; a call, a
+     * message or a spawn was made by a running process. The label stays
+     * (JSON has both).
+     */
+    bool may_be_dead =
+        r->kind == CTRACE_EVENT_RETURN || r->kind == CTRACE_EVENT_EXIT;
+    if (r->label != NULL && !may_be_dead) {
+        snprintf(label, sizeof(label), "%s", r->label);
+        ev.dead = false;
+    } else {
+        ev.dead =
+            !ctrace__proc_label(r->pid, label, sizeof(label)) && may_be_dead;
+        if (r->label != NULL)
+            snprintf(label, sizeof(label), "%s", r->label);
+    }
     ev.process = label[0] != '\0' ? label : NULL;
     struct ctrace_value *values = ctrace__record_values(r);
     if (r->point == NULL) {
@@ -919,9 +952,10 @@ static void deliver(struct ctrace_session *s,
         }
     }
 
-    char dump[1024];
-    if (r->kind == CTRACE_EVENT_CALL && (r->actions & CTRACE__ACTION_DUMP)) {
-        ctrace__proc_describe(r->pid, dump, sizeof(dump));
+    if (r->kind == CTRACE_EVENT_CALL && (r->actions & CTRACE__ACTION_DUMP) &&
+        s->layout.dump_bytes > 0) {
+        char *dump = ctrace__record_dump(&s->layout, r);
+        dump[s->layout.dump_bytes - 1] = '\0';
         ev.dump = dump;
     }
 
@@ -1623,6 +1657,10 @@ ctrace_session_start(const char *const *specs,
             max_arity = s->armed[i].point->arity;
     ctrace__record_layout_init(
         &s->layout, opts->max_msg_size, opts->print_depth, max_arity);
+    if (s->all_actions & CTRACE__ACTION_DUMP) {
+        s->layout.dump_bytes = DUMP_BYTES;
+        s->layout.slot_size += DUMP_BYTES;
+    }
     /* What is rendered is what was kept: the record's depth. */
     s->format.render.depth = s->layout.depth;
     size_t need = ctrace__queue_bytes(opts->max_queue, s->layout.slot_size);

@@ -27,6 +27,7 @@ void ctrace__record_layout_init(struct ctrace__record_layout *l,
     if (nbytes > 64 * 1024)
         nbytes = 64 * 1024;
     l->nbytes = nbytes;
+    l->dump_bytes = 0;
     l->slot_size = sizeof(struct ctrace__record) +
                    l->nvalues * sizeof(struct ctrace_value) + l->nbytes;
 }

@@ -34,11 +34,12 @@ struct ctrace_point;
 
 /* Limits of one record, fixed per session. */
 struct ctrace__record_layout {
-    size_t nvalues;   /* value structs per slot */
-    size_t nbytes;    /* payload bytes per slot */
-    size_t max_bytes; /* bytes kept of one string (max_msg_size) */
-    unsigned depth;   /* nesting kept */
-    size_t slot_size; /* total, for the queue */
+    size_t nvalues;    /* value structs per slot */
+    size_t nbytes;     /* payload bytes per slot */
+    size_t max_bytes;  /* bytes kept of one string (max_msg_size) */
+    unsigned depth;    /* nesting kept */
+    size_t dump_bytes; /* room for `dump`'s text after the bytes; 0: none */
+    size_t slot_size;  /* total, for the queue */
 };
 
 struct ctrace__record {
@@ -52,6 +53,9 @@ struct ctrace__record {
     uint64_t duration_ticks;
     uint64_t pid;
     uint64_t peer_pid;
+    /* The process's label when the event happened (interned, never freed:
+       proc.c), or NULL: then it is looked up when printed. */
+    const char *label;
     const struct ctrace_point *point;
     void *stack[CTRACE__STACK_MAX];
     /* values[nvalues] then bytes[nbytes] follow. */
@@ -72,6 +76,13 @@ static inline struct ctrace_value *
 ctrace__record_values(struct ctrace__record *r)
 {
     return (struct ctrace_value *)(r + 1);
+}
+
+/* The room for `dump`'s text (layout.dump_bytes bytes), after the pools. */
+static inline char *ctrace__record_dump(const struct ctrace__record_layout *l,
+                                        struct ctrace__record *r)
+{
+    return (char *)(ctrace__record_values(r) + l->nvalues) + l->nbytes;
 }
 
 /*
