@@ -12,6 +12,7 @@
  *
  * What is cut is cut one step past the limits, so that the renderer, which
  * applies the same limits, prints its `...` marker where data was dropped.
+ * Symbols are the exception: kept whole, or replaced by the cut marker.
  *
  * Thread-safety: a record belongs to whoever reserved its slot, then to the
  * consumer; nothing here locks.
@@ -29,6 +30,18 @@ struct ctrace_point;
 
 /* Most return addresses kept for `stack` and `caller`. */
 #define CTRACE__STACK_MAX 32
+/*
+ * Longest symbol copied: symbols are names and are never cut to
+ * max_msg_size, since a cut name reads as another name (`leave` as `lea`).
+ * Erlang's atoms are at most 255 characters too.
+ */
+#define CTRACE__SYMBOL_MAX 255
+/*
+ * What a symbol that cannot be kept whole (longer than CTRACE__SYMBOL_MAX,
+ * or no room left in the slot) points to instead: the renderer prints it
+ * as the bare cut marker `...`, which is no atom.
+ */
+extern const char ctrace__cut_mark[4];
 /* Deepest nesting copied when the session sets no print_depth. */
 #define CTRACE__RECORD_DEPTH 8
 

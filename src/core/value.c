@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/record.h"
 #include "internal.h"
 
 /*
@@ -371,6 +372,10 @@ static bool atom_is_bare(const char *s, size_t len)
  */
 static void put_symbol(struct writer *w, const char *s, size_t len)
 {
+    if (s == ctrace__cut_mark) { /* one that could not be kept (record.h) */
+        put_cut(w);
+        return;
+    }
     bool bare = !w->json && atom_is_bare(s, len);
     char quote = w->json ? '"' : '\'';
     if (w->json)
