@@ -484,6 +484,19 @@ put_value(struct writer *w, const struct ctrace_value *v, unsigned depth)
     case CTRACE_VALUE_LIST:
         put_seq(w, v, depth);
         break;
+    case CTRACE_VALUE_PID:
+        /* JSON keeps the number for programs and the text for people. */
+        if (w->json) {
+            put_str(w, "{\"pid\":");
+            put_u64(w, v->as.u);
+            put_str(w, ",\"text\":\"");
+        }
+        put_str(w, "<0.");
+        put_u64(w, v->as.u);
+        put_str(w, ".0>");
+        if (w->json)
+            put_str(w, "\"}");
+        break;
     case CTRACE_VALUE_NULL:
     default:
         /* An unknown kind comes from a hand-built value; show it as null. */
