@@ -79,6 +79,30 @@ struct probe {
     atomic_uint_fast64_t delivered;
 };
 
+/*
+ * `count(N, ...)` at one point: calls per distinct key (the chosen
+ * arguments rendered as text), in a fixed table that traced threads fill
+ * without a lock. A slot is claimed by setting its hash, then its text is
+ * written and `ready` set; a thread that finds a claimed slot not yet ready
+ * takes another, so the same key may own two slots, which the report
+ * merges. Keys that find no free slot are summed in `other`.
+ */
+#define COUNT_KEYS      64
+#define COUNT_KEY_BYTES 96
+
+struct count_key {
+    _Atomic uint64_t hash; /* 0: free */
+    atomic_bool ready;     /* text written */
+    atomic_uint_fast64_t calls;
+    char text[COUNT_KEY_BYTES];
+};
+
+struct count_by {
+    const struct ctrace__spec *spec; /* whose count(...) this is */
+    atomic_uint_fast64_t other;
+    struct count_key keys[COUNT_KEYS];
+};
+
 /* A point as one session armed it. */
 struct armed {
     struct ctrace_point *point; /* compared, dereferenced only if !gone */
@@ -89,6 +113,7 @@ struct armed {
     atomic_uint_fast64_t total_ticks;
     atomic_uint_fast64_t max_ticks;
     bool timed;
+    struct count_by *by; /* NULL unless a spec says count(N, ...) */
 };
 
 enum state { RUNNING = 0, STOPPING, STOPPED };
@@ -298,6 +323,63 @@ capture_stack(struct ctrace__record *r, unsigned actions, uintptr_t ra)
 }
 
 /*
+ * Counts one call under its key: the arguments count(...) names, rendered
+ * on the traced thread (the one thing rendered there; nothing allocates).
+ */
+static void
+count_key(struct count_by *by, const struct ctrace_value *args, size_t nargs)
+{
+    char text[COUNT_KEY_BYTES];
+    size_t len = 0;
+    struct ctrace_render_opts ro;
+    ctrace_render_opts_init(&ro);
+    ro.max_size = 32;
+    ro.depth = 4;
+    for (unsigned k = 0; k < by->spec->ncount_by; k++) {
+        if (k > 0 && len + 2 < sizeof(text)) {
+            memcpy(text + len, ", ", 2);
+            len += 2;
+        }
+        unsigned pos = by->spec->count_by[k] - 1;
+        size_t n = pos < nargs
+                       ? ctrace_value_format(
+                             &args[pos], &ro, text + len, sizeof(text) - len)
+                       : (size_t)snprintf(text + len, sizeof(text) - len, "?");
+        len += n < sizeof(text) - len ? n : sizeof(text) - len - 1;
+    }
+    text[len] = '\0';
+    uint64_t h = UINT64_C(1469598103934665603);
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)text[i]) * UINT64_C(1099511628211);
+    h |= 1; /* 0 marks a free slot */
+    for (size_t probe = 0, i = (size_t)h % COUNT_KEYS; probe < COUNT_KEYS;
+         probe++, i = (i + 1) % COUNT_KEYS) {
+        struct count_key *key = &by->keys[i];
+        uint64_t cur = atomic_load_explicit(&key->hash, memory_order_acquire);
+        if (cur == 0) {
+            if (!atomic_compare_exchange_strong_explicit(&key->hash,
+                                                         &cur,
+                                                         h,
+                                                         memory_order_acq_rel,
+                                                         memory_order_acquire))
+                goto claimed; /* another thread took it: cur is its hash */
+            memcpy(key->text, text, len + 1);
+            atomic_fetch_add_explicit(&key->calls, 1, memory_order_relaxed);
+            atomic_store_explicit(&key->ready, true, memory_order_release);
+            return;
+        }
+    claimed:
+        if (cur == h &&
+            atomic_load_explicit(&key->ready, memory_order_acquire) &&
+            strcmp(key->text, text) == 0) {
+            atomic_fetch_add_explicit(&key->calls, 1, memory_order_relaxed);
+            return;
+        }
+    }
+    atomic_fetch_add_explicit(&by->other, 1, memory_order_relaxed);
+}
+
+/*
  * A call (or an instantaneous event, which never returns) at an armed
  * point: offers it to every session whose bit is set in the probe.
  * Returns whether some session wants the return (never for events).
@@ -365,6 +447,8 @@ static bool fire(struct ctrace_point *pt,
             actions &= ~(unsigned)(CTRACE__ACTION_RETURN | CTRACE__ACTION_TIME);
         if (actions & COUNTER_ACTIONS)
             atomic_fetch_add_explicit(&a->calls, 1, memory_order_relaxed);
+        if ((actions & CTRACE__ACTION_COUNT) && a->by != NULL)
+            count_key(a->by, args, nargs);
         if (actions & CTRACE__ACTION_TIME)
             time_mask |= UINT64_C(1) << i;
         if (actions & COUNTER_ACTIONS &&
@@ -1017,6 +1101,51 @@ static void unpublish(struct ctrace_session *s)
         update_proc_wants(s, false);
 }
 
+static int cmp_count_key(const void *a, const void *b)
+{
+    const struct ctrace__count_key *x = a, *y = b;
+    if (x->calls != y->calls)
+        return x->calls < y->calls ? 1 : -1;
+    return strcmp(x->text, y->text);
+}
+
+/*
+ * The count(...) report of one point, largest first, merging slots that
+ * hold the same key. Registry lock held (the names are the point's).
+ */
+static void format_count_by(struct ctrace_session *s,
+                            struct armed *a,
+                            struct ctrace__sbuf *text)
+{
+    struct ctrace__count_key keys[COUNT_KEYS];
+    size_t n = 0;
+    for (size_t i = 0; i < COUNT_KEYS; i++) {
+        struct count_key *k = &a->by->keys[i];
+        if (!atomic_load(&k->ready))
+            continue;
+        uint64_t calls = atomic_load(&k->calls);
+        size_t j = 0;
+        while (j < n && strcmp(keys[j].text, k->text) != 0)
+            j++;
+        if (j == n)
+            keys[n++] = (struct ctrace__count_key){k->text, 0};
+        keys[j].calls += calls;
+    }
+    if (n == 0 && atomic_load(&a->by->other) == 0)
+        return;
+    qsort(keys, n, sizeof(keys[0]), cmp_count_key);
+    ctrace__format_count_by(&s->format,
+                            a->point->module,
+                            a->point->function,
+                            a->point->arity,
+                            a->by->spec->count_by,
+                            a->by->spec->ncount_by,
+                            keys,
+                            n,
+                            atomic_load(&a->by->other),
+                            text);
+}
+
 /* Appends the report of the `time` and `count` actions, if any. */
 static void format_counters(struct ctrace_session *s, struct ctrace__sbuf *text)
 {
@@ -1041,6 +1170,9 @@ static void format_counters(struct ctrace_session *s, struct ctrace__sbuf *text)
             n++;
         }
         ctrace__format_point_stats(&s->format, st, n, text);
+        for (size_t i = 0; i < s->narmed; i++)
+            if (s->armed[i].by != NULL && !atomic_load(&s->armed[i].gone))
+                format_count_by(s, &s->armed[i], text);
         ctrace__registry_unlock();
         free(st);
     }
@@ -1430,9 +1562,23 @@ static int select_points(struct ctrace_session *s, struct ctrace_error *err)
         qsort(s->armed, s->narmed, sizeof(*s->armed), cmp_armed);
     for (size_t i = 0; i < s->narmed; i++) {
         unsigned actions = 0;
-        for (uint32_t m = s->armed[i].specs; m != 0; m &= m - 1)
-            actions |= s->specs[__builtin_ctz(m)]->action_mask;
+        const struct ctrace__spec *by = NULL;
+        for (uint32_t m = s->armed[i].specs; m != 0; m &= m - 1) {
+            const struct ctrace__spec *spec = s->specs[__builtin_ctz(m)];
+            actions |= spec->action_mask;
+            /* The first spec with count(...) at this point decides. */
+            if (by == NULL && spec->ncount_by > 0 &&
+                (spec->action_mask & CTRACE__ACTION_COUNT))
+                by = spec;
+        }
         s->armed[i].timed = (actions & CTRACE__ACTION_TIME) != 0;
+        if (by != NULL) {
+            s->armed[i].by = calloc(1, sizeof(*s->armed[i].by));
+            if (s->armed[i].by == NULL)
+                return ctrace__error_set(
+                    err, CTRACE_ENOMEM, 0, 0, "out of memory");
+            s->armed[i].by->spec = by;
+        }
     }
     return 0;
 }
@@ -1523,6 +1669,8 @@ static void session_destroy(struct ctrace_session *s)
     }
     for (size_t i = 0; i < s->nspecs; i++)
         ctrace__spec_free(s->specs[i]);
+    for (size_t i = 0; i < s->narmed; i++)
+        free(s->armed[i].by);
     free(s->armed);
     free(s->pids);
     ctrace__symbolizer_free(s->symbolizer);

@@ -724,6 +724,69 @@ static void count_and_time_actions_report_at_the_end(void **state)
     assert_non_null(strstr(out, "% stopped: stopped by user (0 events"));
 }
 
+struct count_arg {
+    int id;
+};
+
+static void *count_thread(void *arg)
+{
+    struct count_arg *c = arg;
+    /* Thread id cats go to Minsk 100 times each, every thread also to
+       Riga once per round; one cat per thread and round beyond that. */
+    char cat[32];
+    for (int i = 0; i < 100; i++) {
+        enter("Marfa", "Minsk");
+        snprintf(cat, sizeof(cat), "Cat%d_%d", c->id, i);
+        enter(cat, "Riga");
+    }
+    return NULL;
+}
+
+static void count_by_argument_reports_calls_per_key_and_the_rest(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    const char *spec = "sess_traveler:enter/2 -> count(1)";
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.fd = fds[1];
+    struct ctrace_error err = {0};
+    struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
+    assert_non_null(s);
+    pthread_t th[4];
+    struct count_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i].id = i;
+        assert_int_equal(pthread_create(&th[i], NULL, count_thread, &args[i]),
+                         0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    ctrace_session_free(s);
+    close(fds[1]);
+    char *out = read_all(fds[0]);
+    close(fds[0]);
+    assert_non_null(
+        strstr(out, "% calls  sess_traveler:enter/2 by argument 1\n"));
+    /* The hot key first, with every one of its calls from four threads. */
+    assert_non_null(strstr(out, "by argument 1\n%   400  \"Marfa\"\n"));
+    /* 400 other cats: the table keeps 64 keys and sums the rest. */
+    const char *other = strstr(out, "  other\n");
+    assert_non_null(other);
+    unsigned long rest = 0, counted = 0;
+    for (const char *l = strstr(out, "\"Cat"); l != NULL && l < other;
+         l = strstr(l + 1, "\"Cat"))
+        counted++;
+    const char *line = other;
+    while (line > out && line[-1] != '\n')
+        line--;
+    assert_int_equal(sscanf(line, "%% %lu", &rest), 1);
+    /* Each listed cat was seen once; together with the rest, all 400. */
+    assert_int_equal(counted + rest, 400);
+    assert_true(counted >= 1 && counted < 64);
+}
+
 static void
 closed_pipe_sink_stops_the_session_and_spares_the_process(void **state)
 {
@@ -996,6 +1059,7 @@ int main(void)
         T(dump_action_describes_the_calling_process),
         T(failing_sink_stops_the_session_with_its_error),
         T(count_and_time_actions_report_at_the_end),
+        T(count_by_argument_reports_calls_per_key_and_the_rest),
         T(closed_pipe_sink_stops_the_session_and_spares_the_process),
         T(path_sink_appends_to_the_named_file),
         T(child_after_fork_drops_sessions_and_can_trace_anew),
