@@ -109,15 +109,23 @@ static const struct {
      "again, and shows the top N (default 10) by the difference.\n"},
     {"top",
      "a live process table that refreshes",
-     "usage: ctrace top [--sort ATTR] [-n N] [--interval MS] [--iterations K]\n"
+     "usage: ctrace top [--sort ATTR] [--window|--totals] [-n N]\n"
+     "                  [--interval MS] [--iterations K]\n"
      "\n"
      "Shows the service and its top N processes (default 15) by ATTR\n"
-     "(default reductions), every MS milliseconds (default 1000). On a\n"
-     "terminal the screen is redrawn; otherwise tables follow each other.\n"
-     "Stops after K rounds when --iterations is given, or on Ctrl-C (exit\n"
-     "status 0).\n"
+     "(default reductions), every MS milliseconds (default 1000). By\n"
+     "reductions it ranks the growth over each interval (a window, as\n"
+     "observer_cli's rr and recon's proc_window); by memory and\n"
+     "message_queue_len the totals. On a terminal the screen is redrawn;\n"
+     "otherwise tables follow each other. Keys, read between rounds: rr and\n"
+     "mm rank reductions or memory over the interval, r, m and mq by\n"
+     "totals. Stops after K rounds when --iterations is given, or on Ctrl-C\n"
+     "(exit status 0).\n"
      "\n"
      "  -s, --sort ATTR     memory, reductions or message_queue_len\n"
+     "  -w, --window        rank by the growth over the interval (at most\n"
+     "                      60000 ms)\n"
+     "      --totals        rank by totals\n"
      "  -n N                how many processes\n"
      "  -i, --interval MS   time between rounds\n"
      "      --iterations K  rounds to show, then exit\n"},

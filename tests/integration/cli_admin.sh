@@ -387,6 +387,24 @@ if [ "$(lines 'PID' "$tmp/out")" -ne 2 ] ||
 else
     ok
 fi
+# Reductions rank over the refresh interval by default, as observer_cli's
+# doubled keys do; --totals ranks by totals. Keys switch between rounds:
+# rr and mm over the interval, r, m and mq by totals.
+run top --iterations 1 --interval 200 -n 4
+expect "top ranks reductions over the interval" 0 "(top 4 by reductions over the last 200 ms)"
+expect "top window column" 0 "REDUCTIONS/INTERVAL"
+run top --totals --iterations 1 --interval 100 -n 4
+expect "top --totals" 0 "(top 4 by reductions, totals, every 100 ms)"
+run top --sort memory --iterations 1 --interval 100 -n 4
+expect "top by memory: totals by default" 0 "(top 4 by memory, totals, every 100 ms)"
+printf 'mm' | "$ctrace" top --iterations 2 --interval 100 -n 4 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect "top key mm: memory over the interval" 0 "(top 4 by memory over the last 100 ms)"
+printf 'mq' | "$ctrace" top --iterations 2 --interval 100 -n 4 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect "top key mq: queue totals" 0 "(top 4 by message_queue_len, totals, every 100 ms)"
+run top --interval 120000
+expect "top window longer than a minute" 2 "add --totals" err
 "$ctrace" top --interval 100 >"$tmp/top.out" 2>&1 &
 trace_pid=$!
 wait_for "$tmp/top.out" "PID" 10
