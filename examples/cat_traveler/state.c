@@ -532,12 +532,14 @@ static struct ctrace_value request_term(const struct cat_srv_request *req,
  * `from` is the caller's pid.
  */
 static enum cat_result handle_call(const struct cat_srv_request *req,
-                                   uint64_t from,
+                                   uint64_t from_pid,
                                    struct cat_state *state,
                                    struct cat_srv_reply *reply)
 {
     struct ctrace_value term[TERM_ITEMS];
     struct ctrace_value request = request_term(req, req->members.len, term);
+    /* From is a pid, and prints as one: <0.335.0>. */
+    struct ctrace_value from = ctrace_value_pid(from_pid);
     CTRACE_CALL(cat_traveler_srv, handle_call, request, from, state);
     enum cat_result rc = CAT_OK;
     switch (req->op) {

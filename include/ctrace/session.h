@@ -5,9 +5,10 @@
  * A session is one or more trace specs (docs/patterns.md), a process
  * filter, limits, and a sink. Starting it arms the trace points its specs
  * select; the first limit reached stops it, and it always ends with a
- * reason the user can read: "msgs limit 10 reached", "time limit 15000 ms
- * reached", "rate limit 100/1000 ms tripped", "queue overflow: consumer too
- * slow", "stopped by user", "sink failed: <errno text>".
+ * reason the user can read: "msgs limit 10 reached", "calls limit 5
+ * reached", "time limit 15000 ms reached", "rate limit 100/1000 ms
+ * tripped", "queue overflow: consumer too slow", "stopped by user", "sink
+ * failed: <errno text>".
  *
  * Events travel from traced threads through a bounded queue to a consumer
  * thread that the session owns; the consumer renders them into the sink. A
@@ -75,7 +76,8 @@ enum ctrace_stop_reason {
     CTRACE_STOP_RATE,        /* rate limit tripped */
     CTRACE_STOP_QUEUE,       /* queue overflow: consumer too slow */
     CTRACE_STOP_USER,        /* ctrace_session_stop() */
-    CTRACE_STOP_SINK         /* the sink failed (write error) */
+    CTRACE_STOP_SINK,        /* the sink failed (write error) */
+    CTRACE_STOP_CALLS        /* calls limit reached */
 };
 
 /*
@@ -89,9 +91,12 @@ struct ctrace_event {
     int64_t time_us;      /* wall clock, microseconds since the epoch */
     uint64_t duration_ns; /* RETURN: time since the matching call */
     uint64_t pid;         /* N of the process <0.N.0> */
-    const char *process;  /* registered name or initial call, or NULL */
-    bool dead;            /* the process had ended when this was printed */
-    const char *module;   /* CALL and RETURN: the trace point */
+    /* The registered name or initial call when the event happened, or
+       NULL. */
+    const char *process;
+    /* RETURN and EXIT only: the process had ended when this was printed. */
+    bool dead;
+    const char *module; /* CALL and RETURN: the trace point */
     const char *function;
     unsigned arity;
     const struct ctrace_value *args; /* CALL: `nargs` argument values */
@@ -110,8 +115,8 @@ struct ctrace_event {
     const char *reason;
     const char *name;
     /*
-     * CALL with `dump`: what is known of the calling process, one
-     * "key: value" per line (pid, label, thread, status), or NULL.
+     * CALL with `dump`: what was known of the calling process at the call,
+     * one "key: value" per line (pid, label, thread, status), or NULL.
      */
     const char *dump;
 };
@@ -122,10 +127,14 @@ typedef void (*ctrace_event_cb)(const struct ctrace_event *event, void *arg);
 /* Options of a session. Fill with ctrace_session_opts_init() first. */
 struct ctrace_session_opts {
     uint32_t time_ms;      /* stop after this long; default 15000 */
-    uint32_t msgs;         /* stop after this many calls and process events
-                              (their returns do not count, unlike redbug's,
-                              and are still delivered if they come within
-                              200 ms of the last call); default 10 */
+    uint32_t msgs;         /* stop after this many events of any kind:
+                              calls, returns, process events (redbug's
+                              msgs: a call and its return are two);
+                              0 = no msgs limit; default 10 */
+    uint32_t calls;        /* stop after this many calls and process events;
+                              their returns do not count and are still
+                              delivered if they come within 200 ms of the
+                              last call; 0 = none (default) */
     uint32_t rate_count;   /* trip when more than rate_count events ... */
     uint32_t rate_ms;      /* ... fall in one window of rate_ms; 0 = off */
     uint32_t max_queue;    /* events waiting for the consumer; default 1000 */
@@ -138,8 +147,9 @@ struct ctrace_session_opts {
     const char *const *names;
     size_t nnames;
     /*
-     * Allow a selection that could hurt the service: no time or msgs limit,
-     * or every trace point of the program for every process.
+     * Allow a selection that could hurt the service: no limit that ends it
+     * (time_ms, msgs and calls all 0), or every trace point of the program
+     * for every process.
      */
     bool force;
     /* The sink: a callback, or a file descriptor for text, or both. */
@@ -198,8 +208,8 @@ struct ctrace_session_stats {
  * - CTRACE_ENOMATCH: a spec selects no trace point ("no trace point
  *   matches cat_travler:enter/2; did you mean cat_traveler:enter/2?");
  * - CTRACE_ETOOBROAD: a selection that could hurt the service without
- *   `force` (a wildcard module for every process, or no time and no msgs
- *   limit);
+ *   `force` (a wildcard module for every process, or no time, no msgs and
+ *   no calls limit: nothing that would end the session);
  * - CTRACE_EINVAL: an option out of range (the text names it);
  * - CTRACE_ELIMIT: too many sessions at once, or the memory cap for all
  *   sessions together would be passed;

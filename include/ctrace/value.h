@@ -13,10 +13,11 @@
  * Every value renders two ways:
  * - as an Erlang-looking term, the way redbug and recon print them: `42`,
  *   `-7`, `3.5`, `true`, `"Tihon"`, `<<1,2,255>>`, `ok`, `'not an atom'`,
- *   `{cat,"Tihon"}`, `[1,2,3]`, `null`, `0x7ffd5e1c`;
+ *   `{cat,"Tihon"}`, `[1,2,3]`, `null`, `0x7ffd5e1c`, `<0.335.0>`;
  * - as JSON: numbers, booleans, strings and arrays stand for themselves;
  *   the kinds JSON lacks become one-key objects: `{"atom":"ok"}`,
- *   `{"bytes":[1,2,255]}`, `{"tuple":[...]}`, `{"pointer":"0x7ffd5e1c"}`.
+ *   `{"bytes":[1,2,255]}`, `{"tuple":[...]}`, `{"pointer":"0x7ffd5e1c"}`,
+ *   `{"pid":335,"text":"<0.335.0>"}`.
  * Both honour limits (struct ctrace_render_opts) and mark what they cut with
  * `...`, so a huge or deeply nested argument can never flood an output.
  *
@@ -48,7 +49,8 @@ enum ctrace_value_kind {
     CTRACE_VALUE_SYMBOL,   /* an atom-like name: `ok`, `not_in_town` */
     CTRACE_VALUE_POINTER,  /* an address, compared and printed as such */
     CTRACE_VALUE_TUPLE,    /* fixed-size group: `{cat,"Tihon"}` */
-    CTRACE_VALUE_LIST      /* sequence: `[1,2,3]` */
+    CTRACE_VALUE_LIST,     /* sequence: `[1,2,3]` */
+    CTRACE_VALUE_PID       /* a ctrace process, uint64_t N: `<0.N.0>` */
 };
 
 /*
@@ -151,6 +153,17 @@ static inline struct ctrace_value ctrace_value_symbol(const char *name)
 static inline struct ctrace_value ctrace_value_pointer(const void *p)
 {
     struct ctrace_value v = {CTRACE_VALUE_POINTER, {.ptr = p}};
+    return v;
+}
+
+/*
+ * The process with pid number `n` (ctrace_self(), a server's From): prints
+ * `<0.N.0>` wherever it appears in a term, as Erlang prints a pid. It
+ * compares as a pid: equal only to the same pid, never to an integer.
+ */
+static inline struct ctrace_value ctrace_value_pid(uint64_t n)
+{
+    struct ctrace_value v = {CTRACE_VALUE_PID, {.u = n}};
     return v;
 }
 

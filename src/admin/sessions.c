@@ -889,6 +889,7 @@ static bool parse_start(struct request *rq, json_t *body, struct start_args *sa)
     static const char *const known[] = {"specs",
                                         "time_ms",
                                         "msgs",
+                                        "calls",
                                         "rate",
                                         "procs",
                                         "format",
@@ -908,9 +909,9 @@ static bool parse_start(struct request *rq, json_t *body, struct start_args *sa)
         if (!ok)
             return bad(rq,
                        "unknown field \"%.64s\"; the fields are specs, "
-                       "time_ms, msgs, rate, procs, format, timestamps_ms, "
-                       "max_msg_size, print_depth, max_queue, "
-                       "max_overhead_pct, force",
+                       "time_ms, msgs, calls, rate, procs, format, "
+                       "timestamps_ms, max_msg_size, print_depth, "
+                       "max_queue, max_overhead_pct, force",
                        key);
     }
     json_t *specs = json_object_get(body, "specs");
@@ -956,6 +957,7 @@ static bool parse_start(struct request *rq, json_t *body, struct start_args *sa)
     ctrace_session_opts_init(&sa->opts);
     if (!get_u32(rq, body, "time_ms", &sa->opts.time_ms) ||
         !get_u32(rq, body, "msgs", &sa->opts.msgs) ||
+        !get_u32(rq, body, "calls", &sa->opts.calls) ||
         !get_u32(rq, body, "max_msg_size", &sa->opts.max_msg_size) ||
         !get_u32(rq, body, "print_depth", &sa->opts.print_depth) ||
         !get_u32(rq, body, "max_queue", &sa->opts.max_queue) ||

@@ -303,6 +303,18 @@ static int report_http(struct ctrace_cli *cli, long status, struct buf *body)
                                       (int)column,
                                       detail != NULL ? detail : "bad pattern");
         rc = CTRACE_CLI_USAGE;
+    } else if (code != NULL && strcmp(code, "too_broad") == 0 &&
+               detail != NULL && strstr(detail, "set force") != NULL) {
+        /*
+         * The service names its C option ("set force"); here the remedy is
+         * the command line's flag.
+         */
+        const char *at = strstr(detail, "set force");
+        say(cli,
+            "ctrace: %.*sadd --force%s\n",
+            (int)(at - detail),
+            detail,
+            at + strlen("set force"));
     } else if (detail != NULL && detail[0] != '\0') {
         say(cli, "ctrace: %s\n", detail);
     } else if (code != NULL) {

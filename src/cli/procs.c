@@ -9,10 +9,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -256,7 +258,9 @@ enum {
     OPT_INTERVAL,
     OPT_ITERATIONS,
     OPT_PATCH,
-    OPT_IF_VERSION
+    OPT_IF_VERSION,
+    OPT_WINDOW,
+    OPT_TOTALS
 };
 
 /* GET /api/v1/procs with an optional sort and limit. */
@@ -638,6 +642,7 @@ static void format_uptime(char *buf, size_t size, json_int_t ms)
 
 static void print_top_header(const json_t *sys,
                              const char *sort,
+                             bool window,
                              uint64_t limit,
                              uint64_t interval_ms)
 {
@@ -657,16 +662,91 @@ static void print_top_header(const json_t *sys,
            json_integer_value(json_object_get(sys, "threads")));
     printf("processes %" JSON_INTEGER_FORMAT "  sessions %" JSON_INTEGER_FORMAT
            "/%" JSON_INTEGER_FORMAT "  events %" JSON_INTEGER_FORMAT
-           "  dropped %" JSON_INTEGER_FORMAT "  (top %" PRIu64
-           " by %s, every %" PRIu64 " ms)\n\n",
+           "  dropped %" JSON_INTEGER_FORMAT,
            json_integer_value(json_object_get(sys, "processes")),
            json_integer_value(json_object_get(sessions, "running")),
            json_integer_value(json_object_get(sessions, "max")),
            json_integer_value(json_object_get(sys, "events")),
-           json_integer_value(json_object_get(sys, "dropped")),
-           limit,
-           sort,
-           interval_ms);
+           json_integer_value(json_object_get(sys, "dropped")));
+    if (window)
+        printf("  (top %" PRIu64 " by %s over the last %" PRIu64 " ms)\n\n",
+               limit,
+               sort,
+               interval_ms);
+    else
+        printf("  (top %" PRIu64 " by %s, totals, every %" PRIu64 " ms)\n\n",
+               limit,
+               sort,
+               interval_ms);
+}
+
+/* A window round: the growth of `attr` over the interval, per process. */
+static void print_top_window(const json_t *procs, const char *attr)
+{
+    char head[64];
+    snprintf(head, sizeof(head), "%s/interval", attr);
+    for (char *c = head; *c != '\0'; c++)
+        if (*c >= 'a' && *c <= 'z')
+            *c = (char)(*c - 'a' + 'A');
+    const char *heads[] = {"PID", "NAME", "CURRENT", head};
+    static const bool right[] = {false, false, false, true};
+    struct table t = {4, heads, right, NULL, 0};
+    size_t i;
+    json_t *p;
+    json_array_foreach(procs, i, p)
+    {
+        char *row[4] = {str_field(p, "pid"),
+                        label_of(p),
+                        str_field(p, "current"),
+                        str_field(p, "value")};
+        table_add(&t, row);
+    }
+    table_print(&t);
+    table_free(&t);
+}
+
+/*
+ * observer_cli's keys, read between rounds: `r` `m` `mq` rank by the
+ * totals of reductions, memory, message_queue_len; the doubled `rr` `mm`
+ * rank by their growth over the refresh interval. Other bytes are ignored;
+ * the last command typed wins. Returns whether one was found.
+ */
+static bool top_keys(const char *keys, const char **sort, bool *window)
+{
+    bool found = false;
+    for (size_t i = 0; keys[i] != '\0'; i++) {
+        char c = keys[i], n = keys[i + 1];
+        if ((c == 'r' || c == 'm') && n == c) {
+            *sort = c == 'r' ? "reductions" : "memory";
+            *window = true;
+            i++;
+        } else if (c == 'm' && n == 'q') {
+            *sort = "message_queue_len";
+            *window = false;
+            i++;
+        } else if (c == 'r' || c == 'm') {
+            *sort = c == 'r' ? "reductions" : "memory";
+            *window = false;
+        } else {
+            continue;
+        }
+        found = true;
+    }
+    return found;
+}
+
+/* Reads what was typed (or piped) since the last round, without waiting. */
+static void read_keys(char *buf, size_t size)
+{
+    size_t len = 0;
+    struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+    while (len + 1 < size && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN)) {
+        ssize_t n = read(STDIN_FILENO, buf + len, size - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
 }
 
 int ctrace_cli_top(struct ctrace_cli *cli, int argc, char **argv)
@@ -676,11 +756,15 @@ int ctrace_cli_top(struct ctrace_cli *cli, int argc, char **argv)
         {"n", 'n', true, OPT_N},
         {"interval", 'i', true, OPT_INTERVAL},
         {"iterations", 0, true, OPT_ITERATIONS},
+        {"window", 'w', false, OPT_WINDOW},
+        {"totals", 0, false, OPT_TOTALS},
         {NULL, 0, false, 0}};
     struct ctrace_cli_getopt g = {"top", argc, argv, 0, false};
     const char *v;
     const char *sort = "reductions";
     uint64_t limit = 15, interval = 1000, iterations = 0;
+    /* -1: the default, a window for reductions and totals otherwise. */
+    int window_opt = -1;
     int id;
     while ((id = ctrace_cli_getopt_next(&g, opts, &v)) != -1) {
         switch (id) {
@@ -714,29 +798,77 @@ int ctrace_cli_top(struct ctrace_cli *cli, int argc, char **argv)
                     "top", "--iterations", v, 1, UINT32_MAX, &iterations))
                 return CTRACE_CLI_USAGE;
             break;
+        case OPT_WINDOW:
+            window_opt = 1;
+            break;
+        case OPT_TOTALS:
+            window_opt = 0;
+            break;
         }
     }
+    bool window =
+        window_opt >= 0 ? window_opt == 1 : strcmp(sort, "reductions") == 0;
+    /* The service measures a window of at most a minute. */
+    if (window && interval > 60000)
+        return ctrace_cli_usage_error("top",
+                                      "--interval: a window is at most 60000 "
+                                      "ms; add --totals for longer rounds");
     bool tty = !cli->json && isatty(STDOUT_FILENO);
+    /* Keys take effect without Enter and are not echoed on a terminal. */
+    struct termios saved;
+    bool raw = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (raw) {
+        struct termios t = saved;
+        t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        t.c_cc[VMIN] = 0;
+        t.c_cc[VTIME] = 0;
+        raw = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+    }
     ctrace_cli_catch_signals();
+    int status = CTRACE_CLI_OK;
     for (uint64_t k = 0; iterations == 0 || k < iterations; k++) {
-        if (k > 0) {
+        /* A window round waits on the service; a totals round here. */
+        if (k > 0 && !window) {
             ctrace_cli_sleep_ms((long)interval);
             if (ctrace_cli_interrupted)
                 break;
         }
         json_t *sys = NULL, *reply = NULL;
-        int rc =
-            ctrace_cli_request(cli, "GET", "/api/v1/system", NULL, 0, &sys);
-        if (rc == CTRACE_CLI_OK)
+        int rc = CTRACE_CLI_OK;
+        if (window) {
+            char path[256];
+            snprintf(path,
+                     sizeof(path),
+                     "/api/v1/procs/window?attr=%s&limit=%" PRIu64
+                     "&ms=%" PRIu64,
+                     sort,
+                     limit,
+                     interval);
+            rc = ctrace_cli_request(
+                cli, "GET", path, NULL, (long)interval + 30000, &reply);
+        } else {
             rc = fetch_procs(cli, sort, limit, &reply);
+        }
+        if (rc == CTRACE_CLI_OK)
+            rc =
+                ctrace_cli_request(cli, "GET", "/api/v1/system", NULL, 0, &sys);
         if (rc != CTRACE_CLI_OK) {
             json_decref(sys);
-            return ctrace_cli_interrupted ? CTRACE_CLI_OK : rc;
+            json_decref(reply);
+            if (!ctrace_cli_interrupted)
+                status = rc;
+            break;
         }
         if (cli->json) {
-            json_t *line = json_pack("{s:O, s:O?}",
+            json_t *line = json_pack("{s:O, s:s, s:b, s:I, s:O?}",
                                      "system",
                                      sys,
+                                     "sort",
+                                     sort,
+                                     "window",
+                                     window,
+                                     "interval_ms",
+                                     (json_int_t)interval,
                                      "procs",
                                      json_object_get(reply, "procs"));
             ctrace_cli_print_json_line(line);
@@ -746,14 +878,24 @@ int ctrace_cli_top(struct ctrace_cli *cli, int argc, char **argv)
                 fputs("\033[H\033[2J", stdout);
             else if (k > 0)
                 putchar('\n');
-            print_top_header(sys, sort, limit, interval);
-            print_procs(json_object_get(reply, "procs"));
+            print_top_header(sys, sort, window, limit, interval);
+            if (window)
+                print_top_window(json_object_get(reply, "procs"), sort);
+            else
+                print_procs(json_object_get(reply, "procs"));
         }
         fflush(stdout);
         json_decref(sys);
         json_decref(reply);
         if (ctrace_cli_interrupted)
             break;
+        char keys[64];
+        read_keys(keys, sizeof(keys));
+        (void)top_keys(keys, &sort, &window);
+        if (window && interval > 60000)
+            window = false;
     }
-    return CTRACE_CLI_OK;
+    if (raw)
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    return status;
 }

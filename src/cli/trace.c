@@ -229,6 +229,7 @@ int ctrace_cli_stop(struct ctrace_cli *cli, int argc, char **argv)
 enum {
     OPT_TIME = 1,
     OPT_MSGS,
+    OPT_CALLS,
     OPT_RATE,
     OPT_PROCS,
     OPT_MS,
@@ -244,6 +245,7 @@ enum {
 static const struct ctrace_cli_opt trace_opts[] = {
     {"time", 't', true, OPT_TIME},
     {"msgs", 'm', true, OPT_MSGS},
+    {"calls", 0, true, OPT_CALLS},
     {"rate", 0, true, OPT_RATE},
     {"procs", 'p', true, OPT_PROCS},
     {"ms", 0, false, OPT_MS},
@@ -464,6 +466,9 @@ int ctrace_cli_trace(struct ctrace_cli *cli, int argc, char **argv)
     const char *v;
     int id;
     uint64_t n;
+    /* The limits, to refuse a session nothing would end before sending. */
+    uint64_t time_ms = 15000, msgs = 10, calls = 0;
+    bool force = false;
     while ((id = ctrace_cli_getopt_next(&g, trace_opts, &v)) != -1) {
         switch (id) {
         case -2:
@@ -479,12 +484,20 @@ int ctrace_cli_trace(struct ctrace_cli *cli, int argc, char **argv)
         case OPT_TIME:
             if (!ctrace_cli_parse_uint(cmd, "--time", v, 0, INT32_MAX, &n))
                 goto done;
+            time_ms = n;
             json_object_set_new(body, "time_ms", json_integer((json_int_t)n));
             break;
         case OPT_MSGS:
             if (!ctrace_cli_parse_uint(cmd, "--msgs", v, 0, INT32_MAX, &n))
                 goto done;
+            msgs = n;
             json_object_set_new(body, "msgs", json_integer((json_int_t)n));
+            break;
+        case OPT_CALLS:
+            if (!ctrace_cli_parse_uint(cmd, "--calls", v, 0, INT32_MAX, &n))
+                goto done;
+            calls = n;
+            json_object_set_new(body, "calls", json_integer((json_int_t)n));
             break;
         case OPT_RATE:
             if (!rate_valid(v)) {
@@ -523,8 +536,7 @@ int ctrace_cli_trace(struct ctrace_cli *cli, int argc, char **argv)
             json_object_set_new(body, "format", json_string(v));
             break;
         case OPT_MAX_MSG_SIZE:
-            if (!ctrace_cli_parse_uint(
-                    cmd, "--max-msg-size", v, 1, INT32_MAX, &n))
+            if (!ctrace_cli_parse_uint(cmd, "--max-msg-size", v, 1, 65536, &n))
                 goto done;
             json_object_set_new(
                 body, "max_msg_size", json_integer((json_int_t)n));
@@ -537,7 +549,7 @@ int ctrace_cli_trace(struct ctrace_cli *cli, int argc, char **argv)
                 body, "print_depth", json_integer((json_int_t)n));
             break;
         case OPT_MAX_QUEUE:
-            if (!ctrace_cli_parse_uint(cmd, "--max-queue", v, 1, INT32_MAX, &n))
+            if (!ctrace_cli_parse_uint(cmd, "--max-queue", v, 1, 1048576, &n))
                 goto done;
             json_object_set_new(body, "max_queue", json_integer((json_int_t)n));
             break;
@@ -551,9 +563,17 @@ int ctrace_cli_trace(struct ctrace_cli *cli, int argc, char **argv)
             output_file = v;
             break;
         case OPT_FORCE:
+            force = true;
             json_object_set_new(body, "force", json_true());
             break;
         }
+    }
+    if (time_ms == 0 && msgs == 0 && calls == 0 && !force) {
+        ctrace_cli_usage_error(cmd,
+                               "--time 0 and --msgs 0 leave the session no "
+                               "limit that would end it; set --time, --msgs "
+                               "or --calls, or add --force");
+        goto done;
     }
     if (nspecs == 0) {
         ctrace_cli_usage_error(cmd,

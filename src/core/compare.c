@@ -32,6 +32,7 @@ enum cmp_class {
     CLASS_NUMBER = 0,
     CLASS_ATOM,
     CLASS_POINTER,
+    CLASS_PID, /* Erlang's order: after references and ports, before tuples */
     CLASS_TUPLE,
     CLASS_LIST,
     CLASS_BINARY
@@ -46,6 +47,8 @@ static enum cmp_class class_of(const struct ctrace_value *v)
         return CLASS_NUMBER;
     case CTRACE_VALUE_POINTER:
         return CLASS_POINTER;
+    case CTRACE_VALUE_PID:
+        return CLASS_PID;
     case CTRACE_VALUE_TUPLE:
         return CLASS_TUPLE;
     case CTRACE_VALUE_LIST:
@@ -207,6 +210,8 @@ static int shallow_cmp(const struct ctrace_value *a,
         uintptr_t x = (uintptr_t)a->as.ptr, y = (uintptr_t)b->as.ptr;
         return (x > y) - (x < y);
     }
+    case CLASS_PID:
+        return (a->as.u > b->as.u) - (a->as.u < b->as.u);
     case CLASS_TUPLE:
         return sign_of_size(a->as.seq.len, b->as.seq.len);
     case CLASS_LIST:

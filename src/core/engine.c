@@ -54,8 +54,10 @@
 /* Most specs in one session (a bit each in an armed point's spec mask). */
 #define MAX_SPECS 32
 /* How long returns of already delivered calls may still arrive after the
- * msgs limit was reached. */
+ * calls limit was reached. */
 #define DRAIN_MS 200
+/* Room in each record for the text of `dump`, when a spec asks for it. */
+#define DUMP_BYTES 1024
 /* Bytes of text a consumer gathers before it writes them. */
 #define TEXT_BATCH (64 * 1024)
 /*
@@ -87,6 +89,30 @@ struct probe {
     atomic_uint_fast64_t delivered;
 };
 
+/*
+ * `count(N, ...)` at one point: calls per distinct key (the chosen
+ * arguments rendered as text), in a fixed table that traced threads fill
+ * without a lock. A slot is claimed by setting its hash, then its text is
+ * written and `ready` set; a thread that finds a claimed slot not yet ready
+ * takes another, so the same key may own two slots, which the report
+ * merges. Keys that find no free slot are summed in `other`.
+ */
+#define COUNT_KEYS      64
+#define COUNT_KEY_BYTES 96
+
+struct count_key {
+    _Atomic uint64_t hash; /* 0: free */
+    atomic_bool ready;     /* text written */
+    atomic_uint_fast64_t calls;
+    char text[COUNT_KEY_BYTES];
+};
+
+struct count_by {
+    const struct ctrace__spec *spec; /* whose count(...) this is */
+    atomic_uint_fast64_t other;
+    struct count_key keys[COUNT_KEYS];
+};
+
 /* A point as one session armed it. */
 struct armed {
     struct ctrace_point *point; /* compared, dereferenced only if !gone */
@@ -97,6 +123,7 @@ struct armed {
     atomic_uint_fast64_t total_ticks;
     atomic_uint_fast64_t max_ticks;
     bool timed;
+    struct count_by *by; /* NULL unless a spec says count(N, ...) */
 };
 
 enum state { RUNNING = 0, STOPPING, STOPPED };
@@ -124,6 +151,7 @@ struct ctrace_session {
     /* Set by traced threads or the user, read by the consumer. */
     _Atomic int stop_request; /* enum ctrace_stop_reason, first wins */
     atomic_uint_fast64_t msgs_taken;
+    atomic_uint_fast64_t calls_taken;
     atomic_uint_fast64_t dropped;
     atomic_int_fast64_t outstanding; /* calls whose return is still due */
     /* Overhead: set by the consumer while calls are to be shed. */
@@ -233,12 +261,23 @@ static void request_stop(struct ctrace_session *s, enum ctrace_stop_reason r)
 }
 
 /*
- * Takes one of the session's msgs tickets for an event that counts (calls
- * and process events; returns do not). The last ticket also asks the
- * session to stop, so exactly `msgs` such events are ever queued.
+ * Takes a ticket for an event. Every event takes one of the `msgs` tickets
+ * (redbug's msgs: a call and its return are two); calls and process events
+ * also take one of the `calls` tickets (returns of calls taken still come).
+ * The last ticket of either asks the session to stop, so at most `msgs`
+ * events and `calls` calls are ever queued. A call that gets a `calls`
+ * ticket but no `msgs` ticket is not queued; its `calls` ticket is spent.
  */
-static bool take_ticket(struct ctrace_session *s)
+static bool take_ticket(struct ctrace_session *s, bool counts_as_call)
 {
+    if (counts_as_call && s->opts.calls != 0) {
+        uint_fast64_t n =
+            atomic_fetch_add_explicit(&s->calls_taken, 1, memory_order_relaxed);
+        if (n >= s->opts.calls)
+            return false;
+        if (n + 1 == s->opts.calls)
+            request_stop(s, CTRACE_STOP_CALLS);
+    }
     if (s->opts.msgs == 0)
         return true;
     uint_fast64_t n =
@@ -315,6 +354,63 @@ capture_stack(struct ctrace__record *r, unsigned actions, uintptr_t ra)
 }
 
 /*
+ * Counts one call under its key: the arguments count(...) names, rendered
+ * on the traced thread (the one thing rendered there; nothing allocates).
+ */
+static void
+count_key(struct count_by *by, const struct ctrace_value *args, size_t nargs)
+{
+    char text[COUNT_KEY_BYTES];
+    size_t len = 0;
+    struct ctrace_render_opts ro;
+    ctrace_render_opts_init(&ro);
+    ro.max_size = 32;
+    ro.depth = 4;
+    for (unsigned k = 0; k < by->spec->ncount_by; k++) {
+        if (k > 0 && len + 2 < sizeof(text)) {
+            memcpy(text + len, ", ", 2);
+            len += 2;
+        }
+        unsigned pos = by->spec->count_by[k] - 1;
+        size_t n = pos < nargs
+                       ? ctrace_value_format(
+                             &args[pos], &ro, text + len, sizeof(text) - len)
+                       : (size_t)snprintf(text + len, sizeof(text) - len, "?");
+        len += n < sizeof(text) - len ? n : sizeof(text) - len - 1;
+    }
+    text[len] = '\0';
+    uint64_t h = UINT64_C(1469598103934665603);
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)text[i]) * UINT64_C(1099511628211);
+    h |= 1; /* 0 marks a free slot */
+    for (size_t probe = 0, i = (size_t)h % COUNT_KEYS; probe < COUNT_KEYS;
+         probe++, i = (i + 1) % COUNT_KEYS) {
+        struct count_key *key = &by->keys[i];
+        uint64_t cur = atomic_load_explicit(&key->hash, memory_order_acquire);
+        if (cur == 0) {
+            if (!atomic_compare_exchange_strong_explicit(&key->hash,
+                                                         &cur,
+                                                         h,
+                                                         memory_order_acq_rel,
+                                                         memory_order_acquire))
+                goto claimed; /* another thread took it: cur is its hash */
+            memcpy(key->text, text, len + 1);
+            atomic_fetch_add_explicit(&key->calls, 1, memory_order_relaxed);
+            atomic_store_explicit(&key->ready, true, memory_order_release);
+            return;
+        }
+    claimed:
+        if (cur == h &&
+            atomic_load_explicit(&key->ready, memory_order_acquire) &&
+            strcmp(key->text, text) == 0) {
+            atomic_fetch_add_explicit(&key->calls, 1, memory_order_relaxed);
+            return;
+        }
+    }
+    atomic_fetch_add_explicit(&by->other, 1, memory_order_relaxed);
+}
+
+/*
  * A call (or an instantaneous event, which never returns) at an armed
  * point: offers it to every session whose bit is set in the probe.
  * Returns whether some session wants the return (never for events).
@@ -336,6 +432,8 @@ static bool fire(struct ctrace_point *pt,
         ctrace__thread_set_initial(t, pt);
     atomic_store_explicit(&t->current, pt, memory_order_relaxed);
     uint64_t pid = atomic_load_explicit(&t->pid, memory_order_relaxed);
+    /* The label as it is now, for the call line (proc.c keeps it). */
+    const char *label = atomic_load_explicit(&t->label, memory_order_acquire);
 
     /*
      * A trace point reached from a signal handler that interrupted this
@@ -380,6 +478,8 @@ static bool fire(struct ctrace_point *pt,
             actions &= ~(unsigned)(CTRACE__ACTION_RETURN | CTRACE__ACTION_TIME);
         if (actions & COUNTER_ACTIONS)
             atomic_fetch_add_explicit(&a->calls, 1, memory_order_relaxed);
+        if ((actions & CTRACE__ACTION_COUNT) && a->by != NULL)
+            count_key(a->by, args, nargs);
         if (actions & CTRACE__ACTION_TIME)
             time_mask |= UINT64_C(1) << i;
         if (actions & COUNTER_ACTIONS &&
@@ -397,7 +497,7 @@ static bool fire(struct ctrace_point *pt,
         bool wants_ret = (actions & CTRACE__ACTION_RETURN) != 0;
         if (wants_ret)
             atomic_fetch_add_explicit(&s->outstanding, 1, memory_order_relaxed);
-        struct ctrace__record *r = take_ticket(s) ? reserve(s) : NULL;
+        struct ctrace__record *r = take_ticket(s, true) ? reserve(s) : NULL;
         if (r == NULL) {
             if (wants_ret)
                 atomic_fetch_sub_explicit(
@@ -414,9 +514,18 @@ static bool fire(struct ctrace_point *pt,
         r->duration_ticks = 0;
         r->pid = pid;
         r->peer_pid = 0;
+        r->label = label;
         r->point = pt;
         ctrace__record_copy(&s->layout, r, args, r->nargs);
         capture_stack(r, actions, frame->engine[3]);
+        /*
+         * `dump` describes the process as it is at the call, as Erlang's
+         * process_dump does: here, on the calling thread, taking the
+         * process table's lock (the only action that takes a lock).
+         */
+        if ((actions & CTRACE__ACTION_DUMP) && s->layout.dump_bytes > 0)
+            ctrace__proc_describe(
+                pid, ctrace__record_dump(&s->layout, r), s->layout.dump_bytes);
         ctrace__queue_commit(&s->queue, r);
         atomic_fetch_add_explicit(&s->cost_ticks,
                                   ctrace__clock_ticks() - cost_start,
@@ -495,7 +604,7 @@ static void hook_ret(void *arg,
         atomic_fetch_sub_explicit(&s->outstanding, 1, memory_order_relaxed);
         /* Never shed: the call it belongs to was taken. */
         uint64_t cost_start = ctrace__clock_ticks();
-        struct ctrace__record *r = reserve(s);
+        struct ctrace__record *r = take_ticket(s, false) ? reserve(s) : NULL;
         if (r == NULL)
             continue;
         r->kind = CTRACE_EVENT_RETURN;
@@ -507,6 +616,7 @@ static void hook_ret(void *arg,
         r->duration_ticks = duration;
         r->pid = atomic_load_explicit(&t->pid, memory_order_relaxed);
         r->peer_pid = 0;
+        r->label = atomic_load_explicit(&t->label, memory_order_acquire);
         r->point = pt;
         if (value != NULL)
             ctrace__record_copy(&s->layout, r, value, 1);
@@ -582,7 +692,7 @@ void ctrace__engine_proc_event(enum ctrace_event_kind kind,
             atomic_fetch_add_explicit(&s->shed, 1, memory_order_relaxed);
             continue;
         }
-        struct ctrace__record *r = take_ticket(s) ? reserve(s) : NULL;
+        struct ctrace__record *r = take_ticket(s, true) ? reserve(s) : NULL;
         if (r == NULL)
             continue;
         r->kind = kind;
@@ -594,6 +704,10 @@ void ctrace__engine_proc_event(enum ctrace_event_kind kind,
         r->duration_ticks = 0;
         r->pid = pid;
         r->peer_pid = peer;
+        /* Raised for the calling thread's process, or for another one. */
+        r->label = pid == atomic_load_explicit(&t->pid, memory_order_relaxed)
+                       ? atomic_load_explicit(&t->label, memory_order_acquire)
+                       : NULL;
         r->point = NULL;
         if (value != NULL)
             ctrace__record_copy(&s->layout, r, value, 1);
@@ -894,9 +1008,24 @@ static void deliver(struct ctrace_session *s,
         ev.duration_ns = 1;
     ev.pid = r->pid;
     char label[CTRACE_PROC_TEXT_MAX + 1];
-    ev.dead = !ctrace__proc_label(r->pid, label, sizeof(label));
-    /* A dead process keeps its label: text output says (dead), JSON has
-     * both. */
+    /*
+     * The label is the one recorded with the event, as the process was
+     * then. Only a return or an exit may say (dead), when the process has
+     * ended by the time the line is printed, as in redbug; a call, a
+     * message or a spawn was made by a running process. The label stays
+     * (JSON has both).
+     */
+    bool may_be_dead =
+        r->kind == CTRACE_EVENT_RETURN || r->kind == CTRACE_EVENT_EXIT;
+    if (r->label != NULL && !may_be_dead) {
+        snprintf(label, sizeof(label), "%s", r->label);
+        ev.dead = false;
+    } else {
+        ev.dead =
+            !ctrace__proc_label(r->pid, label, sizeof(label)) && may_be_dead;
+        if (r->label != NULL)
+            snprintf(label, sizeof(label), "%s", r->label);
+    }
     ev.process = label[0] != '\0' ? label : NULL;
     struct ctrace_value *values = ctrace__record_values(r);
     if (r->point == NULL) {
@@ -955,9 +1084,10 @@ static void deliver(struct ctrace_session *s,
         }
     }
 
-    char dump[1024];
-    if (r->kind == CTRACE_EVENT_CALL && (r->actions & CTRACE__ACTION_DUMP)) {
-        ctrace__proc_describe(r->pid, dump, sizeof(dump));
+    if (r->kind == CTRACE_EVENT_CALL && (r->actions & CTRACE__ACTION_DUMP) &&
+        s->layout.dump_bytes > 0) {
+        char *dump = ctrace__record_dump(&s->layout, r);
+        dump[s->layout.dump_bytes - 1] = '\0';
         ev.dump = dump;
     }
 
@@ -1093,6 +1223,51 @@ static void unpublish(struct ctrace_session *s)
         update_proc_wants(s, false);
 }
 
+static int cmp_count_key(const void *a, const void *b)
+{
+    const struct ctrace__count_key *x = a, *y = b;
+    if (x->calls != y->calls)
+        return x->calls < y->calls ? 1 : -1;
+    return strcmp(x->text, y->text);
+}
+
+/*
+ * The count(...) report of one point, largest first, merging slots that
+ * hold the same key. Registry lock held (the names are the point's).
+ */
+static void format_count_by(struct ctrace_session *s,
+                            struct armed *a,
+                            struct ctrace__sbuf *text)
+{
+    struct ctrace__count_key keys[COUNT_KEYS];
+    size_t n = 0;
+    for (size_t i = 0; i < COUNT_KEYS; i++) {
+        struct count_key *k = &a->by->keys[i];
+        if (!atomic_load(&k->ready))
+            continue;
+        uint64_t calls = atomic_load(&k->calls);
+        size_t j = 0;
+        while (j < n && strcmp(keys[j].text, k->text) != 0)
+            j++;
+        if (j == n)
+            keys[n++] = (struct ctrace__count_key){k->text, 0};
+        keys[j].calls += calls;
+    }
+    if (n == 0 && atomic_load(&a->by->other) == 0)
+        return;
+    qsort(keys, n, sizeof(keys[0]), cmp_count_key);
+    ctrace__format_count_by(&s->format,
+                            a->point->module,
+                            a->point->function,
+                            a->point->arity,
+                            a->by->spec->count_by,
+                            a->by->spec->ncount_by,
+                            keys,
+                            n,
+                            atomic_load(&a->by->other),
+                            text);
+}
+
 /* Appends the report of the `time` and `count` actions, if any. */
 static void format_counters(struct ctrace_session *s, struct ctrace__sbuf *text)
 {
@@ -1117,6 +1292,9 @@ static void format_counters(struct ctrace_session *s, struct ctrace__sbuf *text)
             n++;
         }
         ctrace__format_point_stats(&s->format, st, n, text);
+        for (size_t i = 0; i < s->narmed; i++)
+            if (s->armed[i].by != NULL && !atomic_load(&s->armed[i].gone))
+                format_count_by(s, &s->armed[i], text);
         ctrace__registry_unlock();
         free(st);
     }
@@ -1194,6 +1372,9 @@ static void finish(struct ctrace_session *s, enum ctrace_stop_reason reason)
     case CTRACE_STOP_MSGS:
         a = s->opts.msgs;
         break;
+    case CTRACE_STOP_CALLS:
+        a = s->opts.calls;
+        break;
     case CTRACE_STOP_TIME:
         a = s->opts.time_ms;
         break;
@@ -1256,7 +1437,7 @@ static void *consumer_main(void *arg)
             request_stop(s, CTRACE_STOP_TIME);
             req = atomic_load(&s->stop_request);
         }
-        if (req == CTRACE_STOP_MSGS) {
+        if (req == CTRACE_STOP_CALLS) {
             /*
              * The last call is queued; its return, and those of the calls
              * before it, may follow shortly. Wait for them a little.
@@ -1313,15 +1494,13 @@ void ctrace_session_opts_init(struct ctrace_session_opts *opts)
 static int check_opts(const struct ctrace_session_opts *o,
                       struct ctrace_error *err)
 {
-    if ((o->time_ms == 0 || o->msgs == 0) && !o->force)
-        return ctrace__error_set(
-            err,
-            CTRACE_ETOOBROAD,
-            0,
-            0,
-            "a session without a %s limit could run forever; set one, or "
-            "set force",
-            o->time_ms == 0 ? "time" : "msgs");
+    if (o->time_ms == 0 && o->msgs == 0 && o->calls == 0 && !o->force)
+        return ctrace__error_set(err,
+                                 CTRACE_ETOOBROAD,
+                                 0,
+                                 0,
+                                 "a session with no time, msgs or calls limit "
+                                 "could run forever; set one, or set force");
     if (o->rate_count != 0 && o->rate_ms == 0)
         return ctrace__error_set(err,
                                  CTRACE_EINVAL,
@@ -1553,9 +1732,23 @@ static int select_points(struct ctrace_session *s, struct ctrace_error *err)
         qsort(s->armed, s->narmed, sizeof(*s->armed), cmp_armed);
     for (size_t i = 0; i < s->narmed; i++) {
         unsigned actions = 0;
-        for (uint32_t m = s->armed[i].specs; m != 0; m &= m - 1)
-            actions |= s->specs[__builtin_ctz(m)]->action_mask;
+        const struct ctrace__spec *by = NULL;
+        for (uint32_t m = s->armed[i].specs; m != 0; m &= m - 1) {
+            const struct ctrace__spec *spec = s->specs[__builtin_ctz(m)];
+            actions |= spec->action_mask;
+            /* The first spec with count(...) at this point decides. */
+            if (by == NULL && spec->ncount_by > 0 &&
+                (spec->action_mask & CTRACE__ACTION_COUNT))
+                by = spec;
+        }
         s->armed[i].timed = (actions & CTRACE__ACTION_TIME) != 0;
+        if (by != NULL) {
+            s->armed[i].by = calloc(1, sizeof(*s->armed[i].by));
+            if (s->armed[i].by == NULL)
+                return ctrace__error_set(
+                    err, CTRACE_ENOMEM, 0, 0, "out of memory");
+            s->armed[i].by->spec = by;
+        }
     }
     return 0;
 }
@@ -1646,6 +1839,8 @@ static void session_destroy(struct ctrace_session *s)
     }
     for (size_t i = 0; i < s->nspecs; i++)
         ctrace__spec_free(s->specs[i]);
+    for (size_t i = 0; i < s->narmed; i++)
+        free(s->armed[i].by);
     free(s->armed);
     free(s->pids);
     ctrace__symbolizer_free(s->symbolizer);
@@ -1780,6 +1975,10 @@ ctrace_session_start(const char *const *specs,
             max_arity = s->armed[i].point->arity;
     ctrace__record_layout_init(
         &s->layout, opts->max_msg_size, opts->print_depth, max_arity);
+    if (s->all_actions & CTRACE__ACTION_DUMP) {
+        s->layout.dump_bytes = DUMP_BYTES;
+        s->layout.slot_size += DUMP_BYTES;
+    }
     /* What is rendered is what was kept: the record's depth. */
     s->format.render.depth = s->layout.depth;
     size_t need = ctrace__queue_bytes(opts->max_queue, s->layout.slot_size);

@@ -274,6 +274,75 @@ static void initial_of(const struct ctrace__proc *p, char *buf, size_t size)
         snprintf(buf, size, "%s", p->initial);
 }
 
+/* ---- Labels recorded with events. ---- */
+
+/*
+ * Most distinct labels kept for traced threads to point at. Labels are
+ * interned and never freed, so a record may hold a pointer to one for as
+ * long as it likes; past this many, threads whose label is new get none
+ * and their events are labelled when printed instead.
+ */
+#define LABELS_MAX 4096
+
+static const char **labels; /* open addressing, LABELS_MAX * 2 slots */
+static size_t nlabels;
+
+/* The interned copy of `text`, or NULL (empty, table full, no memory).
+ * Table lock held. */
+static const char *label_intern(const char *text)
+{
+    if (text[0] == '\0')
+        return NULL;
+    const size_t cap = LABELS_MAX * 2;
+    if (labels == NULL && (labels = calloc(cap, sizeof(*labels))) == NULL)
+        return NULL;
+    uint64_t h = UINT64_C(1469598103934665603);
+    for (const char *c = text; *c != '\0'; c++)
+        h = (h ^ (unsigned char)*c) * UINT64_C(1099511628211);
+    for (size_t i = (size_t)h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (labels[i] == NULL) {
+            if (nlabels == LABELS_MAX)
+                return NULL;
+            size_t len = strlen(text) + 1;
+            char *copy = malloc(len);
+            if (copy == NULL)
+                return NULL;
+            memcpy(copy, text, len);
+            labels[i] = copy;
+            nlabels++;
+            return copy;
+        }
+        if (strcmp(labels[i], text) == 0)
+            return labels[i];
+    }
+}
+
+/*
+ * Keeps t->label, the label its traced calls record, equal to the label
+ * of the thread's current process. Called wherever that process or its
+ * label changes. Table lock held.
+ */
+static void label_publish(struct ctrace__thread *t)
+{
+    if (t == NULL)
+        return;
+    const char *l = NULL;
+    struct ctrace__proc *p = t->proc;
+    if (p != NULL && !p->dead) {
+        char text[CTRACE_PROC_TEXT_MAX + 1];
+        label_of(p, text, sizeof(text));
+        l = label_intern(text);
+    }
+    atomic_store_explicit(&t->label, l, memory_order_release);
+}
+
+void ctrace__proc_label_changed(struct ctrace__thread *t)
+{
+    pthread_mutex_lock(&table_lock);
+    label_publish(t);
+    pthread_mutex_unlock(&table_lock);
+}
+
 /* ---- Process events. ---- */
 
 static void raise_text(enum ctrace_event_kind kind,
@@ -367,6 +436,7 @@ void ctrace__proc_thread_claimed(struct ctrace__thread *t)
     t->proc = p;
     atomic_store_explicit(
         &t->pid, p != NULL ? p->pid : 0, memory_order_release);
+    label_publish(t);
     pthread_mutex_unlock(&table_lock);
 }
 
@@ -438,6 +508,8 @@ entry_end(struct ctrace__proc *p, const char *reason, uint64_t *out, size_t cap)
     if (p->name[0] != '\0') {
         raise_text(CTRACE_EVENT_UNREGISTER, p->pid, 0, p->name);
         p->name[0] = '\0';
+        if (p->thread != NULL && p->thread->proc == p)
+            label_publish(p->thread);
     }
     size_t n = 0;
     for (size_t i = 0; i < p->nlinks; i++) {
@@ -501,6 +573,7 @@ void ctrace__proc_thread_released(struct ctrace__thread *t)
         t->proc = outer;
         atomic_store_explicit(
             &t->pid, outer != NULL ? outer->pid : 0, memory_order_release);
+        label_publish(t);
         pthread_mutex_unlock(&table_lock);
         tell_links(pid, reason, targets, n);
     }
@@ -587,6 +660,7 @@ void ctrace__proc_make_server(struct ctrace__proc *p, const char *initial_call)
              sizeof(p->initial),
              "%s",
              initial_call != NULL ? initial_call : "");
+    label_publish(p->thread);
     pthread_mutex_unlock(&table_lock);
 }
 
@@ -646,6 +720,7 @@ uint64_t ctrace_proc_begin(const char *initial_call)
     p->cpu_mark = now;
     t->proc = p;
     atomic_store_explicit(&t->pid, p->pid, memory_order_release);
+    label_publish(t);
     raise_text(CTRACE_EVENT_SPAWN, p->parent, p->pid, p->initial);
     uint64_t pid = p->pid;
     pthread_mutex_unlock(&table_lock);
@@ -676,6 +751,7 @@ int ctrace_proc_end(const char *reason)
     t->proc = outer;
     atomic_store_explicit(
         &t->pid, outer != NULL ? outer->pid : 0, memory_order_release);
+    label_publish(t);
     prune_dead();
     pthread_mutex_unlock(&table_lock);
     tell_links(pid, reason, targets, n);
@@ -727,6 +803,8 @@ int ctrace_register(const char *name, uint64_t pid)
         rc = -EEXIST;
     if (rc == 0) {
         snprintf(p->name, sizeof(p->name), "%s", name);
+        if (p->thread != NULL && p->thread->proc == p)
+            label_publish(p->thread);
         raise_text(CTRACE_EVENT_REGISTER, p->pid, 0, p->name);
     }
     pthread_mutex_unlock(&table_lock);

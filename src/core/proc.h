@@ -57,6 +57,13 @@ uint64_t ctrace__proc_watermark(void);
  */
 bool ctrace__proc_label(uint64_t pid, char *label, size_t size);
 
+/*
+ * The label of thread `t`'s current process changed outside proc.c (its
+ * thread name, its first trace point): t->label is brought up to date.
+ * Takes the table lock (and then the name lock).
+ */
+void ctrace__proc_label_changed(struct ctrace__thread *t);
+
 /* The `dump` action's text: "key: value" lines about `pid`. */
 void ctrace__proc_describe(uint64_t pid, char *buf, size_t size);
 

@@ -27,6 +27,7 @@ void ctrace__record_layout_init(struct ctrace__record_layout *l,
     if (nbytes > 64 * 1024)
         nbytes = 64 * 1024;
     l->nbytes = nbytes;
+    l->dump_bytes = 0;
     l->slot_size = sizeof(struct ctrace__record) +
                    l->nvalues * sizeof(struct ctrace_value) + l->nbytes;
 }
@@ -68,6 +69,24 @@ static void copy_bytes(const struct ctrace__record_layout *l,
     p->used_bytes += want;
 }
 
+const char ctrace__cut_mark[4] = "...";
+
+/* A symbol is kept whole or not at all (record.h). */
+static void copy_symbol(struct pools *p, struct ctrace_value *v)
+{
+    size_t len = v->as.str.len;
+    if (len > CTRACE__SYMBOL_MAX || len > p->nbytes - p->used_bytes) {
+        v->as.str.ptr = ctrace__cut_mark;
+        v->as.str.len = 3;
+        return;
+    }
+    char *dst = p->bytes + p->used_bytes;
+    if (len > 0)
+        memcpy(dst, v->as.str.ptr, len);
+    v->as.str.ptr = dst;
+    p->used_bytes += len;
+}
+
 void ctrace__record_copy(const struct ctrace__record_layout *l,
                          struct ctrace__record *r,
                          const struct ctrace_value *v,
@@ -98,8 +117,10 @@ void ctrace__record_copy(const struct ctrace__record_layout *l,
             switch (x->kind) {
             case CTRACE_VALUE_STRING:
             case CTRACE_VALUE_BYTES:
-            case CTRACE_VALUE_SYMBOL:
                 copy_bytes(l, &p, x);
+                break;
+            case CTRACE_VALUE_SYMBOL:
+                copy_symbol(&p, x);
                 break;
             case CTRACE_VALUE_TUPLE:
             case CTRACE_VALUE_LIST: {

@@ -12,6 +12,7 @@
  *
  * What is cut is cut one step past the limits, so that the renderer, which
  * applies the same limits, prints its `...` marker where data was dropped.
+ * Symbols are the exception: kept whole, or replaced by the cut marker.
  *
  * Thread-safety: a record belongs to whoever reserved its slot, then to the
  * consumer; nothing here locks.
@@ -29,16 +30,29 @@ struct ctrace_point;
 
 /* Most return addresses kept for `stack` and `caller`. */
 #define CTRACE__STACK_MAX 32
+/*
+ * Longest symbol copied: symbols are names and are never cut to
+ * max_msg_size, since a cut name reads as another name (`leave` as `lea`).
+ * Erlang's atoms are at most 255 characters too.
+ */
+#define CTRACE__SYMBOL_MAX 255
+/*
+ * What a symbol that cannot be kept whole (longer than CTRACE__SYMBOL_MAX,
+ * or no room left in the slot) points to instead: the renderer prints it
+ * as the bare cut marker `...`, which is no atom.
+ */
+extern const char ctrace__cut_mark[4];
 /* Deepest nesting copied when the session sets no print_depth. */
 #define CTRACE__RECORD_DEPTH 8
 
 /* Limits of one record, fixed per session. */
 struct ctrace__record_layout {
-    size_t nvalues;   /* value structs per slot */
-    size_t nbytes;    /* payload bytes per slot */
-    size_t max_bytes; /* bytes kept of one string (max_msg_size) */
-    unsigned depth;   /* nesting kept */
-    size_t slot_size; /* total, for the queue */
+    size_t nvalues;    /* value structs per slot */
+    size_t nbytes;     /* payload bytes per slot */
+    size_t max_bytes;  /* bytes kept of one string (max_msg_size) */
+    unsigned depth;    /* nesting kept */
+    size_t dump_bytes; /* room for `dump`'s text after the bytes; 0: none */
+    size_t slot_size;  /* total, for the queue */
 };
 
 struct ctrace__record {
@@ -52,6 +66,9 @@ struct ctrace__record {
     uint64_t duration_ticks;
     uint64_t pid;
     uint64_t peer_pid;
+    /* The process's label when the event happened (interned, never freed:
+       proc.c), or NULL: then it is looked up when printed. */
+    const char *label;
     const struct ctrace_point *point;
     void *stack[CTRACE__STACK_MAX];
     /* values[nvalues] then bytes[nbytes] follow. */
@@ -72,6 +89,13 @@ static inline struct ctrace_value *
 ctrace__record_values(struct ctrace__record *r)
 {
     return (struct ctrace_value *)(r + 1);
+}
+
+/* The room for `dump`'s text (layout.dump_bytes bytes), after the pools. */
+static inline char *ctrace__record_dump(const struct ctrace__record_layout *l,
+                                        struct ctrace__record *r)
+{
+    return (char *)(ctrace__record_values(r) + l->nvalues) + l->nbytes;
 }
 
 /*

@@ -44,6 +44,7 @@ static void thread_release(void *p)
     /* Its processes end first, while `self` still names the record. */
     ctrace__proc_thread_released(t);
     atomic_store_explicit(&t->current, NULL, memory_order_relaxed);
+    atomic_store_explicit(&t->label, NULL, memory_order_relaxed);
     atomic_store_explicit(&t->no_trace, false, memory_order_relaxed);
     atomic_store_explicit(&t->first_point, NULL, memory_order_relaxed);
     atomic_store_explicit(&t->pid, 0, memory_order_release);
@@ -201,6 +202,8 @@ void ctrace__thread_set_initial(struct ctrace__thread *t,
              (unsigned)pt->arity);
     pthread_mutex_unlock(&name_lock);
     atomic_store_explicit(&t->first_point, pt, memory_order_release);
+    /* The initial call may be the label: its events record the new one. */
+    ctrace__proc_label_changed(t);
 }
 
 void ctrace__thread_set_name(const char *name)
@@ -211,6 +214,7 @@ void ctrace__thread_set_name(const char *name)
     pthread_mutex_lock(&name_lock);
     snprintf(t->name, sizeof(t->name), "%s", name != NULL ? name : "");
     pthread_mutex_unlock(&name_lock);
+    ctrace__proc_label_changed(t);
 }
 
 void ctrace__thread_after_fork_child(void)
@@ -232,6 +236,7 @@ void ctrace__thread_after_fork_child(void)
         atomic_store(&t->first_point, NULL);
         atomic_store(&t->no_trace, false);
         atomic_store(&t->current, NULL);
+        atomic_store(&t->label, NULL);
         t->proc = NULL;
         atomic_store(&t->claimed, false);
     }

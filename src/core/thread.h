@@ -49,6 +49,13 @@ struct ctrace__thread {
     struct ctrace__proc *proc;
     /* The last armed trace point the thread passed (engine.c). */
     const struct ctrace_point *_Atomic current;
+    /*
+     * The label of the current process, interned (never freed) so that an
+     * event can record it with one load; NULL when unknown. Written by
+     * proc.c under its table lock whenever the process or its label
+     * changes, loaded with acquire by the thread itself.
+     */
+    const char *_Atomic label;
 };
 
 /*

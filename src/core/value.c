@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/record.h"
 #include "internal.h"
 
 /*
@@ -371,6 +372,10 @@ static bool atom_is_bare(const char *s, size_t len)
  */
 static void put_symbol(struct writer *w, const char *s, size_t len)
 {
+    if (s == ctrace__cut_mark) { /* one that could not be kept (record.h) */
+        put_cut(w);
+        return;
+    }
     bool bare = !w->json && atom_is_bare(s, len);
     char quote = w->json ? '"' : '\'';
     if (w->json)
@@ -478,6 +483,19 @@ put_value(struct writer *w, const struct ctrace_value *v, unsigned depth)
     case CTRACE_VALUE_TUPLE:
     case CTRACE_VALUE_LIST:
         put_seq(w, v, depth);
+        break;
+    case CTRACE_VALUE_PID:
+        /* JSON keeps the number for programs and the text for people. */
+        if (w->json) {
+            put_str(w, "{\"pid\":");
+            put_u64(w, v->as.u);
+            put_str(w, ",\"text\":\"");
+        }
+        put_str(w, "<0.");
+        put_u64(w, v->as.u);
+        put_str(w, ".0>");
+        if (w->json)
+            put_str(w, "\"}");
         break;
     case CTRACE_VALUE_NULL:
     default:

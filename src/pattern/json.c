@@ -322,6 +322,14 @@ char *ctrace__spec_to_json(const struct ctrace__spec *spec)
         ctrace__sbuf_printf(
             &b, "\"%s\"", ctrace__action_name(spec->actions[i]));
     }
-    ctrace__sbuf_puts(&b, "]}");
+    ctrace__sbuf_putc(&b, ']');
+    /* Only with count(N, ...), so that other specs print as before. */
+    if (spec->ncount_by > 0) {
+        ctrace__sbuf_puts(&b, ",\"count_by\":[");
+        for (unsigned i = 0; i < spec->ncount_by; i++)
+            ctrace__sbuf_printf(&b, "%s%u", i ? "," : "", spec->count_by[i]);
+        ctrace__sbuf_putc(&b, ']');
+    }
+    ctrace__sbuf_putc(&b, '}');
     return ctrace__sbuf_take(&b);
 }

@@ -1395,6 +1395,53 @@ static int parse_level(struct parser *p,
 
 /* ---- the spec ----------------------------------------------------------- */
 
+/*
+ * `count(N, ...)` after `count`, the current token being `(`: the argument
+ * positions to count by, 1-based, within the spec's arity when it has one.
+ */
+static int parse_count_by(struct parser *p)
+{
+    struct ctrace__spec *spec = p->spec;
+    if (spec->ncount_by > 0)
+        return fail_at(p,
+                       CTRACE_ESYNTAX,
+                       p->tok.pos,
+                       "count(...) is given twice; name every argument in "
+                       "one, e.g. count(1, 2)");
+    for (;;) {
+        int rc = advance(p, false);
+        if (rc != 0)
+            return rc;
+        const struct ctrace__token *t = &p->tok;
+        if (t->kind != CTRACE__TOK_INT || t->u == 0 || t->u > 255)
+            return expected(p,
+                            "an argument position (1 for the first "
+                            "argument) in count(...)");
+        if (spec->arity >= 0 && t->u > (uint64_t)spec->arity)
+            return fail_at(p,
+                           CTRACE_ESYNTAX,
+                           t->pos,
+                           "count(%llu): the function takes %d argument%s",
+                           (unsigned long long)t->u,
+                           spec->arity,
+                           spec->arity == 1 ? "" : "s");
+        if (spec->ncount_by == CTRACE__COUNT_MAX_ARGS)
+            return fail_at(p,
+                           CTRACE_ESYNTAX,
+                           t->pos,
+                           "count(...) takes at most %d argument positions",
+                           CTRACE__COUNT_MAX_ARGS);
+        spec->count_by[spec->ncount_by++] = (unsigned)t->u;
+        rc = advance(p, false);
+        if (rc != 0)
+            return rc;
+        if (p->tok.kind == CTRACE__TOK_RPAREN)
+            return advance(p, false);
+        if (p->tok.kind != CTRACE__TOK_COMMA)
+            return expected(p, "',' or ')' in count(...)");
+    }
+}
+
 static int parse_actions(struct parser *p)
 {
     static const struct {
@@ -1445,6 +1492,12 @@ static int parse_actions(struct parser *p)
         rc = advance(p, false);
         if (rc != 0)
             return rc;
+        if (actions[i].action == CTRACE__ACTION_COUNT &&
+            p->tok.kind == CTRACE__TOK_LPAREN) {
+            rc = parse_count_by(p);
+            if (rc != 0)
+                return rc;
+        }
         if (p->tok.kind == CTRACE__TOK_END)
             return 0;
         if (p->tok.kind != CTRACE__TOK_COMMA && p->tok.kind != CTRACE__TOK_SEMI)

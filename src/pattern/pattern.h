@@ -35,6 +35,8 @@
 #define CTRACE__SPEC_MAX_VARS 32
 /* Most actions after `->`. */
 #define CTRACE__SPEC_MAX_ACTIONS 16
+/* Most argument positions `count(...)` may name. */
+#define CTRACE__COUNT_MAX_ARGS 4
 
 enum ctrace__spec_kind {
     CTRACE__SPEC_CALL = 0, /* module[:function[/arity | (args) [when g]]] */
@@ -203,6 +205,13 @@ struct ctrace__spec {
     enum ctrace__action actions[CTRACE__SPEC_MAX_ACTIONS];
     unsigned nactions;
     unsigned action_mask;
+    /*
+     * `count(1, 2)`: count calls per distinct value of these arguments
+     * (1-based positions, in the order written); ncount_by is 0 for a bare
+     * `count`.
+     */
+    unsigned count_by[CTRACE__COUNT_MAX_ARGS];
+    unsigned ncount_by;
     /* The text the spec was parsed from, NUL-terminated (arena copy). */
     const char *text;
     struct ctrace__arena *arena;

@@ -347,7 +347,7 @@ static struct ctrace_value msg_term(const struct ctrace_server *srv,
     case CTRACE_MSG_EXIT: {
         const struct ctrace_exit_notice *n = msg;
         room->outer[0] = ctrace_value_symbol("EXIT");
-        room->outer[1] = ctrace_value_uint(n->pid);
+        room->outer[1] = ctrace_value_pid(n->pid);
         room->outer[2] = ctrace_value_symbol(n->reason);
         return ctrace_value_tuple(room->outer, 3);
     }

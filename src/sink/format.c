@@ -805,6 +805,63 @@ void ctrace__format_point_stats(const struct ctrace__format_opts *o,
     }
 }
 
+void ctrace__format_count_by(const struct ctrace__format_opts *o,
+                             const char *module,
+                             const char *function,
+                             unsigned arity,
+                             const unsigned *by,
+                             size_t nby,
+                             const struct ctrace__count_key *keys,
+                             size_t n,
+                             uint64_t other,
+                             struct ctrace__sbuf *out)
+{
+    struct ctrace__format_opts defaults;
+    o = opts_or_default(o, &defaults);
+    if (o->format == CTRACE_FORMAT_JSON) {
+        ctrace__sbuf_puts(out, "{\"kind\":\"count_by\"");
+        put_json_mfa(out, module, function, arity);
+        ctrace__sbuf_puts(out, ",\"by\":[");
+        for (size_t i = 0; i < nby; i++)
+            ctrace__sbuf_printf(out, "%s%u", i ? "," : "", by[i]);
+        ctrace__sbuf_puts(out, "],\"counts\":[");
+        for (size_t i = 0; i < n; i++) {
+            ctrace__sbuf_puts(out, i ? ",{\"key\":" : "{\"key\":");
+            put_json_string(out, keys[i].text);
+            ctrace__sbuf_printf(out, ",\"calls\":%" PRIu64 "}", keys[i].calls);
+        }
+        ctrace__sbuf_printf(out, "],\"other\":%" PRIu64 "}\n", other);
+        return;
+    }
+    char cell[24];
+    size_t calls_w = strlen("calls");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(cell, sizeof(cell), "%" PRIu64, keys[i].calls);
+        calls_w = max_size(calls_w, strlen(cell));
+    }
+    snprintf(cell, sizeof(cell), "%" PRIu64, other);
+    calls_w = max_size(calls_w, strlen(cell));
+    ctrace__sbuf_puts(out, "% ");
+    put_right(out, "calls", calls_w);
+    ctrace__sbuf_puts(out, "  ");
+    put_mfa(out, module, function, arity);
+    ctrace__sbuf_printf(out, " by argument%s ", nby > 1 ? "s" : "");
+    for (size_t i = 0; i < nby; i++)
+        ctrace__sbuf_printf(out, "%s%u", i ? ", " : "", by[i]);
+    ctrace__sbuf_putc(out, '\n');
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n && other == 0)
+            break;
+        snprintf(cell, sizeof(cell), "%" PRIu64, i < n ? keys[i].calls : other);
+        ctrace__sbuf_puts(out, "% ");
+        put_right(out, cell, calls_w);
+        ctrace__sbuf_puts(out, "  ");
+        /* A key is a rendered term: shown as it is, like an argument. */
+        ctrace__sbuf_puts(out, i < n ? keys[i].text : "other");
+        ctrace__sbuf_putc(out, '\n');
+    }
+}
+
 void ctrace__format_stop_reason(enum ctrace_stop_reason r,
                                 uint64_t limit_a,
                                 uint64_t limit_b,
@@ -820,6 +877,9 @@ void ctrace__format_stop_reason(enum ctrace_stop_reason r,
         break;
     case CTRACE_STOP_MSGS:
         snprintf(buf, size, "msgs limit %" PRIu64 " reached", limit_a);
+        break;
+    case CTRACE_STOP_CALLS:
+        snprintf(buf, size, "calls limit %" PRIu64 " reached", limit_a);
         break;
     case CTRACE_STOP_TIME:
         snprintf(buf, size, "time limit %" PRIu64 " ms reached", limit_a);

@@ -105,6 +105,35 @@ void ctrace__format_point_stats(const struct ctrace__format_opts *o,
                                 size_t n,
                                 struct ctrace__sbuf *out);
 
+/* One key of a `count(N)` report: the arguments as text, and its calls. */
+struct ctrace__count_key {
+    const char *text;
+    uint64_t calls;
+};
+
+/*
+ * Appends the report of `count(N, ...)` for one point: the `n` keys of
+ * `keys` in the order given (largest first, by the caller), then `other`,
+ * the calls whose key found no room, when it is not 0. `by` names the
+ * argument positions ("1" or "1, 2"). Text:
+ *   % calls  cat_traveler:enter/2 by argument 1
+ *   %    41  "Marfa"
+ *   %     3  other
+ * JSON: one {"kind":"count_by",...,"by":[1],"counts":[{"key":"\"Marfa\"",
+ * "calls":41}],"other":3} line.
+ * Thread-safety: any thread.
+ */
+void ctrace__format_count_by(const struct ctrace__format_opts *o,
+                             const char *module,
+                             const char *function,
+                             unsigned arity,
+                             const unsigned *by,
+                             size_t nby,
+                             const struct ctrace__count_key *keys,
+                             size_t n,
+                             uint64_t other,
+                             struct ctrace__sbuf *out);
+
 /*
  * Appends a duration for humans, rounded to 3 significant digits in the
  * largest unit that keeps it at least 1: "812 ns", "1.00 us", "54.2 us",
@@ -119,6 +148,7 @@ void ctrace__format_duration(uint64_t ns, struct ctrace__sbuf *out);
  * Writes why a session stopped into `buf`, like snprintf (at most size - 1
  * bytes and a NUL; nothing when size is 0):
  *   CTRACE_STOP_MSGS   "msgs limit A reached"
+ *   CTRACE_STOP_CALLS  "calls limit A reached"
  *   CTRACE_STOP_TIME   "time limit A ms reached"
  *   CTRACE_STOP_RATE   "rate limit A/B ms tripped"
  *   CTRACE_STOP_QUEUE  "queue overflow: consumer too slow"

@@ -109,7 +109,7 @@ for cmd in pattern points trace sessions stop system procs window top info \
 done
 expect "help" 0 "--token-file FILE"
 run help trace
-for opt in --time --msgs --rate --procs --ms --format --max-msg-size \
+for opt in --time --msgs --calls --rate --procs --ms --format --max-msg-size \
     --print-depth --output --force --url --token-file --json; do
     grep -qF -- "$opt" "$tmp/out" || bad "help trace lists $opt"
 done
@@ -128,6 +128,12 @@ run trace 'cat_traveler:enter' --msgs
 expect "flag without its value" 2 "ctrace trace: --msgs needs a value" err
 run --url ftp://x procs
 expect "bad --url" 2 "--url: expected http://HOST:PORT" err
+# A session nothing would end is refused here, naming the flags; one
+# limit of any kind is enough.
+run --url http://127.0.0.1:1 trace 'cat_traveler:enter' --time 0 --msgs 0
+expect "no limit at all" 2 "set --time, --msgs or --calls, or add --force" err
+run --url http://127.0.0.1:1 trace 'cat_traveler:enter' --max-queue 2000000
+expect "--max-queue range" 2 "--max-queue: expected a number from 1 to 1048576" err
 
 # A bad pattern: the parser's caret, exit 2, and no connection is tried
 # (the URL points nowhere, which would be exit 3).
@@ -189,6 +195,23 @@ else
     ok
 fi
 cp "$tmp/out" "$tmp/trace-redbug.out"
+
+# --msgs counts every printed event, as redbug's msgs: calls and returns
+# together. --calls N keeps counting calls only, their returns included.
+run trace 'cat_traveler:enter -> return' --msgs 6 --time 20000
+expect "trace msgs counts returns" 0 "% stopped: msgs limit 6 reached (6 events, 0 dropped)"
+n=$(($(lines '% cat_traveler:enter(' "$tmp/out") + $(lines '% cat_traveler:enter/2 -> ' "$tmp/out")))
+[ "$n" -eq 6 ] || bad "trace --msgs 6: 6 calls and returns" "$(cat "$tmp/out")"
+run trace 'cat_traveler:enter -> return' --calls 3 --time 20000
+expect "trace --calls" 0 "% stopped: calls limit 3 reached (6 events, 0 dropped)"
+n=$(lines '% cat_traveler:enter(' "$tmp/out")
+[ "$n" -eq 3 ] || bad "trace --calls 3: 3 calls" "$(cat "$tmp/out")"
+# A time limit alone is a limit: no --force needed.
+run trace 'cat_traveler:enter' --msgs 0 --time 300
+expect "trace --msgs 0 with a time limit" 0 "% stopped: time limit 300 ms reached"
+# The service's refusal names the command line's flag.
+run trace '_:enter'
+expect "too broad names --force" 1 "filter processes, or add --force" err
 
 # Options after the command and before it; recon format; JSON lines.
 run --json trace --msgs 3 'cat_traveler:enter -> return' --ms
@@ -364,6 +387,24 @@ if [ "$(lines 'PID' "$tmp/out")" -ne 2 ] ||
 else
     ok
 fi
+# Reductions rank over the refresh interval by default, as observer_cli's
+# doubled keys do; --totals ranks by totals. Keys switch between rounds:
+# rr and mm over the interval, r, m and mq by totals.
+run top --iterations 1 --interval 200 -n 4
+expect "top ranks reductions over the interval" 0 "(top 4 by reductions over the last 200 ms)"
+expect "top window column" 0 "REDUCTIONS/INTERVAL"
+run top --totals --iterations 1 --interval 100 -n 4
+expect "top --totals" 0 "(top 4 by reductions, totals, every 100 ms)"
+run top --sort memory --iterations 1 --interval 100 -n 4
+expect "top by memory: totals by default" 0 "(top 4 by memory, totals, every 100 ms)"
+printf 'mm' | "$ctrace" top --iterations 2 --interval 100 -n 4 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect "top key mm: memory over the interval" 0 "(top 4 by memory over the last 100 ms)"
+printf 'mq' | "$ctrace" top --iterations 2 --interval 100 -n 4 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect "top key mq: queue totals" 0 "(top 4 by message_queue_len, totals, every 100 ms)"
+run top --interval 120000
+expect "top window longer than a minute" 2 "add --totals" err
 "$ctrace" top --interval 100 >"$tmp/top.out" 2>&1 &
 trace_pid=$!
 wait_for "$tmp/top.out" "PID" 10

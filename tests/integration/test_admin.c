@@ -918,10 +918,11 @@ static void bad_patterns_answer_with_their_column(void **state)
     expect_error(s,
                  "POST",
                  "/api/v1/sessions",
-                 "{\"specs\":[\"cat_traveler:enter\"],\"msgs\":0}",
+                 "{\"specs\":[\"cat_traveler:enter\"],\"msgs\":0,"
+                 "\"time_ms\":0}",
                  422,
                  "too_broad",
-                 "force");
+                 "no time, msgs or calls limit");
     assert_service_serves(s);
 }
 
@@ -1274,8 +1275,9 @@ static void session_under_load_stops_at_its_msgs_limit(void **state)
     assert_int_equal(st.status, 200);
     assert_string_equal(st.content_type, "text/event-stream");
     assert_stopped(&st, "msgs limit 25 reached");
-    assert_int_equal(st.calls, 25);
-    assert_true(st.trace >= 25);
+    /* Every event counts, calls and returns alike, as in redbug. */
+    assert_int_equal(st.trace, 25);
+    assert_true(st.calls < 25);
     assert_true(st.comments >= 1);
     stream_free(&st);
     json_t *v = session_of(s, id);
@@ -1289,6 +1291,27 @@ static void session_under_load_stops_at_its_msgs_limit(void **state)
     v = admin_json(s, "GET", "/api/v1/system", NULL, 200);
     assert_true(json_integer_value(json_object_get(v, "events")) >= 25);
     json_decref(v);
+    assert_service_serves(s);
+}
+
+static void session_under_load_stops_at_its_calls_limit(void **state)
+{
+    struct service *s = *state;
+    long long id = start_session(s,
+                                 "{\"specs\":[\"cat_traveler:enter -> "
+                                 "return\"],\"msgs\":0,\"calls\":7,"
+                                 "\"time_ms\":30000}");
+    struct load l;
+    load_start(&l, s);
+    struct stream st;
+    read_stream(s->admin_port, s->token, id, 30000, 0, &st);
+    load_stop(&l);
+    assert_int_equal(st.status, 200);
+    assert_stopped(&st, "calls limit 7 reached");
+    /* Seven calls; their returns come too and do not count. */
+    assert_int_equal(st.calls, 7);
+    assert_true(st.trace > 7);
+    stream_free(&st);
     assert_service_serves(s);
 }
 
@@ -2082,6 +2105,7 @@ int main(int argc, char **argv)
         WITH_SERVICE(wrong_methods_answer_405_with_allow),
         WITH_SERVICE(metrics_parse_as_prometheus_text),
         WITH_SERVICE(session_under_load_stops_at_its_msgs_limit),
+        WITH_SERVICE(session_under_load_stops_at_its_calls_limit),
         WITH_SERVICE(session_stops_at_its_time_limit),
         WITH_SERVICE(counting_sessions_end_with_their_report),
         WITH_SERVICE(session_trips_its_rate_limit),

@@ -209,6 +209,37 @@ static void post_enter_traces_enter_with_its_arguments_and_ok(void **state)
     assert_string_equal(result->as.str.ptr, "ok");
 }
 
+static void handle_call_gets_the_callers_pid_as_a_pid(void **state)
+{
+    struct fixture *f = *state;
+    const char *specs[] = {"cat_traveler_srv:handle_call/3",
+                           "cat_traveler_http:request/2"};
+    capture(f, specs, 2);
+
+    struct answer a;
+    travel(f, "/enter", "Tihon", "Barcelona", &a);
+    assert_answer(&a, 200, "{\"result\":\"ok\"}");
+
+    stop(f);
+    /* From is the request process that called, and prints as a pid. */
+    uint64_t request = 0;
+    const struct ctrace_value *from = NULL;
+    for (size_t i = 0; i < ctrace_capture_count(f->cap); i++) {
+        const struct ctrace_event *ev = ctrace_capture_event(f->cap, i);
+        if (strcmp(ev->function, "request") == 0)
+            request = ev->pid;
+        else if (strcmp(ev->function, "handle_call") == 0 && from == NULL)
+            from = ctrace_capture_arg(f->cap, i, 1);
+    }
+    assert_non_null(from);
+    assert_int_equal(from->kind, CTRACE_VALUE_PID);
+    assert_int_equal(from->as.u, request);
+    char text[32], want[32];
+    ctrace_value_format(from, NULL, text, sizeof(text));
+    snprintf(want, sizeof(want), "<0.%llu.0>", (unsigned long long)request);
+    assert_string_equal(text, want);
+}
+
 static void post_enter_twice_traces_already_in_town(void **state)
 {
     struct fixture *f = *state;
@@ -423,6 +454,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(name, setup_service, teardown_service)
     const struct CMUnitTest tests[] = {
         T(post_enter_traces_enter_with_its_arguments_and_ok),
+        T(handle_call_gets_the_callers_pid_as_a_pid),
         T(post_enter_twice_traces_already_in_town),
         T(post_leave_of_a_cat_not_in_town_traces_not_in_town),
         T(post_enter_traces_the_http_request_around_enter),

@@ -1319,6 +1319,34 @@ static void duration_of_1000_s_and_more_prints_whole_seconds(void **state)
 
 /* The time/count report */
 
+static void count_by_report_lists_keys_then_other(void **state)
+{
+    (void)state;
+    static const struct ctrace__count_key keys[] = {{"\"Marfa\"", 1041},
+                                                    {"\"Tihon\"", 5}};
+    static const unsigned by[] = {1};
+    struct ctrace__format_opts o = opts_for(CTRACE_FORMAT_REDBUG, false);
+    struct ctrace__sbuf out = CTRACE__SBUF_INIT;
+    ctrace__format_count_by(
+        &o, "cat_traveler", "enter", 2, by, 1, keys, 2, 12, &out);
+    assert_string_equal(out.data,
+                        "% calls  cat_traveler:enter/2 by argument 1\n"
+                        "%  1041  \"Marfa\"\n"
+                        "%     5  \"Tihon\"\n"
+                        "%    12  other\n");
+    ctrace__sbuf_free(&out);
+    o = opts_for(CTRACE_FORMAT_JSON, false);
+    ctrace__format_count_by(
+        &o, "cat_traveler", "enter", 2, by, 1, keys, 2, 0, &out);
+    assert_string_equal(
+        out.data,
+        "{\"kind\":\"count_by\",\"module\":\"cat_traveler\",\"function\":"
+        "\"enter\",\"arity\":2,\"by\":[1],\"counts\":[{\"key\":"
+        "\"\\\"Marfa\\\"\",\"calls\":1041},{\"key\":\"\\\"Tihon\\\"\","
+        "\"calls\":5}],\"other\":0}\n");
+    ctrace__sbuf_free(&out);
+}
+
 static void point_stats_table_aligns_columns(void **state)
 {
     (void)state;
@@ -1460,6 +1488,7 @@ int main(void)
         cmocka_unit_test(duration_rounding_carries_into_the_next_unit),
         cmocka_unit_test(duration_of_1000_s_and_more_prints_whole_seconds),
         cmocka_unit_test(point_stats_table_aligns_columns),
+        cmocka_unit_test(count_by_report_lists_keys_then_other),
         cmocka_unit_test(point_stats_columns_widen_for_large_values),
         cmocka_unit_test(count_only_report_has_no_duration_columns),
         cmocka_unit_test(point_stats_in_json_print_one_object_per_point),

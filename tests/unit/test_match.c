@@ -71,6 +71,7 @@ cmp_orders_numbers_atoms_pointers_tuples_lists_binaries(void **state)
         I(INT64_MAX),
         SYM("a"),
         PTR(&x),
+        ctrace_value_pid(1),
         TUP(I(1)),
         LST(I(1)),
         S("a"),
@@ -89,6 +90,15 @@ cmp_orders_numbers_atoms_pointers_tuples_lists_binaries(void **state)
     assert_int_equal(cmp(TUP(I(1), I(2), I(3)), EMPTY_LIST), -1);
     assert_int_equal(cmp(LST(S("z")), S("")), -1);
     assert_int_equal(cmp(LST(S("z")), B("")), -1);
+}
+
+static void pid_equals_only_the_same_pid_never_an_integer(void **state)
+{
+    (void)state;
+    assert_int_equal(cmp(ctrace_value_pid(335), ctrace_value_pid(335)), 0);
+    assert_int_equal(cmp(ctrace_value_pid(3), ctrace_value_pid(335)), -1);
+    assert_int_equal(cmp(U(335), ctrace_value_pid(335)), -1);
+    assert_int_equal(cmp(ctrace_value_pid(UINT64_MAX), EMPTY_TUPLE), -1);
 }
 
 static void cmp_compares_int_and_uint_exactly(void **state)
@@ -1524,6 +1534,7 @@ int main(void)
         cmocka_unit_test(cmp_compares_integers_with_doubles_without_rounding),
         cmocka_unit_test(cmp_exact_keeps_integers_and_doubles_apart),
         cmocka_unit_test(cmp_orders_nan_after_every_number_and_equal_to_itself),
+        cmocka_unit_test(pid_equals_only_the_same_pid_never_an_integer),
         cmocka_unit_test(cmp_treats_zero_and_negative_zero_as_equal),
         cmocka_unit_test(
             cmp_compares_atoms_by_name_with_bool_and_null_as_atoms),

@@ -49,7 +49,9 @@ struct seen {
         uint64_t pid;
         uint64_t peer_pid;
         bool dead;
-        char text[128]; /* the peer, reason or name */
+        char text[128];   /* the peer, reason or name */
+        char process[64]; /* the label */
+        char dump[1024];
     } ev[MAX_SEEN];
     /* If set, the first event waits until `release` is true. */
     atomic_bool hold;
@@ -86,6 +88,14 @@ static void on_event(const struct ctrace_event *ev, void *arg)
                         : ev->peer != NULL ? ev->peer
                                            : "";
         snprintf(s->ev[s->n].text, sizeof(s->ev[s->n].text), "%s", t);
+        snprintf(s->ev[s->n].process,
+                 sizeof(s->ev[s->n].process),
+                 "%s",
+                 ev->process != NULL ? ev->process : "");
+        snprintf(s->ev[s->n].dump,
+                 sizeof(s->ev[s->n].dump),
+                 "%s",
+                 ev->dump != NULL ? ev->dump : "");
         s->n++;
     }
     pthread_mutex_unlock(&s->lock);
@@ -780,27 +790,67 @@ static void procs_events_print_in_redbug_style(void **state)
     assert_non_null(strstr(out, want));
 }
 
-static void events_of_a_process_that_ended_say_dead(void **state)
+static void
+call_lines_show_the_label_of_the_call_and_returns_say_dead(void **state)
 {
     (void)state;
     struct seen *seen = seen_new();
     atomic_store(&seen->hold, true);
-    struct ctrace_session *s = start("proc_test:work", CTRACE_PROCS_ALL, seen);
+    struct ctrace_session *s =
+        start("proc_test:work -> return", CTRACE_PROCS_ALL, seen);
     uint64_t pid = ctrace_proc_begin("dead:req/0");
     work(1); /* held in the callback until the process has ended */
+    assert_int_equal(ctrace_register("proc_test_later", 0), 0);
     work(2);
     ctrace_proc_end(NULL);
     atomic_store(&seen->release, true);
     finish(s);
-    size_t calls = 0;
+    size_t calls = 0, returns = 0;
+    for (size_t i = 0; i < seen->n; i++) {
+        if (seen->ev[i].pid != pid)
+            continue;
+        if (seen->ev[i].kind == CTRACE_EVENT_CALL) {
+            /* As redbug: the process ran when it called. */
+            assert_false(seen->ev[i].dead);
+            /* The label it had then: the name came after the first call. */
+            assert_string_equal(seen->ev[i].process,
+                                calls == 0 ? "dead:req/0" : "proc_test_later");
+            calls++;
+        } else if (seen->ev[i].kind == CTRACE_EVENT_RETURN) {
+            /* Printed after the process ended. */
+            assert_true(seen->ev[i].dead);
+            returns++;
+        }
+    }
+    assert_int_equal(calls, 2);
+    assert_int_equal(returns, 2);
+    seen_free(seen);
+}
+
+static void dump_describes_the_process_as_it_was_at_the_call(void **state)
+{
+    (void)state;
+    struct seen *seen = seen_new();
+    atomic_store(&seen->hold, true);
+    struct ctrace_session *s =
+        start("proc_test:work -> dump", CTRACE_PROCS_ALL, seen);
+    uint64_t pid = ctrace_proc_begin("dumped:req/0");
+    assert_int_equal(ctrace_register("proc_test_dumped", 0), 0);
+    work(4); /* printed only after the process has ended */
+    ctrace_proc_end("done");
+    atomic_store(&seen->release, true);
+    finish(s);
+    bool found = false;
     for (size_t i = 0; i < seen->n; i++) {
         if (seen->ev[i].kind != CTRACE_EVENT_CALL || seen->ev[i].pid != pid)
             continue;
-        calls++;
-        if (calls == 2)
-            assert_true(seen->ev[i].dead);
+        found = true;
+        assert_non_null(strstr(seen->ev[i].dump, "status: running"));
+        assert_non_null(
+            strstr(seen->ev[i].dump, "registered_name: proc_test_dumped"));
+        assert_non_null(strstr(seen->ev[i].dump, "current: proc_test:work/1"));
     }
-    assert_int_equal(calls, 2);
+    assert_true(found);
     seen_free(seen);
 }
 
@@ -1076,7 +1126,9 @@ int main(void)
         cmocka_unit_test(a_registered_name_filters_a_session),
         cmocka_unit_test(procs_events_show_a_process_life),
         cmocka_unit_test(procs_events_print_in_redbug_style),
-        cmocka_unit_test(events_of_a_process_that_ended_say_dead),
+        cmocka_unit_test(
+            call_lines_show_the_label_of_the_call_and_returns_say_dead),
+        cmocka_unit_test(dump_describes_the_process_as_it_was_at_the_call),
         cmocka_unit_test(dump_shows_the_table_view_of_the_process),
         cmocka_unit_test(a_forked_child_keeps_only_its_own_processes),
         cmocka_unit_test(rankings_take_any_n),

@@ -81,6 +81,45 @@ static void long_string_is_kept_up_to_max_msg_size_and_marked(void **state)
     free(r);
 }
 
+static void symbols_are_never_cut_into_another_name(void **state)
+{
+    /* max_msg_size 2, as in `--max-msg-size 2`: {leave,"Marfa","Riga"}. */
+    struct ctrace__record_layout l;
+    ctrace__record_layout_init(&l, 2, 0, 1);
+    struct ctrace__record *r = new_record(&l);
+    struct ctrace_value items[3] = {ctrace_value_symbol("leave"),
+                                    ctrace_value_string("Marfa"),
+                                    ctrace_value_string("Riga")};
+    struct ctrace_value arg = ctrace_value_tuple(items, 3);
+    ctrace__record_copy(&l, r, &arg, 1);
+    char *s = render(ctrace__record_values(r), &l);
+    /* The atom is whole; the string and the tuple are cut, and marked. */
+    assert_string_equal(s, "{leave,\"Ma...\",...}");
+    ctrace_free(s);
+    free(r);
+}
+
+static void symbol_without_room_prints_as_the_cut_marker(void **state)
+{
+    struct ctrace__record_layout l;
+    ctrace__record_layout_init(&l, 8, 0, 2);
+    struct ctrace__record *r = new_record(&l);
+    char longname[CTRACE__SYMBOL_MAX + 2];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    struct ctrace_value args[2] = {ctrace_value_symbol(longname),
+                                   ctrace_value_symbol("ok")};
+    ctrace__record_copy(&l, r, args, 2);
+    struct ctrace_value *v = ctrace__record_values(r);
+    char *s = render(&v[0], &l);
+    assert_string_equal(s, "...");
+    ctrace_free(s);
+    s = render(&v[1], &l);
+    assert_string_equal(s, "ok");
+    ctrace_free(s);
+    free(r);
+}
+
 static void nested_values_are_copied_and_cut_at_depth(void **state)
 {
     struct ctrace__record_layout l;
@@ -169,6 +208,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(copied_strings_live_in_the_record),
         cmocka_unit_test(long_string_is_kept_up_to_max_msg_size_and_marked),
+        cmocka_unit_test(symbols_are_never_cut_into_another_name),
+        cmocka_unit_test(symbol_without_room_prints_as_the_cut_marker),
         cmocka_unit_test(nested_values_are_copied_and_cut_at_depth),
         cmocka_unit_test(long_list_keeps_max_elements_and_marks_the_rest),
         cmocka_unit_test(byte_pool_exhaustion_cuts_with_visible_dots),

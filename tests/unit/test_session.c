@@ -213,26 +213,6 @@ static void session_stops_at_msgs_limit_with_exactly_n_calls(void **state)
     ctrace_session_free(s);
 }
 
-static void
-msgs_limit_counts_calls_and_still_delivers_their_returns(void **state)
-{
-    struct seen *seen = *state;
-    struct ctrace_session_opts o;
-    ctrace_session_opts_init(&o);
-    o.msgs = 2;
-    struct ctrace_session *s =
-        start1("sess_traveler:enter/2 -> return", &o, seen);
-    for (int i = 0; i < 5; i++)
-        enter("Tihon", "Minsk");
-    assert_int_equal(ctrace_session_wait(s, 5000), 0);
-    assert_int_equal(seen->n, 4);
-    assert_int_equal(seen->kind[0], CTRACE_EVENT_CALL);
-    assert_int_equal(seen->kind[1], CTRACE_EVENT_RETURN);
-    assert_string_equal(seen->text[1], "sess_traveler:enter/2 -> ok");
-    assert_true(seen->duration[1] > 0);
-    ctrace_session_free(s);
-}
-
 static void every_exit_path_reports_a_return(void **state)
 {
     struct seen *seen = *state;
@@ -362,16 +342,106 @@ static void wildcard_module_for_every_process_needs_force(void **state)
     ctrace_session_free(s);
 }
 
-static void unlimited_session_needs_force(void **state)
+static void session_with_no_limit_at_all_needs_force(void **state)
 {
     const char *spec = "sess_traveler:enter/2";
     struct ctrace_session_opts o;
     ctrace_session_opts_init(&o);
     o.time_ms = 0;
+    o.msgs = 0;
     struct ctrace_error err = {0};
     assert_null(ctrace_session_start(&spec, 1, &o, &err));
     assert_int_equal(err.code, CTRACE_ETOOBROAD);
-    assert_non_null(strstr(err.text, "time limit"));
+    assert_string_equal(err.text,
+                        "a session with no time, msgs or calls limit could "
+                        "run forever; set one, or set force");
+    o.force = true;
+    struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
+    assert_non_null(s);
+    ctrace_session_free(s);
+}
+
+static void any_one_limit_is_enough_without_force(void **state)
+{
+    (void)state;
+    const char *spec = "sess_traveler:enter/2";
+    struct ctrace_session_opts o;
+    /* A time limit only, a msgs limit only, a calls limit only. */
+    for (int i = 0; i < 3; i++) {
+        ctrace_session_opts_init(&o);
+        o.time_ms = i == 0 ? 1000 : 0;
+        o.msgs = i == 1 ? 10 : 0;
+        o.calls = i == 2 ? 10 : 0;
+        struct ctrace_error err = {0};
+        struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
+        if (s == NULL)
+            fail_msg("limits %d: %s", i, err.text);
+        ctrace_session_free(s);
+    }
+}
+
+static void msgs_limit_counts_returns_as_redbug_does(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 4;
+    struct ctrace_session *s =
+        start1("sess_traveler:leave/1 -> return", &o, seen);
+    for (int i = 0; i < 10; i++)
+        leave("Tihon");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    /* Two calls and their two returns: four messages, as redbug prints. */
+    assert_int_equal(seen->n, 4);
+    assert_int_equal(seen->kind[0], CTRACE_EVENT_CALL);
+    assert_int_equal(seen->kind[1], CTRACE_EVENT_RETURN);
+    assert_int_equal(seen->kind[2], CTRACE_EVENT_CALL);
+    assert_int_equal(seen->kind[3], CTRACE_EVENT_RETURN);
+    assert_string_equal(ctrace_session_reason(s), "msgs limit 4 reached");
+    ctrace_session_free(s);
+}
+
+static void calls_limit_counts_calls_and_keeps_their_returns(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 0;
+    o.calls = 3;
+    struct ctrace_session *s =
+        start1("sess_traveler:leave/1 -> return", &o, seen);
+    for (int i = 0; i < 10; i++)
+        leave("Tihon");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    assert_int_equal(seen->n, 6);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(seen->kind[i],
+                         i % 2 == 0 ? CTRACE_EVENT_CALL : CTRACE_EVENT_RETURN);
+    assert_string_equal(seen->text[5], "sess_traveler:leave/1 -> 5");
+    assert_true(seen->duration[5] > 0);
+    assert_string_equal(ctrace_session_reason(s), "calls limit 3 reached");
+    struct ctrace_session_stats st;
+    ctrace_session_stats(s, &st);
+    assert_int_equal(st.reason, CTRACE_STOP_CALLS);
+    ctrace_session_free(s);
+}
+
+static void first_limit_reached_names_the_stop(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    /* 2 calls come before 5 messages: calls stops it, returns included. */
+    o.msgs = 5;
+    o.calls = 2;
+    struct ctrace_session *s =
+        start1("sess_traveler:leave/1 -> return", &o, seen);
+    for (int i = 0; i < 10; i++)
+        leave("Tihon");
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    assert_int_equal(seen->n, 4);
+    assert_string_equal(ctrace_session_reason(s), "calls limit 2 reached");
+    ctrace_session_free(s);
 }
 
 static void bad_options_are_refused_by_name(void **state)
@@ -559,7 +629,8 @@ static void text_sink_prints_redbug_lines_and_the_stop_line(void **state)
     struct ctrace_session_opts o;
     ctrace_session_opts_init(&o);
     o.fd = fds[1];
-    o.msgs = 1;
+    o.msgs = 0;
+    o.calls = 1;
     struct ctrace_error err = {0};
     struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
     assert_non_null(s);
@@ -572,7 +643,7 @@ static void text_sink_prints_redbug_lines_and_the_stop_line(void **state)
     assert_non_null(strstr(out, "% sess_traveler:leave(\"Tihon\")\n"));
     assert_non_null(strstr(out, "% sess_traveler:leave/1 -> 5 ("));
     assert_non_null(
-        strstr(out, "% stopped: msgs limit 1 reached (2 events, 0 dropped)"));
+        strstr(out, "% stopped: calls limit 1 reached (2 events, 0 dropped)"));
 }
 
 static void dump_action_describes_the_calling_process(void **state)
@@ -584,7 +655,8 @@ static void dump_action_describes_the_calling_process(void **state)
     struct ctrace_session_opts o;
     ctrace_session_opts_init(&o);
     o.fd = fds[1];
-    o.msgs = 1;
+    o.msgs = 0;
+    o.calls = 1;
     struct ctrace_error err = {0};
     struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
     assert_non_null(s);
@@ -650,6 +722,69 @@ static void count_and_time_actions_report_at_the_end(void **state)
     assert_non_null(strstr(out, "sess_traveler:leave/1"));
     assert_non_null(strstr(out, "sess_traveler:slow/1"));
     assert_non_null(strstr(out, "% stopped: stopped by user (0 events"));
+}
+
+struct count_arg {
+    int id;
+};
+
+static void *count_thread(void *arg)
+{
+    struct count_arg *c = arg;
+    /* Thread id cats go to Minsk 100 times each, every thread also to
+       Riga once per round; one cat per thread and round beyond that. */
+    char cat[32];
+    for (int i = 0; i < 100; i++) {
+        enter("Marfa", "Minsk");
+        snprintf(cat, sizeof(cat), "Cat%d_%d", c->id, i);
+        enter(cat, "Riga");
+    }
+    return NULL;
+}
+
+static void count_by_argument_reports_calls_per_key_and_the_rest(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    const char *spec = "sess_traveler:enter/2 -> count(1)";
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.fd = fds[1];
+    struct ctrace_error err = {0};
+    struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
+    assert_non_null(s);
+    pthread_t th[4];
+    struct count_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i].id = i;
+        assert_int_equal(pthread_create(&th[i], NULL, count_thread, &args[i]),
+                         0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    ctrace_session_free(s);
+    close(fds[1]);
+    char *out = read_all(fds[0]);
+    close(fds[0]);
+    assert_non_null(
+        strstr(out, "% calls  sess_traveler:enter/2 by argument 1\n"));
+    /* The hot key first, with every one of its calls from four threads. */
+    assert_non_null(strstr(out, "by argument 1\n%   400  \"Marfa\"\n"));
+    /* 400 other cats: the table keeps 64 keys and sums the rest. */
+    const char *other = strstr(out, "  other\n");
+    assert_non_null(other);
+    unsigned long rest = 0, counted = 0;
+    for (const char *l = strstr(out, "\"Cat"); l != NULL && l < other;
+         l = strstr(l + 1, "\"Cat"))
+        counted++;
+    const char *line = other;
+    while (line > out && line[-1] != '\n')
+        line--;
+    assert_int_equal(sscanf(line, "%% %lu", &rest), 1);
+    /* Each listed cat was seen once; together with the rest, all 400. */
+    assert_int_equal(counted + rest, 400);
+    assert_true(counted >= 1 && counted < 64);
 }
 
 static void
@@ -899,7 +1034,6 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup_seen, teardown_seen)
         T(session_reports_calls_with_their_arguments),
         T(session_stops_at_msgs_limit_with_exactly_n_calls),
-        T(msgs_limit_counts_calls_and_still_delivers_their_returns),
         T(every_exit_path_reports_a_return),
         T(argument_pattern_selects_calls_by_value),
         T(session_stops_at_time_limit),
@@ -908,7 +1042,11 @@ int main(void)
         T(spec_that_selects_nothing_is_refused_with_suggestion),
         T(bad_spec_is_refused_with_its_column),
         T(wildcard_module_for_every_process_needs_force),
-        T(unlimited_session_needs_force),
+        T(session_with_no_limit_at_all_needs_force),
+        T(any_one_limit_is_enough_without_force),
+        T(msgs_limit_counts_returns_as_redbug_does),
+        T(calls_limit_counts_calls_and_keeps_their_returns),
+        T(first_limit_reached_names_the_stop),
         T(bad_options_are_refused_by_name),
         T(two_sessions_share_a_point_and_it_goes_off_after_both),
         T(new_filter_sees_only_processes_born_after_the_start),
@@ -921,6 +1059,7 @@ int main(void)
         T(dump_action_describes_the_calling_process),
         T(failing_sink_stops_the_session_with_its_error),
         T(count_and_time_actions_report_at_the_end),
+        T(count_by_argument_reports_calls_per_key_and_the_rest),
         T(closed_pipe_sink_stops_the_session_and_spares_the_process),
         T(path_sink_appends_to_the_named_file),
         T(child_after_fork_drops_sessions_and_can_trace_anew),

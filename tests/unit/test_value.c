@@ -258,6 +258,23 @@ static void null_pointer_prints_0x0(void **state)
     check_json(&v, NULL, "{\"pointer\":\"0x0\"}");
 }
 
+static void pid_prints_as_a_pid_wherever_it_appears(void **state)
+{
+    (void)state;
+    struct ctrace_value v = ctrace_value_pid(335);
+    check_term(&v, NULL, "<0.335.0>");
+    check_json(&v, NULL, "{\"pid\":335,\"text\":\"<0.335.0>\"}");
+    /* A server's From inside a term, as handle_call's arguments are. */
+    struct ctrace_value items[2] = {ctrace_value_symbol("EXIT"),
+                                    ctrace_value_pid(7)};
+    v = ctrace_value_tuple(items, 2);
+    check_term(&v, NULL, "{'EXIT',<0.7.0>}");
+    check_json(&v,
+               NULL,
+               "{\"tuple\":[{\"atom\":\"EXIT\"},{\"pid\":7,\"text\":"
+               "\"<0.7.0>\"}]}");
+}
+
 /* Strings */
 
 static void string_prints_in_double_quotes(void **state)
@@ -1083,6 +1100,7 @@ int main(void)
         cmocka_unit_test(null_value_pointer_prints_null),
         cmocka_unit_test(pointer_prints_lowercase_hex),
         cmocka_unit_test(null_pointer_prints_0x0),
+        cmocka_unit_test(pid_prints_as_a_pid_wherever_it_appears),
         cmocka_unit_test(string_prints_in_double_quotes),
         cmocka_unit_test(string_with_quote_is_escaped),
         cmocka_unit_test(string_with_backslash_is_escaped),
