@@ -46,9 +46,9 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "base/base.h"
 #include "ctrace/admin.h"
 #include "ctrace/proc.h"
-#include "internal.h"
 
 /* Worker threads for requests that may block, and jobs waiting for them. */
 #define ADMIN_WORKERS  2

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
-#include "core/thread.h"
+#include "proc/thread.h"
 
 /* ---- Small helpers. ---- */
 

@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
-#include "core/core.h"
-#include "core/engine.h"
 #include "ctrace/point.h"
 #include "ctrace/server.h"
 #include "pattern/pattern.h"
+#include "point/point.h"
+#include "session/session.h"
 
 /* Most rows any listing returns. */
 #define MAX_LIMIT 100000

@@ -35,8 +35,8 @@
 #include <time.h>
 
 #include "admin/admin.h"
-#include "core/engine.h"
 #include "pattern/pattern.h"
+#include "session/session.h"
 #include "sink/sink.h"
 
 /* Most specs, and most processes in a `procs` filter, of one session. */

@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "pattern/parse_internal.h"
 
 /* A JSON string; `s` must be valid UTF-8 (it may hold NUL bytes). */

@@ -20,8 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/engine.h"
 #include "ctrace/ctrace.h"
+#include "session/session.h"
 #include "sink/sink.h"
 
 /* ---- The traced code. ---- */

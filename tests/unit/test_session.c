@@ -22,10 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/engine.h"
+#include "base/base.h"
 #include "ctrace/ctrace.h"
 #include "ctrace/session.h"
-#include "internal.h"
+#include "session/session.h"
 
 /* ---- The traced code. ---- */
 

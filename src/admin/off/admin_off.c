@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "ctrace/admin.h"
-#include "internal.h"
 
 void ctrace_admin_opts_init(struct ctrace_admin_opts *opts)
 {

@@ -26,11 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/record.h"
+#include "base/base.h"
 #include "ctrace/capture.h"
 #include "ctrace/session.h"
-#include "internal.h"
 #include "pattern/pattern.h"
+#include "session/record.h"
 #include "sink/sink.h"
 
 /* Deepest nesting copied; deeper containers are kept empty. The renderer

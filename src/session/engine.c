@@ -36,16 +36,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/clock.h"
-#include "core/core.h"
-#include "core/engine.h"
-#include "core/proc.h"
-#include "core/queue.h"
-#include "core/record.h"
-#include "core/symbolize.h"
-#include "core/thread.h"
-#include "internal.h"
+#include "base/base.h"
+#include "base/clock.h"
 #include "pattern/pattern.h"
+#include "point/point.h"
+#include "proc/proc.h"
+#include "proc/thread.h"
+#include "session/queue.h"
+#include "session/record.h"
+#include "session/session.h"
+#include "session/symbolize.h"
 #include "sink/sink.h"
 
 /* Bits of ctrace__spec.action_mask that only update counters. */
@@ -153,12 +153,12 @@ static size_t engine_memory; /* under the engine lock */
 static unsigned engine_sessions;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 /*
- * Process events: slots whose session traces some process-event kind, and
- * the union of the kinds, for one load on the paths that raise them.
- * Written under the engine lock.
+ * Process events: slots whose session traces some process-event kind, for
+ * one load on the paths that raise them; the union of the kinds lives in
+ * the point layer (ctrace__point_set_proc_wants()). Written under the
+ * engine lock.
  */
 static _Atomic uint64_t proc_slots;
-static _Atomic unsigned proc_wants;
 /*
  * Totals since the program started, for the admin endpoint: events handed
  * to sinks (counted by consumers), and the drops of sessions that have
@@ -492,11 +492,6 @@ static void hook_event(void *arg,
     (void)fire(pt, probe, &frame, nargs, args, true);
 }
 
-unsigned ctrace__engine_wants(void)
-{
-    return atomic_load_explicit(&proc_wants, memory_order_relaxed);
-}
-
 static unsigned want_bit(enum ctrace_event_kind kind)
 {
     switch (kind) {
@@ -512,13 +507,14 @@ static unsigned want_bit(enum ctrace_event_kind kind)
     }
 }
 
-void ctrace__engine_proc_event(enum ctrace_event_kind kind,
-                               uint64_t pid,
-                               uint64_t peer,
-                               const struct ctrace_value *value)
+static void hook_proc_event(void *arg,
+                            enum ctrace_event_kind kind,
+                            uint64_t pid,
+                            uint64_t peer,
+                            const struct ctrace_value *value)
 {
     unsigned bit = want_bit(kind);
-    if ((atomic_load_explicit(&proc_wants, memory_order_relaxed) & bit) == 0)
+    if ((ctrace__point_proc_wants() & bit) == 0)
         return;
     struct ctrace__thread *t = ctrace__thread_self();
     if (t == NULL || atomic_load_explicit(&t->no_trace, memory_order_relaxed))
@@ -591,6 +587,7 @@ static const struct ctrace__engine_hooks engine_hooks = {
     .enter = hook_enter,
     .ret = hook_ret,
     .event = hook_event,
+    .proc_event = hook_proc_event,
     .module_removed = hook_module_removed,
     .now_ns = hook_now,
 };
@@ -948,7 +945,7 @@ static void update_proc_wants(struct ctrace_session *s, bool on)
     if (on)
         wants |= s->wants;
     atomic_store(&proc_slots, slots_now);
-    atomic_store(&proc_wants, wants);
+    ctrace__point_set_proc_wants(wants);
 }
 
 /* Disarms the session's points and empties its slot. Engine lock held. */

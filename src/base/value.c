@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 /*
  * Deepest nesting ever printed, whatever opts->depth says. The walk recurses

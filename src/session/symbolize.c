@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/symbolize.h"
+#include "session/symbolize.h"
 
 struct ctrace__symbolizer {
     Dwfl *dwfl;

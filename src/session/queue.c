@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/queue.h"
-#include "internal.h"
+#include "base/base.h"
+#include "session/queue.h"
 
 struct ctrace__queue_cell {
     atomic_size_t seq;

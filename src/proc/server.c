@@ -45,12 +45,12 @@
 
 #include <jansson.h>
 
-#include "core/clock.h"
-#include "core/engine.h"
-#include "core/proc.h"
+#include "base/base.h"
+#include "base/clock.h"
 #include "ctrace/proc.h"
 #include "ctrace/server.h"
-#include "internal.h"
+#include "point/point.h"
+#include "proc/proc.h"
 
 /* Exit notices kept beside a full mailbox. */
 #define EXIT_OVERFLOW 16
@@ -526,7 +526,7 @@ static int enqueue(struct ctrace_server *srv,
     if (srv->count == srv->mailbox)
         return CTRACE_EFULL;
     if (term != NULL)
-        ctrace__engine_proc_event(
+        ctrace__point_proc_event(
             CTRACE_EVENT_SEND, from, server_pid(srv), term);
     struct slot *s = &srv->slots[(srv->head + srv->count) % srv->mailbox];
     s->kind = kind;
@@ -751,11 +751,11 @@ serve_call(struct ctrace_server *srv, uint64_t from, size_t len, bool dbg)
         call_rc = CTRACE_EUNSUPPORTED;
     if (reply.len > reply.cap)
         reply.len = 0;
-    if ((ctrace__engine_wants() & CTRACE__WANT_SEND) != 0) {
+    if ((ctrace__point_proc_wants() & CTRACE__WANT_SEND) != 0) {
         struct term_room room;
         struct ctrace_value t =
             msg_term(srv, CTRACE_MSG_REPLY, srv->reply_buf, reply.len, &room);
-        ctrace__engine_proc_event(CTRACE_EVENT_SEND, server_pid(srv), from, &t);
+        ctrace__point_proc_event(CTRACE_EVENT_SEND, server_pid(srv), from, &t);
     }
     /*
      * The debug line goes first, as in Erlang where sys records the reply
@@ -797,10 +797,10 @@ static void handle(struct ctrace_server *srv,
 {
     const void *msg = kind == CTRACE_MSG_TIMEOUT ? NULL : srv->cur;
     if (kind != CTRACE_MSG_TIMEOUT &&
-        (ctrace__engine_wants() & CTRACE__WANT_RECEIVE) != 0) {
+        (ctrace__point_proc_wants() & CTRACE__WANT_RECEIVE) != 0) {
         struct term_room room;
         struct ctrace_value t = msg_term(srv, kind, msg, len, &room);
-        ctrace__engine_proc_event(
+        ctrace__point_proc_event(
             CTRACE_EVENT_RECEIVE, server_pid(srv), from, &t);
     }
     bool dbg = debug_wanted(srv);
@@ -1539,7 +1539,7 @@ int ctrace_server_call(struct ctrace_server *srv,
     struct ctrace__proc *me = sender(&from);
     struct term_room room;
     struct ctrace_value term = ctrace_value_null();
-    bool event = (ctrace__engine_wants() & CTRACE__WANT_SEND) != 0;
+    bool event = (ctrace__point_proc_wants() & CTRACE__WANT_SEND) != 0;
     if (event)
         term = msg_term(srv, CTRACE_MSG_CALL, msg, len, &room);
     struct timespec dl;
@@ -1582,7 +1582,7 @@ static int post(struct ctrace_server *srv,
     (void)sender(&from);
     struct term_room room;
     struct ctrace_value term = ctrace_value_null();
-    bool event = (ctrace__engine_wants() & CTRACE__WANT_SEND) != 0;
+    bool event = (ctrace__point_proc_wants() & CTRACE__WANT_SEND) != 0;
     if (event)
         term = msg_term(srv, kind, msg, len, &room);
     pthread_mutex_lock(&srv->lock);

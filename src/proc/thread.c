@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/proc.h"
-#include "core/thread.h"
+#include "base/base.h"
 #include "ctrace/point.h"
-#include "internal.h"
+#include "proc/proc.h"
+#include "proc/thread.h"
 
 /*
  * The list of records only grows at its head (compare-and-swap), so readers

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 static bool sbuf_reserve(struct ctrace__sbuf *b, size_t extra)
 {

@@ -11,13 +11,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/clock.h"
-#include "core/core.h"
-#include "core/engine.h"
-#include "core/proc.h"
-#include "core/thread.h"
+#include "base/base.h"
+#include "base/clock.h"
 #include "ctrace/point.h"
-#include "internal.h"
+#include "point/point.h"
+#include "proc/proc.h"
+#include "proc/thread.h"
 
 struct ctrace__proc {
     uint64_t pid;
@@ -274,10 +273,10 @@ static void raise_text(enum ctrace_event_kind kind,
                        uint64_t peer,
                        const char *text)
 {
-    if ((ctrace__engine_wants() & CTRACE__WANT_PROCS) == 0)
+    if ((ctrace__point_proc_wants() & CTRACE__WANT_PROCS) == 0)
         return;
     struct ctrace_value v = ctrace_value_string(text);
-    ctrace__engine_proc_event(kind, pid, peer, text != NULL ? &v : NULL);
+    ctrace__point_proc_event(kind, pid, peer, text != NULL ? &v : NULL);
 }
 
 /* ---- Life and death. ---- */

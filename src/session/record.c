@@ -4,8 +4,8 @@
  */
 #include <string.h>
 
-#include "core/record.h"
-#include "internal.h"
+#include "base/base.h"
+#include "session/record.h"
 
 void ctrace__record_layout_init(struct ctrace__record_layout *l,
                                 size_t max_msg_size,
