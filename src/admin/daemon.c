@@ -1035,6 +1035,7 @@ static void stop_threads(struct admin *a)
 struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
                                         struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     struct ctrace_admin_opts defaults;
     if (opts == NULL) {
         ctrace_admin_opts_init(&defaults);

@@ -445,6 +445,7 @@ ctrace_capture_start_opts(const char *const *specs,
                           const struct ctrace_capture_opts *opts,
                           struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     struct ctrace_capture_opts defaults;
     if (opts == NULL) {
         ctrace_capture_opts_init(&defaults);

@@ -1353,6 +1353,7 @@ ctrace_server_start(const struct ctrace_server_callbacks *cb,
                     const struct ctrace_server_opts *opts,
                     struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     struct ctrace_server_opts defaults;
     if (opts == NULL) {
         ctrace_server_opts_init(&defaults);
@@ -1789,6 +1790,7 @@ int ctrace_sys_get_state(uint64_t pid,
                          char **json,
                          struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     if (json == NULL)
         return ctrace__error_set(
             err, CTRACE_EINVAL, 0, 0, "json must not be NULL");
@@ -1806,6 +1808,7 @@ int ctrace_sys_replace_state(uint64_t pid,
                              uint32_t timeout_ms,
                              struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     if (json == NULL)
         return ctrace__error_set(
             err, CTRACE_EINVAL, 0, 0, "json must not be NULL");
@@ -1825,6 +1828,7 @@ int ctrace_sys_get_status(uint64_t pid,
                           char **json,
                           struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     if (json == NULL)
         return ctrace__error_set(
             err, CTRACE_EINVAL, 0, 0, "json must not be NULL");
@@ -1840,6 +1844,7 @@ int ctrace_sys_suspend(uint64_t pid,
                        uint32_t timeout_ms,
                        struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     return sys_request(pid, SYS_SUSPEND, NULL, 0, timeout_ms, NULL, err);
 }
 
@@ -1849,6 +1854,7 @@ int ctrace_sys_suspend(uint64_t pid,
  */
 int ctrace_sys_resume(uint64_t pid, struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     struct ctrace_server *srv = server_get(pid);
     if (srv == NULL)
         return no_server(err, pid);

@@ -1527,6 +1527,7 @@ ctrace_session_start(const char *const *specs,
                      const struct ctrace_session_opts *opts,
                      struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     pthread_once(&engine_once, engine_init);
     struct ctrace_session_opts defaults;
     if (opts == NULL) {
