@@ -158,7 +158,7 @@ json_t *ctrace__admin_jpid(uint64_t pid)
 
 static void reply_reset(struct reply *r)
 {
-    free(r->body);
+    ctrace__free(r->body);
     *r = (struct reply){0};
 }
 
@@ -187,12 +187,12 @@ void ctrace__admin_reply_json(struct request *rq, unsigned status, json_t *v)
      * libmicrohttpd frees the body with free().
      */
     size_t len = v != NULL ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
-    char *text = len > 0 ? malloc(len + 1) : NULL;
+    char *text = len > 0 ? ctrace__malloc(len + 1) : NULL;
     if (text != NULL && json_dumpb(v, text, len, JSON_COMPACT) == len) {
         text[len] = '\0';
     } else {
-        free(text);
-        text = strdup(no_memory);
+        ctrace__free(text);
+        text = ctrace__strdup(no_memory);
         len = text != NULL ? strlen(text) : 0;
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -386,7 +386,7 @@ static void body_append(struct request *rq, const char *data, size_t n)
             cap *= 2;
         if (cap > max + 1)
             cap = max + 1;
-        char *p = realloc(rq->body, cap);
+        char *p = ctrace__realloc(rq->body, cap);
         if (p == NULL) {
             rq->too_large = true; /* answered with 413: cannot keep it */
             return;
@@ -755,7 +755,7 @@ static enum MHD_Result dispatch(struct request *rq)
         strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
     switch (rq->route) {
     case ROUTE_HEALTH: {
-        char *ok = strdup("{\"status\":\"ok\"}");
+        char *ok = ctrace__strdup("{\"status\":\"ok\"}");
         ctrace__admin_reply_text(rq,
                                  MHD_HTTP_OK,
                                  "application/json",
@@ -844,7 +844,7 @@ static enum MHD_Result on_request(void *cls,
     struct request *rq = *con_cls;
     if (rq == NULL) {
         /* The headers are in; no byte of the body yet. */
-        rq = calloc(1, sizeof(*rq));
+        rq = ctrace__calloc(1, sizeof(*rq));
         if (rq == NULL)
             return MHD_NO;
         rq->admin = a;
@@ -882,10 +882,10 @@ static void on_completed(void *cls,
     struct request *rq = *con_cls;
     if (rq == NULL)
         return;
-    free(rq->body);
-    free(rq->reply.body);
+    ctrace__free(rq->body);
+    ctrace__free(rq->reply.body);
     json_decref(rq->args);
-    free(rq);
+    ctrace__free(rq);
     *con_cls = NULL;
 }
 
@@ -995,14 +995,14 @@ static void admin_free(struct admin *a)
 {
     if (a->listen_fd >= 0)
         close(a->listen_fd);
-    free(a->bind);
-    free(a->token_file);
+    ctrace__free(a->bind);
+    ctrace__free(a->token_file);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->tick);
     pthread_cond_destroy(&a->work);
     /* The token is a secret: do not leave it in freed memory. */
     memset(a->token, 0, sizeof(a->token));
-    free(a);
+    ctrace__free(a);
 }
 
 /* Condition variables that wait on CLOCK_MONOTONIC deadlines. */
@@ -1043,7 +1043,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     }
     if (check_opts(opts, err) < 0)
         return NULL;
-    struct admin *a = calloc(1, sizeof(*a));
+    struct admin *a = ctrace__calloc(1, sizeof(*a));
     if (a == NULL) {
         ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
         return NULL;
@@ -1056,7 +1056,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     pthread_mutex_init(&a->lock, NULL);
     cond_init(&a->tick);
     cond_init(&a->work);
-    a->bind = strdup(opts->bind);
+    a->bind = ctrace__strdup(opts->bind);
     if (a->bind == NULL) {
         ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
         admin_free(a);

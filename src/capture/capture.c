@@ -80,12 +80,12 @@ static bool fail_injected(void)
 
 static void *capture_malloc(size_t size)
 {
-    return fail_injected() ? NULL : malloc(size);
+    return fail_injected() ? NULL : ctrace__malloc(size);
 }
 
 static void *capture_realloc(void *p, size_t size)
 {
-    return fail_injected() ? NULL : realloc(p, size);
+    return fail_injected() ? NULL : ctrace__realloc(p, size);
 }
 
 /* ---- Text lines. ---- */
@@ -401,7 +401,7 @@ static void on_event(const struct ctrace_event *ev, void *arg)
             c->lost++;
             c->nomem = true;
             pthread_mutex_unlock(&c->lock);
-            free(e);
+            ctrace__free(e);
             return;
         }
         c->items = items;
@@ -425,12 +425,12 @@ void ctrace_capture_opts_init(struct ctrace_capture_opts *opts)
 static void capture_destroy(struct ctrace_capture *c)
 {
     for (size_t i = 0; i < c->n; i++)
-        free(c->items[i]);
-    free(c->items);
+        ctrace__free(c->items[i]);
+    ctrace__free(c->items);
     ctrace__sbuf_free(&c->scratch);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->stop_lock);
-    free(c);
+    ctrace__free(c);
 }
 
 struct ctrace_capture *ctrace_capture_start(const char *spec,
@@ -456,7 +456,7 @@ ctrace_capture_start_opts(const char *const *specs,
             err, CTRACE_EINVAL, 0, 0, "max_events must be at least 1");
         return NULL;
     }
-    struct ctrace_capture *c = calloc(1, sizeof(*c));
+    struct ctrace_capture *c = ctrace__calloc(1, sizeof(*c));
     if (c == NULL) {
         ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
         return NULL;

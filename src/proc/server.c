@@ -228,17 +228,17 @@ static void report_queue(struct ctrace_server *srv)
 static void server_free(struct ctrace_server *srv)
 {
     for (unsigned i = 0; i < srv->log_len; i++)
-        free(srv->log[(srv->log_head + i) % srv->log_cap]);
-    free(srv->log);
+        ctrace__free(srv->log[(srv->log_head + i) % srv->log_cap]);
+    ctrace__free(srv->log);
     pthread_mutex_destroy(&srv->lock);
     pthread_mutex_destroy(&srv->trace_lock);
     pthread_cond_destroy(&srv->wake);
     pthread_cond_destroy(&srv->done_cv);
-    free(srv->slots);
-    free(srv->arena);
-    free(srv->cur);
-    free(srv->reply_buf);
-    free(srv);
+    ctrace__free(srv->slots);
+    ctrace__free(srv->arena);
+    ctrace__free(srv->cur);
+    ctrace__free(srv->reply_buf);
+    ctrace__free(srv);
 }
 
 /* Takes a reference to a server the caller already holds one to. */
@@ -367,11 +367,11 @@ static void put_state(struct ctrace__sbuf *b, const char *json)
     size_t need = 0;
     if (v != NULL)
         need = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-    char *flat = need > 0 ? malloc(need) : NULL;
+    char *flat = need > 0 ? ctrace__malloc(need) : NULL;
     if (flat != NULL) {
         json_dumpb(v, flat, need, JSON_COMPACT | JSON_ENCODE_ANY);
         ctrace__sbuf_append(b, flat, need);
-        free(flat);
+        ctrace__free(flat);
     } else {
         for (const char *s = json; *s != '\0'; s++)
             ctrace__sbuf_putc(b, *s == '\n' || *s == '\r' ? ' ' : *s);
@@ -395,7 +395,7 @@ static bool debug_wanted(struct ctrace_server *srv)
 static void log_trim(struct ctrace_server *srv, unsigned keep)
 {
     while (srv->log_len > keep) {
-        free(srv->log[srv->log_head]);
+        ctrace__free(srv->log[srv->log_head]);
         srv->log[srv->log_head] = NULL;
         srv->log_head = (srv->log_head + 1) % srv->log_cap;
         srv->log_len--;
@@ -425,7 +425,7 @@ static void debug_emit(struct ctrace_server *srv, struct ctrace__sbuf *line)
             line->data[--line->len] = '\0';
     }
     if (atomic_load_explicit(&srv->log_on, memory_order_relaxed)) {
-        char *copy = line->failed ? NULL : strdup(line->data);
+        char *copy = line->failed ? NULL : ctrace__strdup(line->data);
         if (copy == NULL)
             return;
         pthread_mutex_lock(&srv->lock);
@@ -436,7 +436,7 @@ static void debug_emit(struct ctrace_server *srv, struct ctrace__sbuf *line)
             copy = NULL;
         }
         pthread_mutex_unlock(&srv->lock);
-        free(copy);
+        ctrace__free(copy);
     }
 }
 
@@ -486,7 +486,7 @@ static void debug_sent(struct ctrace_server *srv,
             ctrace__sbuf_puts(&b, ", new state ");
             put_state(&b, state);
         }
-        free(state);
+        ctrace__free(state);
     }
     debug_emit(srv, &b);
     ctrace__sbuf_free(&b);
@@ -503,7 +503,7 @@ static void debug_new_state(struct ctrace_server *srv, const char *before)
         debug_emit(srv, &b);
         ctrace__sbuf_free(&b);
     }
-    free(state);
+    ctrace__free(state);
 }
 
 /* ---- The mailbox. ---- */
@@ -825,7 +825,7 @@ static void handle(struct ctrace_server *srv,
         if (dbg && srv->cb.format_state != NULL)
             debug_new_state(srv, before);
     }
-    free(before);
+    ctrace__free(before);
     apply_timeout(srv);
     check_stop(srv, rc);
 }
@@ -894,12 +894,12 @@ static char *status_json(struct ctrace_server *srv, int *rc)
         sv = json_loads(state, JSON_DECODE_ANY, &je);
     }
     json_object_set_new(o, "state", sv != NULL ? sv : json_null());
-    free(state);
+    ctrace__free(state);
 
     /* Measured first, so the text is malloc()ed as ctrace_free() wants
      * whatever allocator jansson was given. */
     size_t need = json_dumpb(o, NULL, 0, JSON_COMPACT);
-    char *text = need > 0 ? malloc(need + 1) : NULL;
+    char *text = need > 0 ? ctrace__malloc(need + 1) : NULL;
     if (text != NULL) {
         json_dumpb(o, text, need, JSON_COMPACT);
         text[need] = '\0';
@@ -971,8 +971,8 @@ static void serve_sys(struct ctrace_server *srv)
     srv->sys_cur = NULL;
     srv->sys_busy = false;
     pthread_cond_broadcast(&srv->done_cv);
-    free(out);
-    free(in);
+    ctrace__free(out);
+    ctrace__free(in);
 }
 
 /* Tells the table the server's status when it changed. */
@@ -1282,7 +1282,7 @@ static struct ctrace_server *
 server_new(const struct ctrace_server_callbacks *cb,
            const struct ctrace_server_opts *o)
 {
-    struct ctrace_server *srv = calloc(1, sizeof(*srv));
+    struct ctrace_server *srv = ctrace__calloc(1, sizeof(*srv));
     if (srv == NULL)
         return NULL;
     srv->cb = *cb;
@@ -1315,19 +1315,19 @@ server_new(const struct ctrace_server_callbacks *cb,
 
     /* malloc, not calloc: slots are written before they are read, and an
      * untouched arena costs no memory. */
-    srv->slots = calloc(srv->mailbox, sizeof(*srv->slots));
-    srv->arena = malloc((size_t)srv->mailbox * srv->slot_size);
-    srv->cur = malloc(srv->slot_size);
-    srv->reply_buf = malloc(srv->max_msg);
+    srv->slots = ctrace__calloc(srv->mailbox, sizeof(*srv->slots));
+    srv->arena = ctrace__malloc((size_t)srv->mailbox * srv->slot_size);
+    srv->cur = ctrace__malloc(srv->slot_size);
+    srv->reply_buf = ctrace__malloc(srv->max_msg);
     pthread_condattr_t ca;
     bool ok = srv->slots != NULL && srv->arena != NULL && srv->cur != NULL &&
               srv->reply_buf != NULL && pthread_condattr_init(&ca) == 0;
     if (!ok) {
-        free(srv->slots);
-        free(srv->arena);
-        free(srv->cur);
-        free(srv->reply_buf);
-        free(srv);
+        ctrace__free(srv->slots);
+        ctrace__free(srv->arena);
+        ctrace__free(srv->cur);
+        ctrace__free(srv->reply_buf);
+        ctrace__free(srv);
         return NULL;
     }
     for (uint32_t i = 0; i < srv->mailbox; i++)
@@ -1649,8 +1649,8 @@ static void sys_cancelled(void *arg)
     }
     pthread_mutex_unlock(&srv->lock);
     server_put(srv);
-    free(c->r->in);
-    free(c->r->out);
+    ctrace__free(c->r->in);
+    ctrace__free(c->r->out);
 }
 
 /*
@@ -1730,11 +1730,11 @@ static int sys_request(uint64_t pid,
 {
     struct ctrace_server *srv = server_get(pid);
     if (srv == NULL) {
-        free(in);
+        ctrace__free(in);
         return no_server(err, pid);
     }
     if (current == srv) {
-        free(in);
+        ctrace__free(in);
         server_put(srv);
         return ctrace__error_set(err,
                                  CTRACE_EDEADLOCK,
@@ -1761,7 +1761,7 @@ static int sys_request(uint64_t pid,
     if (rc == 0)
         rc = sys_post_wait(srv, &r, &dl);
     server_put(srv);
-    free(r.in);
+    ctrace__free(r.in);
     if (rc == -ETIMEDOUT)
         ctrace__error_set(err,
                           rc,
@@ -1777,7 +1777,7 @@ static int sys_request(uint64_t pid,
     if (rc == 0 && out != NULL)
         *out = r.out;
     else
-        free(r.out);
+        ctrace__free(r.out);
     return rc;
 }
 
@@ -1812,7 +1812,7 @@ int ctrace_sys_replace_state(uint64_t pid,
     if (json == NULL)
         return ctrace__error_set(
             err, CTRACE_EINVAL, 0, 0, "json must not be NULL");
-    char *copy = strdup(json);
+    char *copy = ctrace__strdup(json);
     if (copy == NULL)
         return ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
     return sys_request(
@@ -1925,11 +1925,11 @@ int ctrace_sys_log(uint64_t pid, unsigned n)
     if (n > CTRACE_SYS_LOG_MAX)
         return CTRACE_EINVAL;
     char **ring = NULL;
-    if (n > 0 && (ring = calloc(n, sizeof(*ring))) == NULL)
+    if (n > 0 && (ring = ctrace__calloc(n, sizeof(*ring))) == NULL)
         return CTRACE_ENOMEM;
     struct ctrace_server *srv = sys_lock(pid);
     if (srv == NULL) {
-        free(ring);
+        ctrace__free(ring);
         return CTRACE_ENOPROC;
     }
     if (srv->log_cap > 0) {
@@ -1943,7 +1943,7 @@ int ctrace_sys_log(uint64_t pid, unsigned n)
     srv->log_head = 0;
     atomic_store(&srv->log_on, n > 0);
     sys_unlock(srv);
-    free(old);
+    ctrace__free(old);
     return 0;
 }
 
@@ -2005,7 +2005,7 @@ int ctrace_sys_log_print(uint64_t pid, int fd)
         }
         off += (size_t)n;
     }
-    free(text);
+    ctrace__free(text);
     return rc;
 }
 

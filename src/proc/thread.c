@@ -71,7 +71,7 @@ static struct ctrace__thread *thread_claim(void)
                                                     memory_order_relaxed))
             return t;
     }
-    t = calloc(1, sizeof(*t));
+    t = ctrace__calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
     atomic_init(&t->claimed, true);

@@ -762,7 +762,19 @@ static void hand_over(struct ctrace_session *s,
     if (s->opts.on_event != NULL)
         s->opts.on_event(ev, s->opts.arg);
     if (s->opts.fd >= 0) {
+        size_t before = text->len;
         ctrace__format_event(&s->format, ev, text);
+        if (text->failed) {
+            /*
+             * Out of memory while rendering: this event's text is lost,
+             * what the batch held before it is kept, and the next event
+             * renders again (the buffer's failure is not sticky here).
+             */
+            text->failed = false;
+            text->len = before;
+            if (text->data != NULL)
+                text->data[before] = '\0';
+        }
         /*
          * Text is written in batches: one write() per drain of the queue
          * (drain() flushes), or per TEXT_BATCH bytes when events keep
@@ -972,7 +984,7 @@ static void unpublish(struct ctrace_session *s)
 static void format_counters(struct ctrace_session *s, struct ctrace__sbuf *text)
 {
     if (s->all_actions & COUNTER_ACTIONS) {
-        struct ctrace__point_stats *st = calloc(s->narmed, sizeof(*st));
+        struct ctrace__point_stats *st = ctrace__calloc(s->narmed, sizeof(*st));
         size_t n = 0;
         /* Names are read from the points: see deliver(). */
         ctrace__registry_lock();
@@ -993,7 +1005,7 @@ static void format_counters(struct ctrace_session *s, struct ctrace__sbuf *text)
         }
         ctrace__format_point_stats(&s->format, st, n, text);
         ctrace__registry_unlock();
-        free(st);
+        ctrace__free(st);
     }
 }
 
@@ -1298,7 +1310,7 @@ static int select_point(struct ctrace_point *pt, void *arg)
     }
     if (s->narmed == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
-        struct armed *a = realloc(s->armed, cap * sizeof(*a));
+        struct armed *a = ctrace__realloc(s->armed, cap * sizeof(*a));
         if (a == NULL) {
             c->error = CTRACE_ENOMEM;
             return 1;
@@ -1419,7 +1431,7 @@ static int arm_points(struct ctrace_session *s, struct ctrace_error *err)
         struct probe *p =
             atomic_load_explicit(&pt->ctrace__probe, memory_order_relaxed);
         if (p == NULL) {
-            p = calloc(1, sizeof(*p));
+            p = ctrace__calloc(1, sizeof(*p));
             if (p == NULL)
                 return ctrace__error_set(
                     err, CTRACE_ENOMEM, 0, 0, "out of memory");
@@ -1473,8 +1485,8 @@ static void session_destroy(struct ctrace_session *s)
     }
     for (size_t i = 0; i < s->nspecs; i++)
         ctrace__spec_free(s->specs[i]);
-    free(s->armed);
-    free(s->pids);
+    ctrace__free(s->armed);
+    ctrace__free(s->pids);
     ctrace__symbolizer_free(s->symbolizer);
     if (s->owns_fd)
         close(s->opts.fd);
@@ -1482,7 +1494,7 @@ static void session_destroy(struct ctrace_session *s)
         ctrace__queue_destroy(&s->queue);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
-    free(s);
+    ctrace__free(s);
 }
 
 /*
@@ -1496,7 +1508,7 @@ static int resolve_pids(struct ctrace_session *s,
 {
     size_t npids = opts->pids != NULL ? opts->npids : 0;
     size_t nnames = opts->names != NULL ? opts->nnames : 0;
-    s->pids = malloc((npids + nnames) * sizeof(*s->pids));
+    s->pids = ctrace__malloc((npids + nnames) * sizeof(*s->pids));
     if (s->pids == NULL)
         return ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
     if (npids > 0)
@@ -1536,7 +1548,7 @@ ctrace_session_start(const char *const *specs,
     }
     if (check_opts(opts, err) < 0)
         return NULL;
-    struct ctrace_session *s = calloc(1, sizeof(*s));
+    struct ctrace_session *s = ctrace__calloc(1, sizeof(*s));
     if (s == NULL) {
         ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
         return NULL;
