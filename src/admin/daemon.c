@@ -44,7 +44,7 @@ void ctrace__admin_thread_mark(void)
         return;
     marked = true;
     ctrace__thread_set_no_trace();
-    ctrace__thread_set_name("ctrace_admin");
+    ctrace_thread_set_name("ctrace_admin");
 }
 
 /* Length of the UTF-8 sequence at `s` (at most `len` bytes), 0 if invalid. */

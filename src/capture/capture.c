@@ -28,6 +28,7 @@
 
 #include "base/base.h"
 #include "ctrace/capture.h"
+#include "ctrace/proc.h"
 #include "ctrace/session.h"
 #include "pattern/pattern.h"
 #include "session/record.h"
@@ -488,7 +489,7 @@ ctrace_capture_start_opts(const char *const *specs,
     so.on_event = on_event;
     so.arg = c;
     if (opts->only_this_thread) {
-        c->pid = ctrace_self_pid();
+        c->pid = ctrace_self();
         if (c->pid == 0) {
             ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
             capture_destroy(c);

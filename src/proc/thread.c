@@ -14,6 +14,7 @@
 
 #include "base/base.h"
 #include "ctrace/point.h"
+#include "ctrace/proc.h"
 #include "proc/proc.h"
 #include "proc/thread.h"
 
@@ -203,7 +204,7 @@ void ctrace__thread_set_initial(struct ctrace__thread *t,
     atomic_store_explicit(&t->first_point, pt, memory_order_release);
 }
 
-void ctrace__thread_set_name(const char *name)
+void ctrace_thread_set_name(const char *name)
 {
     struct ctrace__thread *t = ctrace__thread_self();
     if (t == NULL)

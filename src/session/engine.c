@@ -1768,16 +1768,6 @@ void ctrace_session_free(struct ctrace_session *s)
     session_destroy(s);
 }
 
-void ctrace_thread_set_name(const char *name)
-{
-    ctrace__thread_set_name(name);
-}
-
-uint64_t ctrace_self_pid(void)
-{
-    return ctrace_self();
-}
-
 size_t ctrace__engine_memory(void)
 {
     pthread_mutex_lock(&engine_lock);

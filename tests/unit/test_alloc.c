@@ -146,10 +146,8 @@ static int srv_init(void *arg, void **state, struct ctrace_error *err)
     return 0;
 }
 
-static int srv_call(void *state,
-                    const void *msg,
-                    size_t len,
-                    struct ctrace_reply *reply)
+static int
+srv_call(void *state, const void *msg, size_t len, struct ctrace_reply *reply)
 {
     struct srv_state *st = state;
     st->n++;
@@ -303,7 +301,7 @@ static void run_chaos(const char *name, int (*scenario)(void))
         if (scenario() != 0)
             fail_msg("%s: unusable after allocation %ld failed", name, k);
     }
-    assert_true(k > 0);   /* the scenario allocates at all */
+    assert_true(k > 0); /* the scenario allocates at all */
     assert_true(k < 100000);
     print_message("%s: %ld allocations, each failed once\n", name, k);
 }
@@ -339,7 +337,9 @@ static void admin_survives_every_allocation_failure(void **state)
 static int setup_all(void **state)
 {
     json_set_alloc_funcs(ctrace__malloc, ctrace__free);
-    snprintf(token_path, sizeof(token_path), "/tmp/ctrace-alloc-%d/token",
+    snprintf(token_path,
+             sizeof(token_path),
+             "/tmp/ctrace-alloc-%d/token",
              (int)getpid());
     char dir[64];
     snprintf(dir, sizeof(dir), "/tmp/ctrace-alloc-%d", (int)getpid());
