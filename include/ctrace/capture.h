@@ -59,7 +59,7 @@ struct ctrace_capture;
 struct ctrace_capture_opts {
     /*
      * See only the calls made by the thread that starts the capture (its
-     * process, ctrace_self_pid()): calls of other threads, such as workers
+     * process, ctrace_self()): calls of other threads, such as workers
      * of a library the test does not look at, are not captured. Default
      * false: every thread.
      */

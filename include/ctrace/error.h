@@ -56,8 +56,11 @@ enum ctrace_errno {
 
 /*
  * What went wrong, where. A caller passes a pointer to one of these to a
- * parser or constructor, or NULL when it does not care. The first error
- * wins: later failures of the same call do not overwrite it.
+ * parser or constructor, or NULL when it does not care. Every function that
+ * takes one clears it on entry, so one struct can serve call after call and
+ * always describes the last one: code 0 and empty text after a success.
+ * Within one call the first error wins: later failures of the same call do
+ * not overwrite it.
  *
  * `code` is a negative error code, `column` the 1-based column of the
  * offending character in the input (0 when the error has no position),

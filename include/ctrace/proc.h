@@ -117,9 +117,17 @@ struct ctrace_proc_rank {
 
 /*
  * The calling process's pid, giving the thread its implicit process if it
- * has none; 0 only when memory ran out. The same as ctrace_self_pid().
+ * has none; 0 only when memory ran out.
+ * Thread-safety: any thread, for itself.
  */
 CTRACE_API uint64_t ctrace_self(void);
+
+/*
+ * Names the calling thread; the name labels its implicit process's events
+ * in place of its initial call (cut to 31 bytes; NULL or "" removes it).
+ * Thread-safety: any thread, for itself.
+ */
+CTRACE_API void ctrace_thread_set_name(const char *name);
 
 /*
  * Begins a short-lived process on the calling thread, child of the

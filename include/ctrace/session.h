@@ -262,20 +262,6 @@ CTRACE_API const char *ctrace_session_reason(const struct ctrace_session *s);
  */
 CTRACE_API void ctrace_session_free(struct ctrace_session *s);
 
-/*
- * Names the calling thread; the name labels its events in place of its
- * initial call (cut to 31 bytes; NULL or "" removes it).
- * Thread-safety: any thread, for itself.
- */
-CTRACE_API void ctrace_thread_set_name(const char *name);
-
-/*
- * The pid number of the calling thread's process (N of <0.N.0>), giving
- * the thread one if it had none, or 0 when memory ran out.
- * Thread-safety: any thread, for itself.
- */
-CTRACE_API uint64_t ctrace_self_pid(void);
-
 #ifdef __cplusplus
 }
 #endif

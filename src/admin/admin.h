@@ -47,9 +47,9 @@
 #include <microhttpd.h>
 
 #include "admin/deadline.h"
+#include "base/base.h"
 #include "ctrace/admin.h"
 #include "ctrace/proc.h"
-#include "internal.h"
 
 /*
  * Requests that may block run on worker threads, in three lanes so that one

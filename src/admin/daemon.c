@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
-#include "core/thread.h"
+#include "proc/thread.h"
 
 /* ---- Small helpers. ---- */
 
@@ -45,7 +45,7 @@ void ctrace__admin_thread_mark(void)
         return;
     marked = true;
     ctrace__thread_set_no_trace();
-    ctrace__thread_set_name("ctrace_admin");
+    ctrace_thread_set_name("ctrace_admin");
 }
 
 /* Length of the UTF-8 sequence at `s` (at most `len` bytes), 0 if invalid. */
@@ -159,7 +159,7 @@ json_t *ctrace__admin_jpid(uint64_t pid)
 
 static void reply_reset(struct reply *r)
 {
-    free(r->body);
+    ctrace__free(r->body);
     *r = (struct reply){0};
 }
 
@@ -188,12 +188,12 @@ void ctrace__admin_reply_json(struct request *rq, unsigned status, json_t *v)
      * libmicrohttpd frees the body with free().
      */
     size_t len = v != NULL ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
-    char *text = len > 0 ? malloc(len + 1) : NULL;
+    char *text = len > 0 ? ctrace__malloc(len + 1) : NULL;
     if (text != NULL && json_dumpb(v, text, len, JSON_COMPACT) == len) {
         text[len] = '\0';
     } else {
-        free(text);
-        text = strdup(no_memory);
+        ctrace__free(text);
+        text = ctrace__strdup(no_memory);
         len = text != NULL ? strlen(text) : 0;
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -389,7 +389,7 @@ static void body_append(struct request *rq, const char *data, size_t n)
             cap *= 2;
         if (cap > max + 1)
             cap = max + 1;
-        char *p = realloc(rq->body, cap);
+        char *p = ctrace__realloc(rq->body, cap);
         if (p == NULL) {
             rq->too_large = true; /* answered with 413: cannot keep it */
             return;
@@ -690,7 +690,7 @@ struct worker_arg {
 static void *worker_main(void *arg)
 {
     struct worker_arg wa = *(struct worker_arg *)arg;
-    free(arg);
+    ctrace__free(arg);
     struct admin *a = wa.a;
     struct admin_lane_queue *q = &a->lanes[wa.lane];
     ctrace__admin_thread_mark();
@@ -853,7 +853,7 @@ static enum MHD_Result dispatch(struct request *rq)
         strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
     switch (rq->route) {
     case ROUTE_HEALTH: {
-        char *ok = strdup("{\"status\":\"ok\"}");
+        char *ok = ctrace__strdup("{\"status\":\"ok\"}");
         ctrace__admin_reply_text(rq,
                                  MHD_HTTP_OK,
                                  "application/json",
@@ -955,7 +955,7 @@ static enum MHD_Result on_request(void *cls,
     if (rq == NULL || rq == (void *)&nul_in_uri) {
         /* The headers are in; no byte of the body yet. */
         bool nul = rq != NULL;
-        rq = calloc(1, sizeof(*rq));
+        rq = ctrace__calloc(1, sizeof(*rq));
         if (rq == NULL)
             return MHD_NO;
         rq->admin = a;
@@ -1005,10 +1005,10 @@ static void on_completed(void *cls,
     ctrace__deadline_mark(conn, false);
     if (rq == NULL || rq == (void *)&nul_in_uri)
         return;
-    free(rq->body);
-    free(rq->reply.body);
+    ctrace__free(rq->body);
+    ctrace__free(rq->reply.body);
     json_decref(rq->args);
-    free(rq);
+    ctrace__free(rq);
     *con_cls = NULL;
 }
 
@@ -1119,15 +1119,15 @@ static void admin_free(struct admin *a)
 {
     if (a->listen_fd >= 0)
         close(a->listen_fd);
-    free(a->bind);
-    free(a->token_file);
+    ctrace__free(a->bind);
+    ctrace__free(a->token_file);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->tick);
     for (unsigned l = 0; l < ADMIN_LANES; l++)
         pthread_cond_destroy(&a->lanes[l].work);
     /* The token is a secret: do not leave it in freed memory. */
     memset(a->token, 0, sizeof(a->token));
-    free(a);
+    ctrace__free(a);
 }
 
 /* Condition variables that wait on CLOCK_MONOTONIC deadlines. */
@@ -1164,6 +1164,7 @@ static void stop_threads(struct admin *a)
 struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
                                         struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     struct ctrace_admin_opts defaults;
     if (opts == NULL) {
         ctrace_admin_opts_init(&defaults);
@@ -1171,7 +1172,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     }
     if (check_opts(opts, err) < 0)
         return NULL;
-    struct admin *a = calloc(1, sizeof(*a));
+    struct admin *a = ctrace__calloc(1, sizeof(*a));
     if (a == NULL) {
         ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
         return NULL;
@@ -1185,7 +1186,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     cond_init(&a->tick);
     for (unsigned l = 0; l < ADMIN_LANES; l++)
         cond_init(&a->lanes[l].work);
-    a->bind = strdup(opts->bind);
+    a->bind = ctrace__strdup(opts->bind);
     if (a->bind == NULL) {
         ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
         admin_free(a);
@@ -1212,7 +1213,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     for (unsigned l = 0; l < ADMIN_LANES && rc == 0; l++) {
         struct admin_lane_queue *q = &a->lanes[l];
         for (unsigned i = 0; i < lane_workers[l] && rc == 0; i++) {
-            struct worker_arg *wa = malloc(sizeof(*wa));
+            struct worker_arg *wa = ctrace__malloc(sizeof(*wa));
             if (wa == NULL) {
                 rc = ENOMEM;
                 break;
@@ -1222,7 +1223,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
             if (rc == 0)
                 q->nworkers++;
             else
-                free(wa);
+                ctrace__free(wa);
         }
     }
     if (rc == 0) {

@@ -18,11 +18,11 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
-#include "core/core.h"
-#include "core/engine.h"
 #include "ctrace/point.h"
 #include "ctrace/server.h"
 #include "pattern/pattern.h"
+#include "point/point.h"
+#include "session/session.h"
 
 /* Most rows any listing returns. */
 #define MAX_LIMIT 100000
@@ -161,7 +161,7 @@ static int collect_point(const struct ctrace_point *pt, void *arg)
     struct point_rows *r = arg;
     if (r->n == r->cap) {
         size_t cap = r->cap != 0 ? r->cap * 2 : 64;
-        struct point_row *p = realloc(r->rows, cap * sizeof(*p));
+        struct point_row *p = ctrace__realloc(r->rows, cap * sizeof(*p));
         if (p == NULL) {
             r->failed = true;
             return 1;
@@ -199,7 +199,7 @@ void ctrace__admin_points(struct request *rq)
     int rc = ctrace_points_foreach(
         glob != NULL && glob[0] != '\0' ? glob : NULL, collect_point, &r);
     if (rc < 0 || r.failed) {
-        free(r.rows);
+        ctrace__free(r.rows);
         ctrace__admin_reply_error(rq,
                                   MHD_HTTP_INTERNAL_SERVER_ERROR,
                                   "internal",
@@ -222,7 +222,7 @@ void ctrace__admin_points(struct request *rq)
         json_object_set_new(o, "armed", json_integer(p->armed));
         json_array_append_new(list, o);
     }
-    free(r.rows);
+    ctrace__free(r.rows);
     ctrace__admin_reply_json(
         rq, MHD_HTTP_OK, json_pack("{so}", "points", list));
 }
@@ -279,7 +279,7 @@ void ctrace__admin_pattern(struct request *rq)
     ctrace__spec_free(spec);
     json_decref(body);
     /* The parser's own JSON, the same line `ctrace pattern` prints. */
-    char *copy = json != NULL ? strdup(json) : NULL;
+    char *copy = json != NULL ? ctrace__strdup(json) : NULL;
     ctrace_free(json);
     if (copy == NULL) {
         ctrace__admin_reply_error(
@@ -425,12 +425,12 @@ void ctrace__admin_procs(struct request *rq)
         return;
     if (sorted) {
         /* recon:proc_count, with each process's other fields too. */
-        struct ctrace_proc_rank *rows = calloc(limit, sizeof(*rows));
+        struct ctrace_proc_rank *rows = ctrace__calloc(limit, sizeof(*rows));
         size_t n = 0;
         int rc = rows != NULL ? ctrace_proc_count(attr, limit, rows, &n)
                               : CTRACE_ENOMEM;
         if (rc < 0) {
-            free(rows);
+            ctrace__free(rows);
             ctrace__admin_reply_ctrace_error(rq, rc, NULL);
             return;
         }
@@ -448,7 +448,7 @@ void ctrace__admin_procs(struct request *rq)
                 o, "value", json_integer((json_int_t)rows[i].value));
             json_array_append_new(list, o);
         }
-        free(rows);
+        ctrace__free(rows);
         ctrace__admin_reply_json(rq,
                                  MHD_HTTP_OK,
                                  json_pack("{s:s,s:o}",
@@ -458,7 +458,7 @@ void ctrace__admin_procs(struct request *rq)
                                            list));
         return;
     }
-    struct ctrace_proc_info *infos = malloc(limit * sizeof(*infos));
+    struct ctrace_proc_info *infos = ctrace__malloc(limit * sizeof(*infos));
     if (infos == NULL) {
         ctrace__admin_reply_ctrace_error(rq, CTRACE_ENOMEM, NULL);
         return;
@@ -468,7 +468,7 @@ void ctrace__admin_procs(struct request *rq)
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(list, proc_json(&infos[i], false));
-    free(infos);
+    ctrace__free(infos);
     ctrace__admin_reply_json(
         rq,
         MHD_HTTP_OK,
@@ -478,20 +478,20 @@ void ctrace__admin_procs(struct request *rq)
 /* A worker: the window sleeps `ms`. */
 static void window_job(struct request *rq)
 {
-    struct ctrace_proc_rank *rows = calloc(rq->limit, sizeof(*rows));
+    struct ctrace_proc_rank *rows = ctrace__calloc(rq->limit, sizeof(*rows));
     size_t n = 0;
     int rc = rows != NULL
                  ? ctrace_proc_window(rq->attr, rq->limit, rq->ms, rows, &n)
                  : CTRACE_ENOMEM;
     if (rc < 0) {
-        free(rows);
+        ctrace__free(rows);
         ctrace__admin_reply_ctrace_error(rq, rc, NULL);
         return;
     }
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(list, rank_json(&rows[i]));
-    free(rows);
+    ctrace__free(rows);
     ctrace__admin_reply_json(rq,
                              MHD_HTTP_OK,
                              json_pack("{s:s,s:I,s:o}",
@@ -826,10 +826,10 @@ static json_t *log_lines(const char *text)
     for (const char *p = text; p != NULL && *p != '\0';) {
         const char *nl = strchr(p, '\n');
         size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-        char *line = strndup(p, len);
+        char *line = ctrace__strndup(p, len);
         if (line != NULL) {
             json_array_append_new(list, ctrace__admin_jstr(line));
-            free(line);
+            ctrace__free(line);
         }
         p = nl != NULL ? nl + 1 : NULL;
     }
@@ -1058,7 +1058,7 @@ void ctrace__admin_metrics(struct request *rq)
 
     /* Every process, dead ones kept included, for the counts by status. */
     size_t cap = ctrace_proc_list(NULL, 0, true) + 16;
-    struct ctrace_proc_info *procs = malloc(cap * sizeof(*procs));
+    struct ctrace_proc_info *procs = ctrace__malloc(cap * sizeof(*procs));
     size_t n = 0;
     if (procs != NULL) {
         n = ctrace_proc_list(procs, cap, true);
@@ -1112,7 +1112,7 @@ void ctrace__admin_metrics(struct request *rq)
         put_label(&b, p->name);
         ctrace__sbuf_printf(&b, "\"} %" PRIu64 "\n", p->message_queue_len);
     }
-    free(procs);
+    ctrace__free(procs);
     ctrace__sbuf_puts(&b,
                       "# HELP ctrace_point_events_total Events delivered at "
                       "each trace point that a running session has armed.\n"
@@ -1126,7 +1126,7 @@ void ctrace__admin_metrics(struct request *rq)
         return;
     }
     /* The body goes to free(): copy out of ctrace's allocation. */
-    char *copy = malloc(len + 1);
+    char *copy = ctrace__malloc(len + 1);
     if (copy != NULL)
         memcpy(copy, text, len + 1);
     ctrace_free(text);

@@ -37,8 +37,8 @@
 #include <time.h>
 
 #include "admin/admin.h"
-#include "core/engine.h"
 #include "pattern/pattern.h"
+#include "session/session.h"
 #include "sink/sink.h"
 
 /* Most specs, and most processes in a `procs` filter, of one session. */
@@ -130,12 +130,12 @@ static void asession_free(struct asession *as)
     ctrace_session_free(as->s);
     for (struct frame *f = as->head; f != NULL;) {
         struct frame *next = f->next;
-        free(f);
+        ctrace__free(f);
         f = next;
     }
     json_decref(as->specs);
     pthread_mutex_destroy(&as->lock);
-    free(as);
+    ctrace__free(as);
 }
 
 /* Drops a reference; the last frees the record. Takes admin.lock. */
@@ -173,7 +173,7 @@ static size_t asession_snapshot(struct admin *a, struct asession ***out)
     size_t n = 0;
     for (struct asession *as = a->list; as != NULL; as = as->next)
         n++;
-    struct asession **arr = n > 0 ? malloc(n * sizeof(*arr)) : NULL;
+    struct asession **arr = n > 0 ? ctrace__malloc(n * sizeof(*arr)) : NULL;
     if (arr == NULL)
         n = 0;
     size_t i = 0;
@@ -213,7 +213,7 @@ push_frame(struct asession *as, const char *data, size_t len, bool is_event)
         as->overflow = true;
         return;
     }
-    struct frame *f = malloc(sizeof(*f) + len);
+    struct frame *f = ctrace__malloc(sizeof(*f) + len);
     if (f == NULL) {
         if (is_event) {
             as->dropped++;
@@ -408,7 +408,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             as->head_off = 0;
             as->nframes--;
             as->bytes -= f->len;
-            free(f);
+            ctrace__free(f);
         }
     }
     if (n > 0) {
@@ -603,7 +603,7 @@ void ctrace__admin_sessions_list(struct request *rq)
         json_array_append_new(list, session_json(all[i]));
         asession_put(all[i]);
     }
-    free(all);
+    ctrace__free(all);
     ctrace__admin_reply_json(
         rq,
         MHD_HTTP_OK,
@@ -988,19 +988,19 @@ void ctrace__admin_sessions_start(struct request *rq)
     json_t *body = ctrace__admin_body_json(rq, false);
     if (body == NULL)
         return;
-    struct start_args *sa = calloc(1, sizeof(*sa));
-    struct asession *as = calloc(1, sizeof(*as));
+    struct start_args *sa = ctrace__calloc(1, sizeof(*sa));
+    struct asession *as = ctrace__calloc(1, sizeof(*as));
     if (sa == NULL || as == NULL) {
-        free(sa);
-        free(as);
+        ctrace__free(sa);
+        ctrace__free(as);
         json_decref(body);
         ctrace__admin_reply_error(
             rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
         return;
     }
     if (!parse_start(rq, body, sa)) {
-        free(sa);
-        free(as);
+        ctrace__free(sa);
+        ctrace__free(as);
         json_decref(body);
         return;
     }
@@ -1014,8 +1014,8 @@ void ctrace__admin_sessions_start(struct request *rq)
                                   "%u sessions are running already, the most "
                                   "at once; stop one first",
                                   a->opts.max_sessions);
-        free(sa);
-        free(as);
+        ctrace__free(sa);
+        ctrace__free(as);
         json_decref(body);
         return;
     }
@@ -1044,7 +1044,7 @@ void ctrace__admin_sessions_start(struct request *rq)
 
     struct ctrace_error e = {0};
     as->s = ctrace_session_start(sa->specs, sa->nspecs, &sa->opts, &e);
-    free(sa);
+    ctrace__free(sa);
     json_decref(body);
     if (as->s == NULL) {
         pthread_mutex_lock(&a->lock);
@@ -1113,7 +1113,7 @@ static void forget_frames(struct asession *as)
         return;
     for (struct frame *f = as->head; f != NULL;) {
         struct frame *next = f->next;
-        free(f);
+        ctrace__free(f);
         f = next;
     }
     as->head = as->tail = NULL;
@@ -1231,7 +1231,7 @@ void *ctrace__admin_housekeeper(void *arg)
             }
             asession_put(as);
         }
-        free(all);
+        ctrace__free(all);
         pthread_mutex_lock(&a->lock);
     }
     pthread_mutex_unlock(&a->lock);
@@ -1250,7 +1250,7 @@ void ctrace__admin_sessions_stop_all(struct admin *a)
         pthread_mutex_unlock(&all[i]->lock);
         asession_put(all[i]);
     }
-    free(all);
+    ctrace__free(all);
 }
 
 void ctrace__admin_sessions_free_all(struct admin *a)

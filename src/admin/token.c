@@ -74,7 +74,7 @@ static int default_path(char **out, struct ctrace_error *err)
                                  "no home directory for the default token "
                                  "file (HOME is not set); give a token file");
     size_t n = strlen(home) + sizeof("/.ctrace/token");
-    char *path = malloc(n);
+    char *path = ctrace__malloc(n);
     if (path == NULL)
         return ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
     snprintf(path, n, "%s/.ctrace", home);
@@ -87,7 +87,7 @@ static int default_path(char **out, struct ctrace_error *err)
                           "cannot create directory %s for the token file: %s",
                           path,
                           strerror(e));
-        free(path);
+        ctrace__free(path);
         return -e;
     }
     snprintf(path, n, "%s/.ctrace/token", home);
@@ -260,7 +260,7 @@ int ctrace__admin_token_load(struct admin *a,
         int rc = default_path(&a->token_file, err);
         if (rc < 0)
             return rc;
-    } else if ((a->token_file = strdup(path)) == NULL) {
+    } else if ((a->token_file = ctrace__strdup(path)) == NULL) {
         return ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
     }
     if (a->token_file[0] == '\0')

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "cli/cli.h"
-#include "internal.h"
 #include "pattern/pattern.h"
 
 /*

@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "pattern/parse_internal.h"
 
 /* A JSON string; `s` must be valid UTF-8 (it may hold NUL bytes). */
@@ -34,7 +34,7 @@ static void put_string(struct ctrace__sbuf *b, const char *s, size_t len)
         return;
     }
     ctrace__sbuf_puts(b, text);
-    free(text);
+    ctrace__free(text);
 }
 
 static void put_byte_array(struct ctrace__sbuf *b, const char *s, size_t len)

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "pattern/parse_internal.h"
 
 static bool is_lower(int c)

@@ -55,7 +55,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "pattern/pattern.h"
 
 /*

@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "pattern/parse_internal.h"
 
 #define MAX_DEPTH CTRACE__SPEC_MAX_DEPTH

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "pattern/parse_internal.h"
 
 /* The first chunk is small, since most specs are one short line. */
@@ -37,7 +38,7 @@ static void *sys_calloc(size_t size)
 {
     if (ctrace__arena_fail_countdown > 0 && --ctrace__arena_fail_countdown == 0)
         return NULL;
-    return calloc(1, size);
+    return ctrace__calloc(1, size);
 }
 
 struct ctrace__arena *ctrace__arena_new(void)
@@ -102,10 +103,10 @@ void ctrace__arena_free(struct ctrace__arena *arena)
     struct chunk *c = arena->head;
     while (c != NULL) {
         struct chunk *next = c->next;
-        free(c);
+        ctrace__free(c);
         c = next;
     }
-    free(arena);
+    ctrace__free(arena);
 }
 
 void ctrace__spec_free(struct ctrace__spec *spec)

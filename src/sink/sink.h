@@ -25,9 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base.h"
 #include "ctrace/session.h"
 #include "ctrace/value.h"
-#include "internal.h"
 
 /* How events are printed. Fill with ctrace__format_opts_init() first. */
 struct ctrace__format_opts {

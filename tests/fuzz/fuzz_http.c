@@ -100,7 +100,8 @@ static size_t exchange(unsigned port,
                               .sin_port = htons((uint16_t)port)};
     dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0) {
-        fprintf(stderr, "fuzz_http: connect to %u: %s\n", port, strerror(errno));
+        fprintf(
+            stderr, "fuzz_http: connect to %u: %s\n", port, strerror(errno));
         abort();
     }
     size_t sent = 0;
@@ -132,8 +133,7 @@ static size_t exchange(unsigned port,
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n <= 0)
             break;
-        size_t keep =
-            (size_t)n < size - 1 - got ? (size_t)n : size - 1 - got;
+        size_t keep = (size_t)n < size - 1 - got ? (size_t)n : size - 1 - got;
         memcpy(out + got, buf, keep);
         got += keep;
     }
@@ -172,8 +172,10 @@ static void check_health(unsigned port)
     bool timed_out;
     exchange(port, req, sizeof(req) - 1, out, sizeof(out), &timed_out);
     if (strncmp(out, "HTTP/1.1 200 ", 13) != 0) {
-        fprintf(stderr, "fuzz_http: port %u stopped answering /health:\n%s\n",
-                port, out);
+        fprintf(stderr,
+                "fuzz_http: port %u stopped answering /health:\n%s\n",
+                port,
+                out);
         abort();
     }
 }

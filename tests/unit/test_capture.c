@@ -20,8 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/engine.h"
 #include "ctrace/ctrace.h"
+#include "session/session.h"
 #include "sink/sink.h"
 
 /* ---- The traced code. ---- */
@@ -149,7 +149,7 @@ static void capture_keeps_calls_with_every_argument_kind(void **state)
     assert_string_equal(ev->function, "all");
     assert_int_equal(ev->arity, 10);
     assert_int_equal(ev->nargs, 10);
-    assert_int_equal(ev->pid, ctrace_self_pid());
+    assert_int_equal(ev->pid, ctrace_self());
     assert_null(ev->result);
 
     assert_int_equal(ctrace_capture_arg(c, 0, 0)->kind, CTRACE_VALUE_INT);

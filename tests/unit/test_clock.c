@@ -11,7 +11,7 @@
 
 #include <time.h>
 
-#include "core/clock.h"
+#include "base/clock.h"
 
 static void sleep_ms(long ms)
 {

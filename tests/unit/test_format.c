@@ -18,9 +18,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "base/base.h"
 #include "ctrace/session.h"
 #include "ctrace/value.h"
-#include "internal.h"
 #include "sink/sink.h"
 
 /* 2026-11-27T00:44:52.123456Z and the return 54.213 us later, rounded. */

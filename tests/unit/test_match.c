@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "pattern/pattern.h"
 
 /* Value shorthands. */

@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include "pattern/parse_internal.h"
 #include "pattern/pattern.h"
 

@@ -27,8 +27,8 @@
 
 #include <cmocka.h>
 
-#include "core/core.h"
 #include "ctrace/point.h"
+#include "point/point.h"
 
 /* From tests/compile/disabled.c, built with CTRACE_DISABLE. */
 int disabled_add(int *evaluations, int a, int b);

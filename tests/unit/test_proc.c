@@ -143,7 +143,6 @@ static void a_thread_gets_an_implicit_process(void **state)
     uint64_t pid = ctrace_self();
     assert_true(pid > 0);
     assert_int_equal(ctrace_self(), pid);
-    assert_int_equal(ctrace_self_pid(), pid);
     struct ctrace_proc_info info;
     assert_int_equal(ctrace_proc_info(pid, &info), 0);
     assert_int_equal(info.pid, pid);

@@ -12,8 +12,8 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "core/queue.h"
-#include "internal.h"
+#include "base/base.h"
+#include "session/queue.h"
 
 struct record {
     unsigned producer;

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/record.h"
-#include "internal.h"
+#include "base/base.h"
+#include "session/record.h"
 
 struct fixture {
     struct ctrace__record_layout layout;

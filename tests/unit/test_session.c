@@ -22,10 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/engine.h"
+#include "base/base.h"
 #include "ctrace/ctrace.h"
 #include "ctrace/session.h"
-#include "internal.h"
+#include "session/session.h"
 
 /* ---- The traced code. ---- */
 
@@ -187,7 +187,7 @@ static void session_reports_calls_with_their_arguments(void **state)
                         "sess_traveler:enter(\"Tihon\", \"Minsk\")");
     assert_string_equal(seen->text[1],
                         "sess_traveler:enter(\"Murka\", \"Praha\")");
-    assert_int_equal(seen->pid[0], ctrace_self_pid());
+    assert_int_equal(seen->pid[0], ctrace_self());
     struct ctrace_session_stats st;
     ctrace_session_stats(s, &st);
     assert_int_equal(st.reason, CTRACE_STOP_USER);
@@ -509,7 +509,7 @@ static void *call_leave(void *arg)
 static void new_filter_sees_only_processes_born_after_the_start(void **state)
 {
     struct seen *seen = *state;
-    (void)ctrace_self_pid(); /* this thread exists before the session */
+    (void)ctrace_self(); /* this thread exists before the session */
     struct ctrace_session_opts o;
     ctrace_session_opts_init(&o);
     o.procs = CTRACE_PROCS_NEW;
@@ -521,14 +521,14 @@ static void new_filter_sees_only_processes_born_after_the_start(void **state)
     ctrace_session_stop(s);
     assert_int_equal(seen->n, 1);
     assert_string_equal(seen->text[0], "sess_traveler:leave(\"Marfa\")");
-    assert_true(seen->pid[0] != ctrace_self_pid());
+    assert_true(seen->pid[0] != ctrace_self());
     ctrace_session_free(s);
 }
 
 static void pids_filter_sees_only_the_listed_process(void **state)
 {
     struct seen *seen = *state;
-    uint64_t me = ctrace_self_pid();
+    uint64_t me = ctrace_self();
     struct ctrace_session_opts o;
     ctrace_session_opts_init(&o);
     o.procs = CTRACE_PROCS_PIDS;
@@ -671,7 +671,7 @@ static void dump_action_describes_the_calling_process(void **state)
     snprintf(want,
              sizeof(want),
              "  | pid: <0.%llu.0>\n",
-             (unsigned long long)ctrace_self_pid());
+             (unsigned long long)ctrace_self());
     assert_non_null(strstr(out, want));
     assert_non_null(strstr(out, "  | label: dumper\n"));
     assert_non_null(strstr(out, "  | status: running\n"));

@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "ctrace/admin.h"
-#include "internal.h"
 
 void ctrace_admin_opts_init(struct ctrace_admin_opts *opts)
 {
@@ -23,6 +23,7 @@ void ctrace_admin_opts_init(struct ctrace_admin_opts *opts)
 struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
                                         struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     (void)opts;
     ctrace__error_set(err,
                       -ENOSYS,

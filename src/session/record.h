@@ -36,12 +36,7 @@ struct ctrace_point;
  * Erlang's atoms are at most 255 characters too.
  */
 #define CTRACE__SYMBOL_MAX 255
-/*
- * What a symbol that cannot be kept whole (longer than CTRACE__SYMBOL_MAX,
- * or no room left in the slot) points to instead: the renderer prints it
- * as the bare cut marker `...`, which is no atom.
- */
-extern const char ctrace__cut_mark[4];
+/* A symbol that cannot be kept whole points to ctrace__cut_mark (base.h). */
 /* Deepest nesting copied when the session sets no print_depth. */
 #define CTRACE__RECORD_DEPTH 8
 

@@ -26,11 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/record.h"
+#include "base/base.h"
 #include "ctrace/capture.h"
+#include "ctrace/proc.h"
 #include "ctrace/session.h"
-#include "internal.h"
 #include "pattern/pattern.h"
+#include "session/record.h"
 #include "sink/sink.h"
 
 /* Deepest nesting copied; deeper containers are kept empty. The renderer
@@ -80,12 +81,12 @@ static bool fail_injected(void)
 
 static void *capture_malloc(size_t size)
 {
-    return fail_injected() ? NULL : malloc(size);
+    return fail_injected() ? NULL : ctrace__malloc(size);
 }
 
 static void *capture_realloc(void *p, size_t size)
 {
-    return fail_injected() ? NULL : realloc(p, size);
+    return fail_injected() ? NULL : ctrace__realloc(p, size);
 }
 
 /* ---- Text lines. ---- */
@@ -401,7 +402,7 @@ static void on_event(const struct ctrace_event *ev, void *arg)
             c->lost++;
             c->nomem = true;
             pthread_mutex_unlock(&c->lock);
-            free(e);
+            ctrace__free(e);
             return;
         }
         c->items = items;
@@ -425,12 +426,12 @@ void ctrace_capture_opts_init(struct ctrace_capture_opts *opts)
 static void capture_destroy(struct ctrace_capture *c)
 {
     for (size_t i = 0; i < c->n; i++)
-        free(c->items[i]);
-    free(c->items);
+        ctrace__free(c->items[i]);
+    ctrace__free(c->items);
     ctrace__sbuf_free(&c->scratch);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->stop_lock);
-    free(c);
+    ctrace__free(c);
 }
 
 struct ctrace_capture *ctrace_capture_start(const char *spec,
@@ -445,6 +446,7 @@ ctrace_capture_start_opts(const char *const *specs,
                           const struct ctrace_capture_opts *opts,
                           struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     struct ctrace_capture_opts defaults;
     if (opts == NULL) {
         ctrace_capture_opts_init(&defaults);
@@ -455,7 +457,7 @@ ctrace_capture_start_opts(const char *const *specs,
             err, CTRACE_EINVAL, 0, 0, "max_events must be at least 1");
         return NULL;
     }
-    struct ctrace_capture *c = calloc(1, sizeof(*c));
+    struct ctrace_capture *c = ctrace__calloc(1, sizeof(*c));
     if (c == NULL) {
         ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
         return NULL;
@@ -487,7 +489,7 @@ ctrace_capture_start_opts(const char *const *specs,
     so.on_event = on_event;
     so.arg = c;
     if (opts->only_this_thread) {
-        c->pid = ctrace_self_pid();
+        c->pid = ctrace_self();
         if (c->pid == 0) {
             ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
             capture_destroy(c);

@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/record.h"
-#include "internal.h"
+#include "base/base.h"
+#include "session/record.h"
+
+const char ctrace__cut_mark[4] = "...";
 
 /*
  * Deepest nesting ever printed, whatever opts->depth says. The walk recurses
@@ -578,7 +580,7 @@ static char *render_new(const struct ctrace_value *v,
     size_t len = render(v, opts, json, NULL, 0);
     if (len == SIZE_MAX)
         return NULL;
-    char *s = malloc(len + 1);
+    char *s = ctrace__malloc(len + 1);
     if (s == NULL)
         return NULL;
     render(v, opts, json, s, len + 1);
@@ -645,12 +647,12 @@ void ctrace__sbuf_put_value(struct ctrace__sbuf *b,
         ctrace__sbuf_append(b, small, n);
         return;
     }
-    char *big = n < SIZE_MAX ? malloc(n + 1) : NULL;
+    char *big = n < SIZE_MAX ? ctrace__malloc(n + 1) : NULL;
     if (big == NULL) {
         b->failed = true;
         return;
     }
     fmt(v, opts, big, n + 1);
     ctrace__sbuf_append(b, big, n);
-    free(big);
+    ctrace__free(big);
 }

@@ -28,8 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base.h"
 #include "ctrace/point.h"
-#include "internal.h"
+#include "ctrace/session.h"
 
 /* Most modules with trace points the registry tracks at once. */
 #define CTRACE__REGISTRY_MAX_MODULES 256
@@ -101,6 +102,15 @@ struct ctrace__engine_hooks {
                            struct ctrace_point *const *stop);
     /* The clock of timestamps and durations; NULL for CLOCK_MONOTONIC. */
     uint64_t (*now_ns)(void *arg);
+    /*
+     * A process event (see ctrace__point_proc_event()), on the thread that
+     * raised it. Takes no lock and does not allocate.
+     */
+    void (*proc_event)(void *arg,
+                       enum ctrace_event_kind kind,
+                       uint64_t pid,
+                       uint64_t peer,
+                       const struct ctrace_value *value);
     void *arg;
 };
 
@@ -114,6 +124,37 @@ void ctrace__engine_set_hooks(const struct ctrace__engine_hooks *hooks);
 
 /* The installed hooks, or NULL (acquire load). Thread-safety: any thread. */
 const struct ctrace__engine_hooks *ctrace__engine_hooks(void);
+
+/* ---- Process events. ---- */
+
+/*
+ * Process events (send, receive, procs) are raised by the process table
+ * and by servers rather than by trace points, but travel the same seam:
+ * the process layer calls down into it and the engine's hook takes them.
+ * ctrace__point_proc_wants() says, with one relaxed load, which kinds some
+ * running session traces, so that nothing is rendered for nobody: test the
+ * CTRACE__WANT_ bit first. The engine keeps the mask current with
+ * ctrace__point_set_proc_wants().
+ */
+#define CTRACE__WANT_SEND    (1u << 0)
+#define CTRACE__WANT_RECEIVE (1u << 1)
+#define CTRACE__WANT_PROCS   (1u << 2)
+unsigned ctrace__point_proc_wants(void);
+void ctrace__point_set_proc_wants(unsigned wants);
+
+/*
+ * Offers a process event to every session tracing its kind and passing
+ * `pid` through its process filter. `value` is the message (SEND,
+ * RECEIVE), the initial call (SPAWN), the exit reason (EXIT) or the name
+ * (REGISTER, UNREGISTER) as a string, or NULL (LINK, UNLINK); it is copied
+ * before the call returns. `peer` is the other process, or 0. Takes no
+ * lock and does not allocate; may be called with the table lock held.
+ * Thread-safety: any thread.
+ */
+void ctrace__point_proc_event(enum ctrace_event_kind kind,
+                              uint64_t pid,
+                              uint64_t peer,
+                              const struct ctrace_value *value);
 
 /* ---- The registry. ---- */
 

@@ -45,12 +45,12 @@
 
 #include <jansson.h>
 
-#include "core/clock.h"
-#include "core/engine.h"
-#include "core/proc.h"
+#include "base/base.h"
+#include "base/clock.h"
 #include "ctrace/proc.h"
 #include "ctrace/server.h"
-#include "internal.h"
+#include "point/point.h"
+#include "proc/proc.h"
 
 /* Exit notices kept beside a full mailbox. */
 #define EXIT_OVERFLOW 16
@@ -238,17 +238,17 @@ static void report_queue(struct ctrace_server *srv)
 static void server_free(struct ctrace_server *srv)
 {
     for (unsigned i = 0; i < srv->log_len; i++)
-        free(srv->log[(srv->log_head + i) % srv->log_cap]);
-    free(srv->log);
+        ctrace__free(srv->log[(srv->log_head + i) % srv->log_cap]);
+    ctrace__free(srv->log);
     pthread_mutex_destroy(&srv->lock);
     pthread_mutex_destroy(&srv->trace_lock);
     pthread_cond_destroy(&srv->wake);
     pthread_cond_destroy(&srv->done_cv);
-    free(srv->slots);
-    free(srv->arena);
-    free(srv->cur);
-    free(srv->reply_buf);
-    free(srv);
+    ctrace__free(srv->slots);
+    ctrace__free(srv->arena);
+    ctrace__free(srv->cur);
+    ctrace__free(srv->reply_buf);
+    ctrace__free(srv);
 }
 
 /* Takes a reference to a server the caller already holds one to. */
@@ -377,11 +377,11 @@ static void put_state(struct ctrace__sbuf *b, const char *json)
     size_t need = 0;
     if (v != NULL)
         need = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-    char *flat = need > 0 ? malloc(need) : NULL;
+    char *flat = need > 0 ? ctrace__malloc(need) : NULL;
     if (flat != NULL) {
         json_dumpb(v, flat, need, JSON_COMPACT | JSON_ENCODE_ANY);
         ctrace__sbuf_append(b, flat, need);
-        free(flat);
+        ctrace__free(flat);
     } else {
         for (const char *s = json; *s != '\0'; s++)
             ctrace__sbuf_putc(b, *s == '\n' || *s == '\r' ? ' ' : *s);
@@ -405,7 +405,7 @@ static bool debug_wanted(struct ctrace_server *srv)
 static void log_trim(struct ctrace_server *srv, unsigned keep)
 {
     while (srv->log_len > keep) {
-        free(srv->log[srv->log_head]);
+        ctrace__free(srv->log[srv->log_head]);
         srv->log[srv->log_head] = NULL;
         srv->log_head = (srv->log_head + 1) % srv->log_cap;
         srv->log_len--;
@@ -435,7 +435,7 @@ static void debug_emit(struct ctrace_server *srv, struct ctrace__sbuf *line)
             line->data[--line->len] = '\0';
     }
     if (atomic_load_explicit(&srv->log_on, memory_order_relaxed)) {
-        char *copy = line->failed ? NULL : strdup(line->data);
+        char *copy = line->failed ? NULL : ctrace__strdup(line->data);
         if (copy == NULL)
             return;
         pthread_mutex_lock(&srv->lock);
@@ -446,7 +446,7 @@ static void debug_emit(struct ctrace_server *srv, struct ctrace__sbuf *line)
             copy = NULL;
         }
         pthread_mutex_unlock(&srv->lock);
-        free(copy);
+        ctrace__free(copy);
     }
 }
 
@@ -496,7 +496,7 @@ static void debug_sent(struct ctrace_server *srv,
             ctrace__sbuf_puts(&b, ", new state ");
             put_state(&b, state);
         }
-        free(state);
+        ctrace__free(state);
     }
     debug_emit(srv, &b);
     ctrace__sbuf_free(&b);
@@ -513,7 +513,7 @@ static void debug_new_state(struct ctrace_server *srv, const char *before)
         debug_emit(srv, &b);
         ctrace__sbuf_free(&b);
     }
-    free(state);
+    ctrace__free(state);
 }
 
 /* ---- The mailbox. ---- */
@@ -536,7 +536,7 @@ static int enqueue(struct ctrace_server *srv,
     if (srv->count == srv->mailbox)
         return CTRACE_EFULL;
     if (term != NULL)
-        ctrace__engine_proc_event(
+        ctrace__point_proc_event(
             CTRACE_EVENT_SEND, from, server_pid(srv), term);
     struct slot *s = &srv->slots[(srv->head + srv->count) % srv->mailbox];
     s->kind = kind;
@@ -761,11 +761,11 @@ serve_call(struct ctrace_server *srv, uint64_t from, size_t len, bool dbg)
         call_rc = CTRACE_EUNSUPPORTED;
     if (reply.len > reply.cap)
         reply.len = 0;
-    if ((ctrace__engine_wants() & CTRACE__WANT_SEND) != 0) {
+    if ((ctrace__point_proc_wants() & CTRACE__WANT_SEND) != 0) {
         struct term_room room;
         struct ctrace_value t =
             msg_term(srv, CTRACE_MSG_REPLY, srv->reply_buf, reply.len, &room);
-        ctrace__engine_proc_event(CTRACE_EVENT_SEND, server_pid(srv), from, &t);
+        ctrace__point_proc_event(CTRACE_EVENT_SEND, server_pid(srv), from, &t);
     }
     /*
      * The debug line goes first, as in Erlang where sys records the reply
@@ -807,10 +807,10 @@ static void handle(struct ctrace_server *srv,
 {
     const void *msg = kind == CTRACE_MSG_TIMEOUT ? NULL : srv->cur;
     if (kind != CTRACE_MSG_TIMEOUT &&
-        (ctrace__engine_wants() & CTRACE__WANT_RECEIVE) != 0) {
+        (ctrace__point_proc_wants() & CTRACE__WANT_RECEIVE) != 0) {
         struct term_room room;
         struct ctrace_value t = msg_term(srv, kind, msg, len, &room);
-        ctrace__engine_proc_event(
+        ctrace__point_proc_event(
             CTRACE_EVENT_RECEIVE, server_pid(srv), from, &t);
     }
     bool dbg = debug_wanted(srv);
@@ -835,7 +835,7 @@ static void handle(struct ctrace_server *srv,
         if (dbg && srv->cb.format_state != NULL)
             debug_new_state(srv, before);
     }
-    free(before);
+    ctrace__free(before);
     apply_timeout(srv);
     check_stop(srv, rc);
 }
@@ -904,12 +904,12 @@ static char *status_json(struct ctrace_server *srv, int *rc)
         sv = json_loads(state, JSON_DECODE_ANY, &je);
     }
     json_object_set_new(o, "state", sv != NULL ? sv : json_null());
-    free(state);
+    ctrace__free(state);
 
     /* Measured first, so the text is malloc()ed as ctrace_free() wants
      * whatever allocator jansson was given. */
     size_t need = json_dumpb(o, NULL, 0, JSON_COMPACT);
-    char *text = need > 0 ? malloc(need + 1) : NULL;
+    char *text = need > 0 ? ctrace__malloc(need + 1) : NULL;
     if (text != NULL) {
         json_dumpb(o, text, need, JSON_COMPACT);
         text[need] = '\0';
@@ -1008,7 +1008,7 @@ static char *merge_patch_text(const char *target,
          * jansson was given. */
         size_t need =
             json_dumpb(merged, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-        text = need > 0 ? malloc(need + 1) : NULL;
+        text = need > 0 ? ctrace__malloc(need + 1) : NULL;
         if (text != NULL) {
             json_dumpb(merged, text, need, JSON_COMPACT | JSON_ENCODE_ANY);
             text[need] = '\0';
@@ -1044,7 +1044,7 @@ static char *replace_or_patch(struct ctrace_server *srv,
         }
         uint64_t v = ctrace_sys_state_version(now, strlen(now));
         if (r->if_version && v != r->version) {
-            free(now);
+            ctrace__free(now);
             *rc =
                 ctrace__error_set(e,
                                   CTRACE_ESTALE,
@@ -1058,7 +1058,7 @@ static char *replace_or_patch(struct ctrace_server *srv,
         }
         if (op == SYS_PATCH_STATE) {
             merged = merge_patch_text(now, strlen(now), in, in_len, e);
-            free(now);
+            ctrace__free(now);
             if (merged == NULL) {
                 *rc = e->code;
                 return NULL;
@@ -1066,11 +1066,11 @@ static char *replace_or_patch(struct ctrace_server *srv,
             in = merged;
             in_len = strlen(merged);
         } else {
-            free(now);
+            ctrace__free(now);
         }
     }
     *rc = srv->cb.replace_state(&srv->state, in, in_len, e);
-    free(merged);
+    ctrace__free(merged);
     if (*rc < 0 && e->text[0] == '\0')
         ctrace__error_set(e,
                           *rc,
@@ -1139,8 +1139,8 @@ static void serve_sys(struct ctrace_server *srv)
     srv->sys_cur = NULL;
     srv->sys_busy = false;
     pthread_cond_broadcast(&srv->done_cv);
-    free(out);
-    free(in);
+    ctrace__free(out);
+    ctrace__free(in);
 }
 
 /* Tells the table the server's status when it changed. */
@@ -1450,7 +1450,7 @@ static struct ctrace_server *
 server_new(const struct ctrace_server_callbacks *cb,
            const struct ctrace_server_opts *o)
 {
-    struct ctrace_server *srv = calloc(1, sizeof(*srv));
+    struct ctrace_server *srv = ctrace__calloc(1, sizeof(*srv));
     if (srv == NULL)
         return NULL;
     srv->cb = *cb;
@@ -1483,19 +1483,19 @@ server_new(const struct ctrace_server_callbacks *cb,
 
     /* malloc, not calloc: slots are written before they are read, and an
      * untouched arena costs no memory. */
-    srv->slots = calloc(srv->mailbox, sizeof(*srv->slots));
-    srv->arena = malloc((size_t)srv->mailbox * srv->slot_size);
-    srv->cur = malloc(srv->slot_size);
-    srv->reply_buf = malloc(srv->max_msg);
+    srv->slots = ctrace__calloc(srv->mailbox, sizeof(*srv->slots));
+    srv->arena = ctrace__malloc((size_t)srv->mailbox * srv->slot_size);
+    srv->cur = ctrace__malloc(srv->slot_size);
+    srv->reply_buf = ctrace__malloc(srv->max_msg);
     pthread_condattr_t ca;
     bool ok = srv->slots != NULL && srv->arena != NULL && srv->cur != NULL &&
               srv->reply_buf != NULL && pthread_condattr_init(&ca) == 0;
     if (!ok) {
-        free(srv->slots);
-        free(srv->arena);
-        free(srv->cur);
-        free(srv->reply_buf);
-        free(srv);
+        ctrace__free(srv->slots);
+        ctrace__free(srv->arena);
+        ctrace__free(srv->cur);
+        ctrace__free(srv->reply_buf);
+        ctrace__free(srv);
         return NULL;
     }
     for (uint32_t i = 0; i < srv->mailbox; i++)
@@ -1521,6 +1521,7 @@ ctrace_server_start(const struct ctrace_server_callbacks *cb,
                     const struct ctrace_server_opts *opts,
                     struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     struct ctrace_server_opts defaults;
     if (opts == NULL) {
         ctrace_server_opts_init(&defaults);
@@ -1707,7 +1708,7 @@ int ctrace_server_call(struct ctrace_server *srv,
     struct ctrace__proc *me = sender(&from);
     struct term_room room;
     struct ctrace_value term = ctrace_value_null();
-    bool event = (ctrace__engine_wants() & CTRACE__WANT_SEND) != 0;
+    bool event = (ctrace__point_proc_wants() & CTRACE__WANT_SEND) != 0;
     if (event)
         term = msg_term(srv, CTRACE_MSG_CALL, msg, len, &room);
     struct timespec dl;
@@ -1750,7 +1751,7 @@ static int post(struct ctrace_server *srv,
     (void)sender(&from);
     struct term_room room;
     struct ctrace_value term = ctrace_value_null();
-    bool event = (ctrace__engine_wants() & CTRACE__WANT_SEND) != 0;
+    bool event = (ctrace__point_proc_wants() & CTRACE__WANT_SEND) != 0;
     if (event)
         term = msg_term(srv, kind, msg, len, &room);
     pthread_mutex_lock(&srv->lock);
@@ -1816,8 +1817,8 @@ static void sys_cancelled(void *arg)
     }
     pthread_mutex_unlock(&srv->lock);
     server_put(srv);
-    free(c->r->in);
-    free(c->r->out);
+    ctrace__free(c->r->in);
+    ctrace__free(c->r->out);
 }
 
 /*
@@ -1898,11 +1899,11 @@ static int sys_request(uint64_t pid,
 {
     struct ctrace_server *srv = server_get(pid);
     if (srv == NULL) {
-        free(in);
+        ctrace__free(in);
         return no_server(err, pid);
     }
     if (current == srv) {
-        free(in);
+        ctrace__free(in);
         server_put(srv);
         return ctrace__error_set(err,
                                  CTRACE_EDEADLOCK,
@@ -1938,7 +1939,7 @@ static int sys_request(uint64_t pid,
     if (rc == 0)
         rc = sys_post_wait(srv, &r, &dl);
     server_put(srv);
-    free(r.in);
+    ctrace__free(r.in);
     if (rc == -ETIMEDOUT)
         ctrace__error_set(err,
                           rc,
@@ -1954,7 +1955,7 @@ static int sys_request(uint64_t pid,
     if (rc == 0 && out != NULL)
         *out = r.out;
     else
-        free(r.out);
+        ctrace__free(r.out);
     return rc;
 }
 
@@ -1967,6 +1968,7 @@ int ctrace_sys_get_state(uint64_t pid,
                          char **json,
                          struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     if (json == NULL)
         return ctrace__error_set(
             err, CTRACE_EINVAL, 0, 0, "json must not be NULL");
@@ -1985,10 +1987,11 @@ int ctrace_sys_replace_state(uint64_t pid,
                              uint32_t timeout_ms,
                              struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     if (json == NULL)
         return ctrace__error_set(
             err, CTRACE_EINVAL, 0, 0, "json must not be NULL");
-    char *copy = strdup(json);
+    char *copy = ctrace__strdup(json);
     if (copy == NULL)
         return ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
     return sys_request(pid,
@@ -2022,7 +2025,7 @@ static int replace_with(uint64_t pid,
                                  0,
                                  "%s must not be NULL",
                                  op == SYS_PATCH_STATE ? "patch" : "json");
-    char *copy = strdup(json);
+    char *copy = ctrace__strdup(json);
     if (copy == NULL)
         return ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
     return sys_request(
@@ -2036,6 +2039,7 @@ int ctrace_sys_replace_state_if(uint64_t pid,
                                 char **new_json,
                                 struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     return replace_with(
         pid, SYS_REPLACE_STATE, json, &version, timeout_ms, new_json, err);
 }
@@ -2047,6 +2051,7 @@ int ctrace_sys_patch_state(uint64_t pid,
                            char **new_json,
                            struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     return replace_with(
         pid, SYS_PATCH_STATE, patch, version, timeout_ms, new_json, err);
 }
@@ -2060,6 +2065,7 @@ int ctrace_sys_get_status(uint64_t pid,
                           char **json,
                           struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     if (json == NULL)
         return ctrace__error_set(
             err, CTRACE_EINVAL, 0, 0, "json must not be NULL");
@@ -2076,6 +2082,7 @@ int ctrace_sys_suspend(uint64_t pid,
                        uint32_t timeout_ms,
                        struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     return sys_request(pid, SYS_SUSPEND, NULL, 0, NULL, timeout_ms, NULL, err);
 }
 
@@ -2085,6 +2092,7 @@ int ctrace_sys_suspend(uint64_t pid,
  */
 int ctrace_sys_resume(uint64_t pid, struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     struct ctrace_server *srv = server_get(pid);
     if (srv == NULL)
         return no_server(err, pid);
@@ -2155,11 +2163,11 @@ int ctrace_sys_log(uint64_t pid, unsigned n)
     if (n > CTRACE_SYS_LOG_MAX)
         return CTRACE_EINVAL;
     char **ring = NULL;
-    if (n > 0 && (ring = calloc(n, sizeof(*ring))) == NULL)
+    if (n > 0 && (ring = ctrace__calloc(n, sizeof(*ring))) == NULL)
         return CTRACE_ENOMEM;
     struct ctrace_server *srv = sys_lock(pid);
     if (srv == NULL) {
-        free(ring);
+        ctrace__free(ring);
         return CTRACE_ENOPROC;
     }
     if (srv->log_cap > 0) {
@@ -2173,7 +2181,7 @@ int ctrace_sys_log(uint64_t pid, unsigned n)
     srv->log_head = 0;
     atomic_store(&srv->log_on, n > 0);
     sys_unlock(srv);
-    free(old);
+    ctrace__free(old);
     return 0;
 }
 
@@ -2235,7 +2243,7 @@ int ctrace_sys_log_print(uint64_t pid, int fd)
         }
         off += (size_t)n;
     }
-    free(text);
+    ctrace__free(text);
     return rc;
 }
 

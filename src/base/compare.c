@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 /* Deepest tuple or list nesting compared; deeper subtrees count as equal. */
 #define CMP_MAX_DEPTH 256

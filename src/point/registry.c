@@ -35,8 +35,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core.h"
 #include "pattern/pattern.h"
+#include "point/point.h"
 
 struct module {
     struct ctrace_point *const *start;

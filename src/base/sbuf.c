@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 static bool sbuf_reserve(struct ctrace__sbuf *b, size_t extra)
 {
@@ -23,7 +23,7 @@ static bool sbuf_reserve(struct ctrace__sbuf *b, size_t extra)
         }
         cap *= 2;
     }
-    char *p = realloc(b->data, cap);
+    char *p = ctrace__realloc(b->data, cap);
     if (p == NULL) {
         b->failed = true;
         return false;
@@ -75,7 +75,7 @@ char *ctrace__sbuf_take(struct ctrace__sbuf *b)
     char *s = NULL;
     if (!b->failed) {
         if (b->data == NULL)
-            s = calloc(1, 1);
+            s = ctrace__calloc(1, 1);
         else
             s = b->data;
         b->data = NULL;
@@ -86,7 +86,7 @@ char *ctrace__sbuf_take(struct ctrace__sbuf *b)
 
 void ctrace__sbuf_free(struct ctrace__sbuf *b)
 {
-    free(b->data);
+    ctrace__free(b->data);
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
@@ -135,5 +135,5 @@ bool ctrace__utf8_valid(const char *s, size_t len)
 
 void ctrace_free(void *p)
 {
-    free(p);
+    ctrace__free(p);
 }

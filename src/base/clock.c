@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/clock.h"
-#include "internal.h"
+#include "base/base.h"
+#include "base/clock.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>

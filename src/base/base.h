@@ -51,6 +51,41 @@ int ctrace__error_setv(struct ctrace_error *err,
 void ctrace__error_clear(struct ctrace_error *err);
 
 /*
+ * The allocator of the whole library (src/base/alloc.c): the contracts of
+ * malloc(), calloc(), realloc(), aligned_alloc(), strdup(), strndup() and
+ * free(), on the same heap (so memory from these may be handed to code that
+ * calls free(), such as libmicrohttpd's MHD_RESPMEM_MUST_FREE), with a
+ * failure countdown for tests. Library code calls these, never the C
+ * library's directly (ctest layers.no_raw_alloc checks).
+ * Thread-safety: any thread.
+ */
+void *ctrace__malloc(size_t n);
+void *ctrace__calloc(size_t count, size_t size);
+void *ctrace__realloc(void *p, size_t n);
+void *ctrace__aligned_alloc(size_t alignment, size_t n);
+char *ctrace__strdup(const char *s);
+char *ctrace__strndup(const char *s, size_t n);
+void ctrace__free(void *p);
+
+/*
+ * For tests: `n` more allocations succeed, then one fails (returns NULL),
+ * then the countdown is off again; a negative `n` switches it off now.
+ * ctrace__alloc_failures() counts the allocations made to fail so far, so a
+ * test can tell whether its scenario reached the armed one.
+ * Thread-safety: any thread.
+ */
+void ctrace__alloc_fail_after(long n);
+unsigned long ctrace__alloc_failures(void);
+
+/*
+ * What a symbol that cannot be kept whole (a record's, longer than
+ * CTRACE__SYMBOL_MAX, or with no room left in its slot) points to instead:
+ * the value renderers print it as the bare cut marker `...`, which is no
+ * atom. Defined here, with the renderers, since records are above them.
+ */
+extern const char ctrace__cut_mark[4];
+
+/*
  * A growable, always NUL-terminated string for code that is not on a traced
  * thread (renderers on consumers, JSON builders, the CLI). Start from
  * CTRACE__SBUF_INIT. When an allocation fails the buffer remembers it, keeps

@@ -11,15 +11,20 @@
  * that asked for its return gets exactly one) and hands the rest to the
  * hooks in struct ctrace__engine_hooks.
  *
+ * Process events of the process layer (send, receive, procs) reach the
+ * engine through this seam too, so that the layer below sessions never
+ * calls up into them.
+ *
  * Everything here runs on traced threads, only when a point is on: no
- * lock, no allocation. The only shared state is the hook table pointer.
+ * lock, no allocation. The only shared state is the hook table pointer and
+ * the mask of wanted process events.
  */
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
-#include "core.h"
+#include "point/point.h"
 
 /*
  * The installed hook table. Written under the registry lock (so that a
@@ -37,6 +42,33 @@ void ctrace__engine_set_hooks(const struct ctrace__engine_hooks *hooks)
 const struct ctrace__engine_hooks *ctrace__engine_hooks(void)
 {
     return atomic_load_explicit(&engine_hooks, memory_order_acquire);
+}
+
+/*
+ * Which process events some session wants. Relaxed: a raiser that misses
+ * a change by a moment only raises an event a session filters out, or
+ * skips one for a session that was not yet running.
+ */
+static _Atomic unsigned proc_wants;
+
+unsigned ctrace__point_proc_wants(void)
+{
+    return atomic_load_explicit(&proc_wants, memory_order_relaxed);
+}
+
+void ctrace__point_set_proc_wants(unsigned wants)
+{
+    atomic_store(&proc_wants, wants);
+}
+
+void ctrace__point_proc_event(enum ctrace_event_kind kind,
+                              uint64_t pid,
+                              uint64_t peer,
+                              const struct ctrace_value *value)
+{
+    const struct ctrace__engine_hooks *h = ctrace__engine_hooks();
+    if (h != NULL && h->proc_event != NULL)
+        h->proc_event(h->arg, kind, pid, peer, value);
 }
 
 /*

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/queue.h"
-#include "internal.h"
+#include "base/base.h"
+#include "session/queue.h"
 
 struct ctrace__queue_cell {
     atomic_size_t seq;
@@ -36,11 +36,12 @@ int ctrace__queue_init(struct ctrace__queue *q,
     slot_size = (slot_size + 15) & ~(size_t)15;
     if (slot_size > SIZE_MAX / cap)
         return CTRACE_EINVAL;
-    q->cells = malloc(cap * sizeof(*q->cells));
-    q->payload = aligned_alloc(64, ((cap * slot_size) + 63) & ~(size_t)63);
+    q->cells = ctrace__malloc(cap * sizeof(*q->cells));
+    q->payload =
+        ctrace__aligned_alloc(64, ((cap * slot_size) + 63) & ~(size_t)63);
     if (q->cells == NULL || q->payload == NULL) {
-        free(q->cells);
-        free(q->payload);
+        ctrace__free(q->cells);
+        ctrace__free(q->payload);
         q->cells = NULL;
         q->payload = NULL;
         return CTRACE_ENOMEM;
@@ -69,8 +70,8 @@ size_t ctrace__queue_bytes(size_t capacity, size_t slot_size)
 
 void ctrace__queue_destroy(struct ctrace__queue *q)
 {
-    free(q->cells);
-    free(q->payload);
+    ctrace__free(q->cells);
+    ctrace__free(q->payload);
     q->cells = NULL;
     q->payload = NULL;
 }

@@ -11,13 +11,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/clock.h"
-#include "core/core.h"
-#include "core/engine.h"
-#include "core/proc.h"
-#include "core/thread.h"
+#include "base/base.h"
+#include "base/clock.h"
 #include "ctrace/point.h"
-#include "internal.h"
+#include "point/point.h"
+#include "proc/proc.h"
+#include "proc/thread.h"
 
 struct ctrace__proc {
     uint64_t pid;
@@ -105,7 +104,7 @@ static int hash_insert(struct ctrace__proc *p)
 {
     if (nentries + 1 > nbuckets * 2) {
         size_t n = nbuckets ? nbuckets * 2 : 64;
-        struct ctrace__proc **b = calloc(n, sizeof(*b));
+        struct ctrace__proc **b = ctrace__calloc(n, sizeof(*b));
         if (b == NULL) {
             if (nbuckets == 0)
                 return CTRACE_ENOMEM;
@@ -120,7 +119,7 @@ static int hash_insert(struct ctrace__proc *p)
                     q = next;
                 }
             }
-            free(buckets);
+            ctrace__free(buckets);
             buckets = b;
             nbuckets = n;
         }
@@ -173,8 +172,8 @@ static void list_append(struct ctrace__proc **head,
 
 static void entry_free(struct ctrace__proc *p)
 {
-    free(p->notices);
-    free(p);
+    ctrace__free(p->notices);
+    ctrace__free(p);
 }
 
 /* Forgets dead processes past their time, or past the count kept. */
@@ -294,7 +293,8 @@ static const char *label_intern(const char *text)
     if (text[0] == '\0')
         return NULL;
     const size_t cap = LABELS_MAX * 2;
-    if (labels == NULL && (labels = calloc(cap, sizeof(*labels))) == NULL)
+    if (labels == NULL &&
+        (labels = ctrace__calloc(cap, sizeof(*labels))) == NULL)
         return NULL;
     uint64_t h = UINT64_C(1469598103934665603);
     for (const char *c = text; *c != '\0'; c++)
@@ -304,7 +304,7 @@ static const char *label_intern(const char *text)
             if (nlabels == LABELS_MAX)
                 return NULL;
             size_t len = strlen(text) + 1;
-            char *copy = malloc(len);
+            char *copy = ctrace__malloc(len);
             if (copy == NULL)
                 return NULL;
             memcpy(copy, text, len);
@@ -350,10 +350,10 @@ static void raise_text(enum ctrace_event_kind kind,
                        uint64_t peer,
                        const char *text)
 {
-    if ((ctrace__engine_wants() & CTRACE__WANT_PROCS) == 0)
+    if ((ctrace__point_proc_wants() & CTRACE__WANT_PROCS) == 0)
         return;
     struct ctrace_value v = ctrace_value_string(text);
-    ctrace__engine_proc_event(kind, pid, peer, text != NULL ? &v : NULL);
+    ctrace__point_proc_event(kind, pid, peer, text != NULL ? &v : NULL);
 }
 
 /* ---- Life and death. ---- */
@@ -361,7 +361,7 @@ static void raise_text(enum ctrace_event_kind kind,
 static struct ctrace__proc *entry_new(enum ctrace_proc_kind kind,
                                       struct ctrace__thread *t)
 {
-    struct ctrace__proc *p = calloc(1, sizeof(*p));
+    struct ctrace__proc *p = ctrace__calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
     p->kind = kind;
@@ -428,7 +428,7 @@ void ctrace__proc_thread_claimed(struct ctrace__thread *t)
     pthread_mutex_lock(&table_lock);
     prune_dead();
     if (p != NULL && entry_publish(p) < 0) {
-        free(p);
+        ctrace__free(p);
         p = NULL;
     }
     if (p != NULL)
@@ -447,7 +447,8 @@ static void keep_notice(uint64_t target, const struct ctrace_exit_notice *n)
     if (p == NULL || p->dead)
         return;
     if (p->notices == NULL) {
-        p->notices = calloc(CTRACE_PROC_NOTICES_MAX, sizeof(*p->notices));
+        p->notices =
+            ctrace__calloc(CTRACE_PROC_NOTICES_MAX, sizeof(*p->notices));
         if (p->notices == NULL)
             return;
     }
@@ -708,7 +709,7 @@ uint64_t ctrace_proc_begin(const char *initial_call)
     p->parent = outer != NULL ? outer->pid : 0;
     if (entry_publish(p) < 0) {
         pthread_mutex_unlock(&table_lock);
-        free(p);
+        ctrace__free(p);
         return 0;
     }
     if (outer != NULL && outer->current) {
@@ -1060,7 +1061,7 @@ size_t ctrace_proc_list(struct ctrace_proc_info *out, size_t cap, bool dead)
         cap = 0;
     /* Each live row's trace point, named once the table lock is released. */
     const struct ctrace_point **pts =
-        cap > 0 ? calloc(cap, sizeof(*pts)) : NULL;
+        cap > 0 ? ctrace__calloc(cap, sizeof(*pts)) : NULL;
     pthread_mutex_lock(&table_lock);
     prune_dead();
     for (struct ctrace__proc *p = live_head; p != NULL; p = p->next) {
@@ -1081,7 +1082,7 @@ size_t ctrace_proc_list(struct ctrace_proc_info *out, size_t cap, bool dead)
     for (size_t i = 0; pts != NULL && i < cap && i < n; i++)
         if (pts[i] != NULL)
             name_point(pts[i], out[i].current, sizeof(out[i].current));
-    free(pts);
+    ctrace__free(pts);
     return n;
 }
 
@@ -1160,7 +1161,8 @@ static void rank_rows(struct rank_item *h,
 {
     qsort(h, n, sizeof(*h), cmp_rank_desc);
     /* Each row's point, named once the table lock is released. */
-    const struct ctrace_point **pts = calloc(n > 0 ? n : 1, sizeof(*pts));
+    const struct ctrace_point **pts =
+        ctrace__calloc(n > 0 ? n : 1, sizeof(*pts));
     pthread_mutex_lock(&table_lock);
     for (size_t i = 0; i < n; i++) {
         struct ctrace_proc_rank *row = &out[i];
@@ -1179,7 +1181,7 @@ static void rank_rows(struct rank_item *h,
     pthread_mutex_unlock(&table_lock);
     for (size_t i = 0; pts != NULL && i < n; i++)
         name_point(pts[i], out[i].current, sizeof(out[i].current));
-    free(pts);
+    ctrace__free(pts);
     *nout = n;
 }
 
@@ -1213,7 +1215,7 @@ int ctrace_proc_count(enum ctrace_proc_attr attr,
      * wrap around into a small allocation.
      */
     n = live_at_most(n);
-    struct rank_item *heap = malloc((n > 0 ? n : 1) * sizeof(*heap));
+    struct rank_item *heap = ctrace__malloc((n > 0 ? n : 1) * sizeof(*heap));
     if (heap == NULL) {
         pthread_mutex_unlock(&table_lock);
         return CTRACE_ENOMEM;
@@ -1225,7 +1227,7 @@ int ctrace_proc_count(enum ctrace_proc_attr attr,
                 heap, &have, n, (struct rank_item){attr_of(p, attr), p->pid});
     pthread_mutex_unlock(&table_lock);
     rank_rows(heap, have, out, nout);
-    free(heap);
+    ctrace__free(heap);
     return 0;
 }
 
@@ -1244,7 +1246,8 @@ int ctrace_proc_window(enum ctrace_proc_attr attr,
     size_t cap = 0;
     for (struct ctrace__proc *p = live_head; p != NULL; p = p->next)
         cap++;
-    struct rank_item *first = malloc((cap > 0 ? cap : 1) * sizeof(*first));
+    struct rank_item *first =
+        ctrace__malloc((cap > 0 ? cap : 1) * sizeof(*first));
     if (first == NULL) {
         pthread_mutex_unlock(&table_lock);
         return CTRACE_ENOMEM;
@@ -1261,10 +1264,10 @@ int ctrace_proc_window(enum ctrace_proc_attr attr,
     size_t have = 0, k = 0;
     pthread_mutex_lock(&table_lock);
     n = live_at_most(n); /* as in ctrace_proc_count() */
-    struct rank_item *heap = malloc((n > 0 ? n : 1) * sizeof(*heap));
+    struct rank_item *heap = ctrace__malloc((n > 0 ? n : 1) * sizeof(*heap));
     if (heap == NULL) {
         pthread_mutex_unlock(&table_lock);
-        free(first);
+        ctrace__free(first);
         return CTRACE_ENOMEM;
     }
     /* Both walks go up in pid: one merge pass. */
@@ -1280,9 +1283,9 @@ int ctrace_proc_window(enum ctrace_proc_attr attr,
         heap_offer(heap, &have, n, (struct rank_item){grew, p->pid});
     }
     pthread_mutex_unlock(&table_lock);
-    free(first);
+    ctrace__free(first);
     rank_rows(heap, have, out, nout);
-    free(heap);
+    ctrace__free(heap);
     return 0;
 }
 

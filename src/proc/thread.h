@@ -106,9 +106,6 @@ void ctrace__thread_initial(struct ctrace__thread *t, char *buf, size_t size);
 void ctrace__thread_set_initial(struct ctrace__thread *t,
                                 const struct ctrace_point *pt);
 
-/* Names the calling thread (cut to 31 bytes); NULL or "" clears it. */
-void ctrace__thread_set_name(const char *name);
-
 /* Forgets every other thread's record; for the child after fork(). */
 void ctrace__thread_after_fork_child(void);
 

@@ -12,10 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/proc.h"
-#include "core/thread.h"
+#include "base/base.h"
 #include "ctrace/point.h"
-#include "internal.h"
+#include "ctrace/proc.h"
+#include "proc/proc.h"
+#include "proc/thread.h"
 
 /*
  * The list of records only grows at its head (compare-and-swap), so readers
@@ -72,7 +73,7 @@ static struct ctrace__thread *thread_claim(void)
                                                     memory_order_relaxed))
             return t;
     }
-    t = calloc(1, sizeof(*t));
+    t = ctrace__calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
     atomic_init(&t->claimed, true);
@@ -206,7 +207,7 @@ void ctrace__thread_set_initial(struct ctrace__thread *t,
     ctrace__proc_label_changed(t);
 }
 
-void ctrace__thread_set_name(const char *name)
+void ctrace_thread_set_name(const char *name)
 {
     struct ctrace__thread *t = ctrace__thread_self();
     if (t == NULL)

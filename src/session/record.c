@@ -4,8 +4,8 @@
  */
 #include <string.h>
 
-#include "core/record.h"
-#include "internal.h"
+#include "base/base.h"
+#include "session/record.h"
 
 void ctrace__record_layout_init(struct ctrace__record_layout *l,
                                 size_t max_msg_size,
@@ -68,8 +68,6 @@ static void copy_bytes(const struct ctrace__record_layout *l,
     v->as.str.len = want;
     p->used_bytes += want;
 }
-
-const char ctrace__cut_mark[4] = "...";
 
 /* A symbol is kept whole or not at all (record.h). */
 static void copy_symbol(struct pools *p, struct ctrace_value *v)

@@ -37,16 +37,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/clock.h"
-#include "core/core.h"
-#include "core/engine.h"
-#include "core/proc.h"
-#include "core/queue.h"
-#include "core/record.h"
-#include "core/symbolize.h"
-#include "core/thread.h"
-#include "internal.h"
+#include "base/base.h"
+#include "base/clock.h"
 #include "pattern/pattern.h"
+#include "point/point.h"
+#include "proc/proc.h"
+#include "proc/thread.h"
+#include "session/queue.h"
+#include "session/record.h"
+#include "session/session.h"
+#include "session/symbolize.h"
 #include "sink/sink.h"
 
 /* Bits of ctrace__spec.action_mask that only update counters. */
@@ -205,12 +205,12 @@ static size_t engine_memory; /* under the engine lock */
 static unsigned engine_sessions;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 /*
- * Process events: slots whose session traces some process-event kind, and
- * the union of the kinds, for one load on the paths that raise them.
- * Written under the engine lock.
+ * Process events: slots whose session traces some process-event kind, for
+ * one load on the paths that raise them; the union of the kinds lives in
+ * the point layer (ctrace__point_set_proc_wants()). Written under the
+ * engine lock.
  */
 static _Atomic uint64_t proc_slots;
-static _Atomic unsigned proc_wants;
 /*
  * Totals since the program started, for the admin endpoint: events handed
  * to sinks (counted by consumers), and the drops of sessions that have
@@ -646,11 +646,6 @@ static void hook_event(void *arg,
     (void)fire(pt, probe, &frame, nargs, args, true);
 }
 
-unsigned ctrace__engine_wants(void)
-{
-    return atomic_load_explicit(&proc_wants, memory_order_relaxed);
-}
-
 static unsigned want_bit(enum ctrace_event_kind kind)
 {
     switch (kind) {
@@ -666,13 +661,14 @@ static unsigned want_bit(enum ctrace_event_kind kind)
     }
 }
 
-void ctrace__engine_proc_event(enum ctrace_event_kind kind,
-                               uint64_t pid,
-                               uint64_t peer,
-                               const struct ctrace_value *value)
+static void hook_proc_event(void *arg,
+                            enum ctrace_event_kind kind,
+                            uint64_t pid,
+                            uint64_t peer,
+                            const struct ctrace_value *value)
 {
     unsigned bit = want_bit(kind);
-    if ((atomic_load_explicit(&proc_wants, memory_order_relaxed) & bit) == 0)
+    if ((ctrace__point_proc_wants() & bit) == 0)
         return;
     struct ctrace__thread *t = ctrace__thread_self();
     if (t == NULL || atomic_load_explicit(&t->no_trace, memory_order_relaxed))
@@ -753,6 +749,7 @@ static const struct ctrace__engine_hooks engine_hooks = {
     .enter = hook_enter,
     .ret = hook_ret,
     .event = hook_event,
+    .proc_event = hook_proc_event,
     .module_removed = hook_module_removed,
     .now_ns = hook_now,
 };
@@ -927,7 +924,19 @@ static void hand_over(struct ctrace_session *s,
     if (s->opts.on_event != NULL)
         s->opts.on_event(ev, s->opts.arg);
     if (s->opts.fd >= 0) {
+        size_t before = text->len;
         ctrace__format_event(&s->format, ev, text);
+        if (text->failed) {
+            /*
+             * Out of memory while rendering: this event's text is lost,
+             * what the batch held before it is kept, and the next event
+             * renders again (the buffer's failure is not sticky here).
+             */
+            text->failed = false;
+            text->len = before;
+            if (text->data != NULL)
+                text->data[before] = '\0';
+        }
         /*
          * Text is written in batches: one write() per drain of the queue
          * (drain() flushes), or per TEXT_BATCH bytes when events keep
@@ -1200,7 +1209,7 @@ static void update_proc_wants(struct ctrace_session *s, bool on)
     if (on)
         wants |= s->wants;
     atomic_store(&proc_slots, slots_now);
-    atomic_store(&proc_wants, wants);
+    ctrace__point_set_proc_wants(wants);
 }
 
 /* Disarms the session's points and empties its slot. Engine lock held. */
@@ -1272,7 +1281,7 @@ static void format_count_by(struct ctrace_session *s,
 static void format_counters(struct ctrace_session *s, struct ctrace__sbuf *text)
 {
     if (s->all_actions & COUNTER_ACTIONS) {
-        struct ctrace__point_stats *st = calloc(s->narmed, sizeof(*st));
+        struct ctrace__point_stats *st = ctrace__calloc(s->narmed, sizeof(*st));
         size_t n = 0;
         /* Names are read from the points: see deliver(). */
         ctrace__registry_lock();
@@ -1296,7 +1305,7 @@ static void format_counters(struct ctrace_session *s, struct ctrace__sbuf *text)
             if (s->armed[i].by != NULL && !atomic_load(&s->armed[i].gone))
                 format_count_by(s, &s->armed[i], text);
         ctrace__registry_unlock();
-        free(st);
+        ctrace__free(st);
     }
 }
 
@@ -1650,7 +1659,7 @@ static int select_point(struct ctrace_point *pt, void *arg)
     }
     if (s->narmed == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
-        struct armed *a = realloc(s->armed, cap * sizeof(*a));
+        struct armed *a = ctrace__realloc(s->armed, cap * sizeof(*a));
         if (a == NULL) {
             c->error = CTRACE_ENOMEM;
             return 1;
@@ -1743,7 +1752,7 @@ static int select_points(struct ctrace_session *s, struct ctrace_error *err)
         }
         s->armed[i].timed = (actions & CTRACE__ACTION_TIME) != 0;
         if (by != NULL) {
-            s->armed[i].by = calloc(1, sizeof(*s->armed[i].by));
+            s->armed[i].by = ctrace__calloc(1, sizeof(*s->armed[i].by));
             if (s->armed[i].by == NULL)
                 return ctrace__error_set(
                     err, CTRACE_ENOMEM, 0, 0, "out of memory");
@@ -1785,7 +1794,7 @@ static int arm_points(struct ctrace_session *s, struct ctrace_error *err)
         struct probe *p =
             atomic_load_explicit(&pt->ctrace__probe, memory_order_relaxed);
         if (p == NULL) {
-            p = calloc(1, sizeof(*p));
+            p = ctrace__calloc(1, sizeof(*p));
             if (p == NULL)
                 return ctrace__error_set(
                     err, CTRACE_ENOMEM, 0, 0, "out of memory");
@@ -1840,9 +1849,9 @@ static void session_destroy(struct ctrace_session *s)
     for (size_t i = 0; i < s->nspecs; i++)
         ctrace__spec_free(s->specs[i]);
     for (size_t i = 0; i < s->narmed; i++)
-        free(s->armed[i].by);
-    free(s->armed);
-    free(s->pids);
+        ctrace__free(s->armed[i].by);
+    ctrace__free(s->armed);
+    ctrace__free(s->pids);
     ctrace__symbolizer_free(s->symbolizer);
     if (s->owns_fd)
         close(s->opts.fd);
@@ -1850,7 +1859,7 @@ static void session_destroy(struct ctrace_session *s)
         ctrace__queue_destroy(&s->queue);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
-    free(s);
+    ctrace__free(s);
 }
 
 /*
@@ -1864,7 +1873,7 @@ static int resolve_pids(struct ctrace_session *s,
 {
     size_t npids = opts->pids != NULL ? opts->npids : 0;
     size_t nnames = opts->names != NULL ? opts->nnames : 0;
-    s->pids = malloc((npids + nnames) * sizeof(*s->pids));
+    s->pids = ctrace__malloc((npids + nnames) * sizeof(*s->pids));
     if (s->pids == NULL)
         return ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
     if (npids > 0)
@@ -1895,6 +1904,7 @@ ctrace_session_start(const char *const *specs,
                      const struct ctrace_session_opts *opts,
                      struct ctrace_error *err)
 {
+    ctrace__error_clear(err);
     pthread_once(&engine_once, engine_init);
     struct ctrace_session_opts defaults;
     if (opts == NULL) {
@@ -1903,7 +1913,7 @@ ctrace_session_start(const char *const *specs,
     }
     if (check_opts(opts, err) < 0)
         return NULL;
-    struct ctrace_session *s = calloc(1, sizeof(*s));
+    struct ctrace_session *s = ctrace__calloc(1, sizeof(*s));
     if (s == NULL) {
         ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
         return NULL;
@@ -2143,16 +2153,6 @@ void ctrace_session_free(struct ctrace_session *s)
     ctrace_session_stop(s);
     ctrace__session_reap(s);
     session_destroy(s);
-}
-
-void ctrace_thread_set_name(const char *name)
-{
-    ctrace__thread_set_name(name);
-}
-
-uint64_t ctrace_self_pid(void)
-{
-    return ctrace_self();
 }
 
 size_t ctrace__engine_memory(void)

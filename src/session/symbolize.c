@@ -9,7 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/symbolize.h"
+#include "base/base.h"
+#include "session/symbolize.h"
 
 struct ctrace__symbolizer {
     Dwfl *dwfl;
@@ -40,7 +41,7 @@ static Dwfl *report_modules(void)
 
 struct ctrace__symbolizer *ctrace__symbolizer_new(void)
 {
-    return calloc(1, sizeof(struct ctrace__symbolizer));
+    return ctrace__calloc(1, sizeof(struct ctrace__symbolizer));
 }
 
 void ctrace__symbolizer_free(struct ctrace__symbolizer *s)
@@ -49,7 +50,7 @@ void ctrace__symbolizer_free(struct ctrace__symbolizer *s)
         return;
     if (s->dwfl != NULL)
         dwfl_end(s->dwfl);
-    free(s);
+    ctrace__free(s);
 }
 
 static Dwfl_Module *find_module(struct ctrace__symbolizer *s, Dwarf_Addr a)

@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The plumbing of the trace-point macros: argument conversion, counting,
+ * name checks, the frame, the entry points the macros call, module
+ * registration, and the enabled and compiled-out expansions. Include
+ * ctrace/point.h, not this file: point.h states what each macro does and
+ * costs; this file is how. Names here start with ctrace__ / CTRACE__ and are
+ * not API: they may change in any release.
+ */
+#ifndef CTRACE_POINT_IMPL_H
+#define CTRACE_POINT_IMPL_H
+
+#ifndef CTRACE_POINT_H
+#error "include ctrace/point.h rather than ctrace/point_impl.h"
+#endif
+
+/*
+ * Value conversions that value.h does not offer under the exact parameter
+ * type: converting here, explicitly, keeps -Wconversion and
+ * -Wdouble-promotion quiet in users' code.
+ */
+static inline struct ctrace_value ctrace__value_self(struct ctrace_value v)
+{
+    return v;
+}
+
+static inline struct ctrace_value ctrace__value_float(float f)
+{
+    return ctrace_value_double((double)f);
+}
+
+static inline struct ctrace_value ctrace__value_long_double(long double d)
+{
+    return ctrace_value_double((double)d);
+}
+
+/* The tables below read better laid out by hand. */
+/* clang-format off */
+#define CTRACE__ARG_IMPL(x)                                                         \
+    _Generic((x),                                                             \
+        _Bool: ctrace_value_bool,                                             \
+        char: ctrace_value_int,                                               \
+        signed char: ctrace_value_int,                                        \
+        unsigned char: ctrace_value_uint,                                     \
+        short: ctrace_value_int,                                              \
+        unsigned short: ctrace_value_uint,                                    \
+        int: ctrace_value_int,                                                \
+        unsigned int: ctrace_value_uint,                                      \
+        long: ctrace_value_int,                                               \
+        unsigned long: ctrace_value_uint,                                     \
+        long long: ctrace_value_int,                                          \
+        unsigned long long: ctrace_value_uint,                                \
+        float: ctrace__value_float,                                           \
+        double: ctrace_value_double,                                          \
+        long double: ctrace__value_long_double,                               \
+        char *: ctrace_value_string,                                          \
+        const char *: ctrace_value_string,                                    \
+        struct ctrace_value: ctrace__value_self,                              \
+        default: ctrace_value_pointer)(x)
+
+/*
+ * The kind CTRACE__ARG_IMPL(x) produces, as an integer constant expression: the
+ * controlling expression of _Generic is never evaluated, so this may name
+ * function parameters inside a static initializer.
+ */
+#define CTRACE__KIND(x)                                                       \
+    _Generic((x),                                                             \
+        _Bool: CTRACE_VALUE_BOOL,                                             \
+        char: CTRACE_VALUE_INT,                                               \
+        signed char: CTRACE_VALUE_INT,                                        \
+        unsigned char: CTRACE_VALUE_UINT,                                     \
+        short: CTRACE_VALUE_INT,                                              \
+        unsigned short: CTRACE_VALUE_UINT,                                    \
+        int: CTRACE_VALUE_INT,                                                \
+        unsigned int: CTRACE_VALUE_UINT,                                      \
+        long: CTRACE_VALUE_INT,                                               \
+        unsigned long: CTRACE_VALUE_UINT,                                     \
+        long long: CTRACE_VALUE_INT,                                          \
+        unsigned long long: CTRACE_VALUE_UINT,                                \
+        float: CTRACE_VALUE_DOUBLE,                                           \
+        double: CTRACE_VALUE_DOUBLE,                                          \
+        long double: CTRACE_VALUE_DOUBLE,                                     \
+        char *: CTRACE_VALUE_STRING,                                          \
+        const char *: CTRACE_VALUE_STRING,                                    \
+        struct ctrace_value: CTRACE_VALUE_NULL,                               \
+        default: CTRACE_VALUE_POINTER)
+
+/*
+ * Preprocessor plumbing. The macros take everything as `...` and count it,
+ * because C11 forbids an empty variadic part: CTRACE_CALL(m, f) could not
+ * be written with a `(mod, fun, ...)` signature under -Wpedantic. The count
+ * (module and function included, so at least 2) becomes an arity 0..10, or
+ * BAD, which turns into a _Static_assert that names the limit.
+ */
+#define CTRACE__STR(x) #x
+#define CTRACE__CAT(a, b) CTRACE__CAT_(a, b)
+#define CTRACE__CAT_(a, b) a##b
+
+#define CTRACE__NARG(...)                                                     \
+    CTRACE__NARG_(__VA_ARGS__, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,    \
+                  13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define CTRACE__NARG_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12,      \
+                      _13, _14, _15, _16, _17, _18, _19, _20, _21, _22, _23,  \
+                      _24, n, ...) n
+#define CTRACE__ARITY(...)                                                    \
+    CTRACE__CAT(CTRACE__ARITY_, CTRACE__NARG(__VA_ARGS__))
+#define CTRACE__ARITY_1 BAD
+#define CTRACE__ARITY_2 0
+#define CTRACE__ARITY_3 1
+#define CTRACE__ARITY_4 2
+#define CTRACE__ARITY_5 3
+#define CTRACE__ARITY_6 4
+#define CTRACE__ARITY_7 5
+#define CTRACE__ARITY_8 6
+#define CTRACE__ARITY_9 7
+#define CTRACE__ARITY_10 8
+#define CTRACE__ARITY_11 9
+#define CTRACE__ARITY_12 10
+#define CTRACE__ARITY_13 BAD
+#define CTRACE__ARITY_14 BAD
+#define CTRACE__ARITY_15 BAD
+#define CTRACE__ARITY_16 BAD
+#define CTRACE__ARITY_17 BAD
+#define CTRACE__ARITY_18 BAD
+#define CTRACE__ARITY_19 BAD
+#define CTRACE__ARITY_20 BAD
+#define CTRACE__ARITY_21 BAD
+#define CTRACE__ARITY_22 BAD
+#define CTRACE__ARITY_23 BAD
+#define CTRACE__ARITY_24 BAD
+
+/* Which expansion an arity takes: no arguments, some, or a count error. */
+#define CTRACE__SHAPE(n) CTRACE__CAT(CTRACE__SHAPE_, n)
+#define CTRACE__SHAPE_0 NOARGS
+#define CTRACE__SHAPE_1 ARGS
+#define CTRACE__SHAPE_2 ARGS
+#define CTRACE__SHAPE_3 ARGS
+#define CTRACE__SHAPE_4 ARGS
+#define CTRACE__SHAPE_5 ARGS
+#define CTRACE__SHAPE_6 ARGS
+#define CTRACE__SHAPE_7 ARGS
+#define CTRACE__SHAPE_8 ARGS
+#define CTRACE__SHAPE_9 ARGS
+#define CTRACE__SHAPE_10 ARGS
+#define CTRACE__SHAPE_BAD BAD
+
+/* m(a1), m(a2), ..., m(an) */
+#define CTRACE__LIST(n, m, ...) CTRACE__CAT(CTRACE__LIST_, n)(m, __VA_ARGS__)
+#define CTRACE__LIST_1(m, a) m(a)
+#define CTRACE__LIST_2(m, a, b) m(a), m(b)
+#define CTRACE__LIST_3(m, a, b, c) m(a), m(b), m(c)
+#define CTRACE__LIST_4(m, a, b, c, d) m(a), m(b), m(c), m(d)
+#define CTRACE__LIST_5(m, a, b, c, d, e) m(a), m(b), m(c), m(d), m(e)
+#define CTRACE__LIST_6(m, a, b, c, d, e, f)                                   \
+    m(a), m(b), m(c), m(d), m(e), m(f)
+#define CTRACE__LIST_7(m, a, b, c, d, e, f, g)                                \
+    m(a), m(b), m(c), m(d), m(e), m(f), m(g)
+#define CTRACE__LIST_8(m, a, b, c, d, e, f, g, h)                             \
+    m(a), m(b), m(c), m(d), m(e), m(f), m(g), m(h)
+#define CTRACE__LIST_9(m, a, b, c, d, e, f, g, h, i)                          \
+    m(a), m(b), m(c), m(d), m(e), m(f), m(g), m(h), m(i)
+#define CTRACE__LIST_10(m, a, b, c, d, e, f, g, h, i, j)                      \
+    m(a), m(b), m(c), m(d), m(e), m(f), m(g), m(h), m(i), m(j)
+/* clang-format on */
+
+/*
+ * Names are stringified identifiers, so a name longer than the registry
+ * keeps, or an empty one, is refused at compile time rather than cut. The
+ * token paste in CTRACE__IDENTIFIER is an error for anything that is not
+ * one token ("cat", cat traveler), so a quoted name cannot slip through
+ * with its quotes as part of the name.
+ */
+#define CTRACE__IDENTIFIER(x) CTRACE__STR(ctrace__identifier_##x)
+#define CTRACE__NAME_CHECKS(macro, mod, fun)                                 \
+    _Static_assert(sizeof(CTRACE__IDENTIFIER(mod)) &&                        \
+                       sizeof(CTRACE__IDENTIFIER(fun)),                      \
+                   macro ": module and function must be identifiers");       \
+    _Static_assert(sizeof(#mod) > 1 &&                                       \
+                       sizeof(#mod) <= CTRACE_POINT_NAME_MAX + 1,            \
+                   macro ": the module name must have 1 to 127 characters"); \
+    _Static_assert(sizeof(#fun) > 1 &&                                       \
+                       sizeof(#fun) <= CTRACE_POINT_NAME_MAX + 1,            \
+                   macro ": the function name must have 1 to 127 characters")
+
+#define CTRACE__ARITY_ERROR(macro)                                     \
+    _Static_assert(0,                                                  \
+                   macro " takes a module, a function and at most 10 " \
+                         "arguments")
+
+#ifndef CTRACE_DISABLE
+
+#if !defined(__GNUC__)
+#error \
+    "ctrace trace points need gcc or clang; define CTRACE_DISABLE to compile them out"
+#endif
+
+/*
+ * GNU C, wrapped. -Wpedantic accepts the double-underscore spellings, and
+ * keeping them behind CTRACE__ names leaves one place to adapt.
+ * CTRACE__UNLIKELY is spelled exactly as in src/internal.h, so that both
+ * definitions may meet in one translation unit.
+ */
+#ifndef CTRACE__UNLIKELY
+#define CTRACE__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#endif
+#define CTRACE__TYPEOF(x)   __typeof__(x)
+#define CTRACE__CLEANUP(fn) __attribute__((cleanup(fn)))
+#define CTRACE__UNUSED      __attribute__((unused))
+#define CTRACE__COLD        __attribute__((cold))
+#define CTRACE__CONSTRUCTOR __attribute__((constructor))
+#define CTRACE__DESTRUCTOR  __attribute__((destructor))
+#define CTRACE__HIDDEN_WEAK __attribute__((weak, visibility("hidden")))
+/*
+ * `used` keeps the compiler from dropping a pointer nothing refers to;
+ * `retain` (where the toolchain has it) keeps the linker from dropping the
+ * section under --gc-sections with linkers that do not treat a
+ * __start_/__stop_ reference as a root (lld, `ld -z start-stop-gc`).
+ */
+#if defined(__has_attribute)
+#if __has_attribute(retain)
+#define CTRACE__IN_POINTS_SECTION \
+    __attribute__((used, retain, section("ctrace_points")))
+#endif
+#endif
+#ifndef CTRACE__IN_POINTS_SECTION
+#define CTRACE__IN_POINTS_SECTION \
+    __attribute__((used, section("ctrace_points")))
+#endif
+
+/*
+ * Where the engine gets control. Frames live on the traced function's stack;
+ * only `active` is touched while the point is off (set to 0), and the engine
+ * owns the rest once ctrace__enter() runs.
+ * ABI: the caller allocates this, so its size is frozen; `engine` is the
+ * engine's room for per-call state.
+ */
+struct ctrace__frame {
+    int active; /* non-zero: the engine wants this call's return */
+    uint32_t reserved;
+    struct ctrace_point *point;
+    uint64_t start_ns;
+    uintptr_t engine[4];
+};
+
+/*
+ * The entry points the macros call when a point is on (src/core/point.c),
+ * and the registration calls of the module constructors below
+ * (src/core/registry.c). Exported by libctrace because code inlined into
+ * users' modules calls them, but not API. The first four are marked cold,
+ * so the compiler moves their call sites out of the hot path's code.
+ * Thread-safety: any thread; the registration calls take the registry lock.
+ */
+CTRACE_API CTRACE__COLD void ctrace__enter(struct ctrace_point *point,
+                                           struct ctrace__frame *frame,
+                                           size_t nargs,
+                                           const struct ctrace_value *args);
+CTRACE_API CTRACE__COLD void ctrace__return(struct ctrace__frame *frame,
+                                            struct ctrace_value value);
+CTRACE_API CTRACE__COLD void ctrace__exit(struct ctrace__frame *frame);
+CTRACE_API CTRACE__COLD void ctrace__event(struct ctrace_point *point,
+                                           size_t nargs,
+                                           const struct ctrace_value *args);
+CTRACE_API void ctrace__register_module(struct ctrace_point *const *start,
+                                        struct ctrace_point *const *stop);
+CTRACE_API void ctrace__unregister_module(struct ctrace_point *const *start,
+                                          struct ctrace_point *const *stop);
+
+/*
+ * Runs when a traced function's scope ends, by any path: a return with or
+ * without CTRACE_RETURN, falling off the end of a void function. Without
+ * this, a `return` that bypasses the macro would leave the session waiting
+ * for a return_from forever. (longjmp() out of the function and thread
+ * cancellation skip it, as they skip every cleanup.)
+ */
+static inline void ctrace__frame_cleanup(struct ctrace__frame *frame)
+{
+    if (CTRACE__UNLIKELY(frame->active))
+        ctrace__exit(frame);
+}
+
+/*
+ * This module's range of the ctrace_points section. Hidden, so each shared
+ * object resolves them to its own section, never to the program's; weak, so
+ * a module that includes this header but has no point links, and sees
+ * NULL.
+ */
+extern struct ctrace_point *const __start_ctrace_points[] CTRACE__HIDDEN_WEAK;
+extern struct ctrace_point *const __stop_ctrace_points[] CTRACE__HIDDEN_WEAK;
+
+/*
+ * Every translation unit that includes this header registers its module's
+ * range (the registry counts the repeats) before main() or before dlopen()
+ * returns, and unregisters it at exit or dlclose(). Registering from every
+ * unit, rather than from one the user has to remember, makes it impossible
+ * to forget; the cost is a mutex and a short array walk per unit at load.
+ */
+CTRACE__CONSTRUCTOR static void ctrace__module_register(void)
+{
+    ctrace__register_module(__start_ctrace_points, __stop_ctrace_points);
+}
+
+CTRACE__DESTRUCTOR static void ctrace__module_unregister(void)
+{
+    ctrace__unregister_module(__start_ctrace_points, __stop_ctrace_points);
+}
+
+#define CTRACE__POINT_INIT(mod, fun, n, names, kinds, fl)                    \
+    {                                                                        \
+        .struct_size = sizeof(struct ctrace_point), .module = #mod,          \
+        .function = #fun, .arity = (n), .flags = (fl), .arg_names = (names), \
+        .arg_kinds = (kinds), .file = __FILE__, .line = __LINE__             \
+    }
+
+/*
+ * The pointer in the section must not be const: a section mixes only
+ * objects of one kind (read-only or writable), and every module's pointers
+ * must agree.
+ */
+#define CTRACE__POINT_REF(ref, pt) \
+    static struct ctrace_point *ref CTRACE__IN_POINTS_SECTION = &(pt)
+
+#define CTRACE__CALL_IMPL(...) \
+    CTRACE__CALL(CTRACE__ARITY(__VA_ARGS__), __VA_ARGS__)
+#define CTRACE__CALL(n, ...) \
+    CTRACE__CAT(CTRACE__CALL_, CTRACE__SHAPE(n))(n, __VA_ARGS__)
+#define CTRACE__CALL_BAD(n, ...) CTRACE__ARITY_ERROR("CTRACE_CALL")
+
+/*
+ * The enter call sits in the initializer of an unused constant: the frame
+ * must be declared (uninitialised, so the off path writes one int, not the
+ * whole frame) before the branch, and an initializer is the only place a
+ * declaration can run code. `ctrace__frame.active = 0` has to happen on
+ * every path, before the branch.
+ */
+#define CTRACE__CALL_FIRE(n, args)                                             \
+    struct ctrace__frame ctrace__frame CTRACE__CLEANUP(ctrace__frame_cleanup); \
+    CTRACE__UNUSED const int ctrace__call_fired =                              \
+        (ctrace__frame.active = 0,                                             \
+         CTRACE__UNLIKELY(                                                     \
+             atomic_load_explicit(&ctrace__call_pt.on, memory_order_relaxed))  \
+             ? (ctrace__enter(&ctrace__call_pt, &ctrace__frame, (n), args), 1) \
+             : 0)
+
+#define CTRACE__CALL_NOARGS(n, mod, fun)                  \
+    CTRACE__NAME_CHECKS("CTRACE_CALL", mod, fun);         \
+    static struct ctrace_point ctrace__call_pt =          \
+        CTRACE__POINT_INIT(mod, fun, 0, NULL, NULL, 0);   \
+    CTRACE__POINT_REF(ctrace__call_ref, ctrace__call_pt); \
+    CTRACE__CALL_FIRE(0, NULL)
+
+#define CTRACE__CALL_ARGS(n, mod, fun, ...)                          \
+    CTRACE__NAME_CHECKS("CTRACE_CALL", mod, fun);                    \
+    static const char *const ctrace__call_names[] = {                \
+        CTRACE__LIST(n, CTRACE__STR, __VA_ARGS__)};                  \
+    static const enum ctrace_value_kind ctrace__call_kinds[] = {     \
+        CTRACE__LIST(n, CTRACE__KIND, __VA_ARGS__)};                 \
+    static struct ctrace_point ctrace__call_pt = CTRACE__POINT_INIT( \
+        mod, fun, n, ctrace__call_names, ctrace__call_kinds, 0);     \
+    CTRACE__POINT_REF(ctrace__call_ref, ctrace__call_pt);            \
+    CTRACE__CALL_FIRE(n,                                             \
+                      ((const struct ctrace_value[]){                \
+                          CTRACE__LIST(n, CTRACE__ARG_IMPL, __VA_ARGS__)}))
+
+/*
+ * The `active = 0` after ctrace__return() repeats what that function did,
+ * for the compiler's sake: it then knows on both paths that the scope
+ * cleanup has nothing left to do, and drops it.
+ */
+#define CTRACE__RETURN_IMPL(expr)                                         \
+    do {                                                                  \
+        CTRACE__TYPEOF(((void)0, (expr))) ctrace__rv = (expr);            \
+        if (CTRACE__UNLIKELY(ctrace__frame.active)) {                     \
+            ctrace__return(&ctrace__frame, CTRACE__ARG_IMPL(ctrace__rv)); \
+            ctrace__frame.active = 0;                                     \
+        }                                                                 \
+        return ctrace__rv;                                                \
+    } while (0)
+
+#define CTRACE__RETURN_VALUE_IMPL(expr, value)                 \
+    do {                                                       \
+        CTRACE__TYPEOF(((void)0, (expr))) ctrace__rv = (expr); \
+        if (CTRACE__UNLIKELY(ctrace__frame.active)) {          \
+            ctrace__return(&ctrace__frame, (value));           \
+            ctrace__frame.active = 0;                          \
+        }                                                      \
+        return ctrace__rv;                                     \
+    } while (0)
+
+#define CTRACE__RETURN_VOID_IMPL()                                     \
+    do {                                                               \
+        if (CTRACE__UNLIKELY(ctrace__frame.active)) {                  \
+            ctrace__return(&ctrace__frame, ctrace_value_symbol("ok")); \
+            ctrace__frame.active = 0;                                  \
+        }                                                              \
+        return;                                                        \
+    } while (0)
+
+#define CTRACE__EVENT_IMPL(...) \
+    CTRACE__EVENT(CTRACE__ARITY(__VA_ARGS__), __VA_ARGS__)
+#define CTRACE__EVENT(n, ...) \
+    CTRACE__CAT(CTRACE__EVENT_, CTRACE__SHAPE(n))(n, __VA_ARGS__)
+#define CTRACE__EVENT_BAD(n, ...)            \
+    do {                                     \
+        CTRACE__ARITY_ERROR("CTRACE_EVENT"); \
+    } while (0)
+
+#define CTRACE__EVENT_NOARGS(n, mod, name)                                    \
+    do {                                                                      \
+        CTRACE__NAME_CHECKS("CTRACE_EVENT", mod, name);                       \
+        static struct ctrace_point ctrace__event_pt =                         \
+            CTRACE__POINT_INIT(mod, name, 0, NULL, NULL, CTRACE_POINT_EVENT); \
+        CTRACE__POINT_REF(ctrace__event_ref, ctrace__event_pt);               \
+        if (CTRACE__UNLIKELY(atomic_load_explicit(&ctrace__event_pt.on,       \
+                                                  memory_order_relaxed)))     \
+            ctrace__event(&ctrace__event_pt, 0, NULL);                        \
+    } while (0)
+
+#define CTRACE__EVENT_ARGS(n, mod, name, ...)                               \
+    do {                                                                    \
+        CTRACE__NAME_CHECKS("CTRACE_EVENT", mod, name);                     \
+        static const char *const ctrace__event_names[] = {                  \
+            CTRACE__LIST(n, CTRACE__STR, __VA_ARGS__)};                     \
+        static const enum ctrace_value_kind ctrace__event_kinds[] = {       \
+            CTRACE__LIST(n, CTRACE__KIND, __VA_ARGS__)};                    \
+        static struct ctrace_point ctrace__event_pt =                       \
+            CTRACE__POINT_INIT(mod,                                         \
+                               name,                                        \
+                               n,                                           \
+                               ctrace__event_names,                         \
+                               ctrace__event_kinds,                         \
+                               CTRACE_POINT_EVENT);                         \
+        CTRACE__POINT_REF(ctrace__event_ref, ctrace__event_pt);             \
+        if (CTRACE__UNLIKELY(atomic_load_explicit(&ctrace__event_pt.on,     \
+                                                  memory_order_relaxed))) { \
+            const struct ctrace_value ctrace__event_av[] = {                \
+                CTRACE__LIST(n, CTRACE__ARG_IMPL, __VA_ARGS__)};            \
+            ctrace__event(&ctrace__event_pt, (n), ctrace__event_av);        \
+        }                                                                   \
+    } while (0)
+
+#else /* CTRACE_DISABLE */
+
+/*
+ * Compiled out. Arguments still appear, but only in branches that never
+ * run (`0 ? args : 0`, `if (0)`), which the optimiser drops even at -O1:
+ * they are type-checked exactly as the enabled macros would check them (a
+ * struct argument is still an error) and evaluated never. Not under sizeof:
+ * clang would then call a static helper used only in trace arguments
+ * "not needed" (-Wunneeded-internal-declaration, part of -Wall).
+ * CTRACE_CALL still declares `ctrace__frame`, here a constant, so that code
+ * compiling in one mode compiles in the other: a second CTRACE_CALL in one
+ * scope, or a CTRACE_RETURN without a CTRACE_CALL, fails in both.
+ */
+#if defined(__GNUC__)
+#define CTRACE__OFF_UNUSED __attribute__((unused))
+#else
+#define CTRACE__OFF_UNUSED
+#endif
+
+#define CTRACE__CALL_IMPL(...) \
+    CTRACE__OFF_CALL(CTRACE__ARITY(__VA_ARGS__), __VA_ARGS__)
+#define CTRACE__OFF_CALL(n, ...) \
+    CTRACE__CAT(CTRACE__OFF_CALL_, CTRACE__SHAPE(n))(n, __VA_ARGS__)
+#define CTRACE__OFF_CALL_BAD(n, ...) CTRACE__ARITY_ERROR("CTRACE_CALL")
+#define CTRACE__OFF_CALL_NOARGS(n, mod, fun)      \
+    CTRACE__NAME_CHECKS("CTRACE_CALL", mod, fun); \
+    CTRACE__OFF_UNUSED const int ctrace__frame = 0
+#define CTRACE__OFF_CALL_ARGS(n, mod, fun, ...)   \
+    CTRACE__NAME_CHECKS("CTRACE_CALL", mod, fun); \
+    CTRACE__OFF_UNUSED const int ctrace__frame =  \
+        0 ? ((void)(CTRACE__LIST(n, CTRACE__ARG_IMPL, __VA_ARGS__)), 0) : 0
+
+#define CTRACE__RETURN_IMPL(expr)             \
+    do {                                      \
+        (void)ctrace__frame;                  \
+        (void)sizeof(CTRACE__ARG_IMPL(expr)); \
+        return (expr);                        \
+    } while (0)
+
+#define CTRACE__RETURN_VALUE_IMPL(expr, value) \
+    do {                                       \
+        (void)ctrace__frame;                   \
+        if (0)                                 \
+            (void)ctrace__value_self(value);   \
+        return (expr);                         \
+    } while (0)
+
+#define CTRACE__RETURN_VOID_IMPL() \
+    do {                           \
+        (void)ctrace__frame;       \
+        return;                    \
+    } while (0)
+
+#define CTRACE__EVENT_IMPL(...) \
+    CTRACE__OFF_EVENT(CTRACE__ARITY(__VA_ARGS__), __VA_ARGS__)
+#define CTRACE__OFF_EVENT(n, ...) \
+    CTRACE__CAT(CTRACE__OFF_EVENT_, CTRACE__SHAPE(n))(n, __VA_ARGS__)
+#define CTRACE__OFF_EVENT_BAD(n, ...)        \
+    do {                                     \
+        CTRACE__ARITY_ERROR("CTRACE_EVENT"); \
+    } while (0)
+#define CTRACE__OFF_EVENT_NOARGS(n, mod, name)          \
+    do {                                                \
+        CTRACE__NAME_CHECKS("CTRACE_EVENT", mod, name); \
+    } while (0)
+#define CTRACE__OFF_EVENT_ARGS(n, mod, name, ...)                   \
+    do {                                                            \
+        CTRACE__NAME_CHECKS("CTRACE_EVENT", mod, name);             \
+        if (0)                                                      \
+            (void)(CTRACE__LIST(n, CTRACE__ARG_IMPL, __VA_ARGS__)); \
+    } while (0)
+
+#endif /* CTRACE_DISABLE */
+
+#endif /* CTRACE_POINT_IMPL_H */
