@@ -478,6 +478,8 @@ ctrace_capture_start_opts(const char *const *specs,
     ctrace_session_opts_init(&so);
     so.force = true;
     so.time_ms = 0;
+    /* A test wants every call, whatever it costs: never shed. */
+    so.max_overhead_pct = 100;
     /*
      * One call more than the capture keeps: the call that passes the limit
      * is delivered, refused and counted, so a capture that hit the limit
