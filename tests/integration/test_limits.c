@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "support/child.h"
+#include "support/service.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -69,87 +70,10 @@ static void sleep_ms(long ms)
 
 /* ---- The service. ---- */
 
-struct service {
-    pid_t pid;
-    int out;
-    unsigned port;
-    unsigned admin_port;
-    char token_file[128];
-    char token[128];
-    char output[32768];
-    size_t len;
-};
-
-#define LISTENING "cat_traveler listening on http://127.0.0.1:"
-#define ADMIN_ON  "admin endpoint on http://127.0.0.1:"
-
-/* Starts cat_traveler with `extra` flags (NULL-terminated, or NULL). */
-static int service_start(struct service *s, const char *const *extra)
-{
-    memset(s, 0, sizeof(*s));
-    snprintf(s->token_file, sizeof(s->token_file), "%s/token", scratch);
-    char *argv[32] = {(char *)traveler_bin,
-                      "--port",
-                      "0",
-                      "--threads",
-                      "2",
-                      "--admin-port",
-                      "0",
-                      "--token-file",
-                      s->token_file};
-    size_t n = 9;
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
-        argv[n++] = (char *)extra[i];
-    argv[n] = NULL;
-    s->pid = child_spawn(argv, &s->out, true);
-    if (s->pid < 0)
-        return -1;
-    s->len = child_read_until(
-        s->out, s->output, sizeof(s->output), 0, LISTENING, 20000);
-    const char *line = strstr(s->output, LISTENING);
-    if (line != NULL && strchr(line, '\n') == NULL)
-        s->len = child_read_until(
-            s->out, s->output, sizeof(s->output), s->len, "\n", 2000);
-    line = strstr(s->output, LISTENING);
-    const char *admin = strstr(s->output, ADMIN_ON);
-    FILE *f = NULL;
-    if (line == NULL || admin == NULL ||
-        sscanf(line + strlen(LISTENING), "%u", &s->port) != 1 ||
-        sscanf(admin + strlen(ADMIN_ON), "%u", &s->admin_port) != 1 ||
-        (f = fopen(s->token_file, "r")) == NULL ||
-        fgets(s->token, sizeof(s->token), f) == NULL) {
-        if (f != NULL)
-            fclose(f);
-        print_error("cat_traveler did not start; it printed:\n%s\n", s->output);
-        kill(s->pid, SIGKILL);
-        child_wait_exit(s->pid, 5000);
-        close(s->out);
-        return -1;
-    }
-    fclose(f);
-    s->token[strcspn(s->token, " \r\n")] = '\0';
-    return 0;
-}
-
-/* Sends SIGTERM, reads the rest of the output, returns the exit status. */
-static int service_stop(struct service *s)
-{
-    kill(s->pid, SIGTERM);
-    s->len = child_read_until(
-        s->out, s->output, sizeof(s->output), s->len, NULL, 30000);
-    close(s->out);
-    int status = child_wait_exit(s->pid, 30000);
-    if (status != 0)
-        print_error("cat_traveler exited with %d; it printed:\n%s\n",
-                    status,
-                    s->output);
-    return status;
-}
-
 static int setup_service(void **state)
 {
     struct service *s = malloc(sizeof(*s));
-    if (s == NULL || service_start(s, NULL) != 0) {
+    if (s == NULL || service_start(s, traveler_bin, scratch, NULL) != 0) {
         free(s);
         return -1;
     }
@@ -525,7 +449,7 @@ static void full_disk_under_the_trace_file_is_reported_at_once(void **state)
     struct service s;
     const char *extra[] = {
         "--trace", "cat_traveler:enter/2", "--trace-file", "/dev/full", NULL};
-    assert_int_equal(service_start(&s, extra), 0);
+    assert_int_equal(service_start(&s, traveler_bin, scratch, extra), 0);
     CURL *c = curl_easy_init();
     travel(c, &s, 3);
     s.len = child_read_until(s.out,
