@@ -24,9 +24,9 @@
  * at -O2, x86-64:
  *
  *     disabled: no session selects the point                     +30
- *     armed, the session's argument pattern rejects the call    +448
- *     recorded: the call and its two strings                    +612
- *     recorded with `-> return`: call, return value, duration   +915
+ *     armed, the session's argument pattern rejects the call    +447
+ *     recorded: the call and its two strings                    +660
+ *     recorded with `-> return`: call, return value, duration  +1015
  *
  * The disabled figure is more than a load and a branch because the slow
  * path is a call: the compiler keeps values that live across it in

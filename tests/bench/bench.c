@@ -258,6 +258,9 @@ static struct ctrace_session *start_session(const char *spec,
     o.time_ms = UINT32_MAX;
     o.force = true;
     o.max_queue = (uint32_t)max_queue;
+    /* The bench measures the recording path itself: no overhead shedding,
+     * which under valgrind would drop most calls. */
+    o.max_overhead_pct = 100;
     o.max_msg_size = (uint32_t)msg_size;
     o.on_event = discard;
     if (print)

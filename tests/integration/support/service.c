@@ -82,4 +82,3 @@ int service_stop(struct service *s)
                     s->output);
     return status;
 }
-
