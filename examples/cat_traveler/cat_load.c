@@ -7,15 +7,17 @@
  * the number of requests in flight (--concurrency). The agent prints a
  * progress line each second and a summary at the end, logs every answer it
  * did not expect, and finally checks that the service's /cats and /towns
- * agree with each other and with where the agent knows its cats to be.
+ * agree with each other and with where the agent knows its cats to be, as
+ * they did at the quiet moments it checked once a second during the run.
  *
  * Traced itself: each cat runs cat_load:cat/1, each request is
  * cat_load:request/3 (method, path, body -> status).
  *
  * Locking: one mutex (struct load.lock) guards the dispatcher's tables,
  * the pool of HTTP clients and the statistics. A cat's record (where it
- * is) is only touched by its own thread, and read by the main thread after
- * every cat thread has been joined.
+ * is) is only touched by its own thread, and read by the main thread at a
+ * checkpoint (when the lock showed no request in flight, and none is sent
+ * until it is over) and after every cat thread has been joined.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -74,7 +76,8 @@ static const char usage[] =
     "  --help, --version\n"
     "\n"
     "Prints a progress line each second and a summary at the end, then checks\n"
-    "that /cats and /towns agree with each other and with the agent's cats.\n"
+    "that /cats and /towns agree with each other and with the agent's cats,\n"
+    "as it also did once a second during the run, at a quiet moment.\n"
     "Exits 0 when that check holds and every answer was the expected one,\n"
     "1 otherwise, 2 for a usage error.\n";
 
@@ -139,6 +142,18 @@ struct hist {
     uint64_t max;
 };
 
+/* Problems shown for one look at the state; the rest are only counted. */
+#define MAX_PROBLEMS_SHOWN 10
+#define PROBLEM_MAX_BYTES  320
+/* A checkpoint a second; they stop the load, for 1/20 of the run at most. */
+#define CHECK_EVERY_NS   1000000000u
+#define CHECK_COST_SHARE 20u
+/* What one look at the state found: the count, and the first few. */
+struct problems {
+    size_t count;
+    char shown[MAX_PROBLEMS_SHOWN][PROBLEM_MAX_BYTES];
+};
+
 struct load {
     struct options opts;
     struct cat *cats;
@@ -164,6 +179,11 @@ struct load {
     struct hist window;
     uint64_t window_requests;
     uint64_t window_errors;
+    /* The checkpoints (see "The checks"): the dispatcher's thread only. */
+    uint64_t checkpoints;
+    uint64_t failed_checkpoints;
+    uint64_t first_failed_ns; /* since start */
+    struct problems first_failed;
 };
 
 /* ---- Histogram. ---- */
@@ -523,21 +543,40 @@ static size_t take_idle(struct load *l)
     return cat;
 }
 
+static void checkpoint(struct load *l, struct client *c);
+
 /*
  * Sends cats travelling until the duration is over or a signal came, then
- * waits for the requests in flight. Called with the lock held.
+ * waits for the requests in flight. Between, it holds checkpoints with
+ * `checker` (see "The checks"). Called with the lock held.
  */
-static void dispatch(struct load *l)
+static void dispatch(struct load *l, struct client *checker)
 {
     const struct options *o = &l->opts;
     uint64_t end = o->duration_s > 0
                        ? l->start + (uint64_t)(o->duration_s * 1e9)
                        : UINT64_MAX;
     uint64_t next = l->start;
+    uint64_t next_check = l->start + CHECK_EVERY_NS;
     while (!atomic_load(&l->stop)) {
         uint64_t now = cat_now_ns();
         if (now >= end)
             break;
+        if (now >= next_check) {
+            if (l->in_flight > 0) {
+                wait_until(&l->wake, &l->lock, end);
+                continue;
+            }
+            /* No cat travels and none is sent until the look is over. */
+            pthread_mutex_unlock(&l->lock);
+            checkpoint(l, checker);
+            pthread_mutex_lock(&l->lock);
+            uint64_t after = cat_now_ns();
+            uint64_t cost = (after - next_check) * CHECK_COST_SHARE;
+            next_check =
+                after + (cost > CHECK_EVERY_NS ? cost : CHECK_EVERY_NS);
+            continue;
+        }
         if (o->rate > 0 && next > now) {
             wait_until(&l->wake, &l->lock, next < end ? next : end);
             continue;
@@ -636,40 +675,53 @@ static void *signal_thread(void *arg)
     }
 }
 
-/* ---- The final check. ---- */
+/* ---- The checks. ---- */
 
-#define MAX_PROBLEMS_SHOWN 10
-
-struct problems {
-    size_t count;
-};
+/*
+ * The state is checked at the end of the run, and also at quiet moments
+ * during it: once a second the dispatcher lets the requests in flight
+ * finish, sends none, and looks (a checkpoint). A fault that spoils the
+ * state and heals itself again a moment later (the drift scenario's lost
+ * updates last until the cat's next visit, half a second at 200 requests
+ * per second) is often gone again at the one moment the run ends, but it
+ * is there at some of the checkpoints. The end summary reports both.
+ */
 
 static void problem(struct problems *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void problem(struct problems *p, const char *fmt, ...)
 {
-    if (p->count == 0)
-        printf(PROG ": check FAILED:\n");
     if (p->count < MAX_PROBLEMS_SHOWN) {
         va_list ap;
         va_start(ap, fmt);
-        fputs("  - ", stdout);
-        vprintf(fmt, ap);
-        fputc('\n', stdout);
+        vsnprintf(p->shown[p->count], PROBLEM_MAX_BYTES, fmt, ap);
         va_end(ap);
     }
     p->count++;
 }
 
-/* GET `path` and return its member `key` as a new reference, or NULL. */
-static json_t *fetch(struct client *c, const char *path, const char *key)
+static void print_problems(const struct problems *p)
+{
+    for (size_t i = 0; i < p->count && i < MAX_PROBLEMS_SHOWN; i++)
+        printf("  - %s\n", p->shown[i]);
+    if (p->count > MAX_PROBLEMS_SHOWN)
+        printf("  - and %zu more\n", p->count - MAX_PROBLEMS_SHOWN);
+}
+
+/*
+ * GET `path` and return its member `key` as a new reference, or NULL; says
+ * why on stdout unless `quiet`.
+ */
+static json_t *
+fetch(struct client *c, const char *path, const char *key, bool quiet)
 {
     long status = request(c, "GET", path, NULL);
     if (status != 200) {
-        printf(PROG ": check: GET %s failed: %s\n",
-               path,
-               status == 0 ? c->error : "unexpected status");
+        if (!quiet)
+            printf(PROG ": check: GET %s failed: %s\n",
+                   path,
+                   status == 0 ? c->error : "unexpected status");
         return NULL;
     }
     json_error_t err;
@@ -677,12 +729,54 @@ static json_t *fetch(struct client *c, const char *path, const char *key)
     json_t *v = json_incref(json_object_get(doc, key));
     json_decref(doc);
     if (!json_is_object(v)) {
-        printf(
-            PROG ": check: GET %s did not answer {\"%s\": {...}}\n", path, key);
+        if (!quiet)
+            printf(PROG ": check: GET %s did not answer {\"%s\": {...}}\n",
+                   path,
+                   key);
         json_decref(v);
         return NULL;
     }
     return v;
+}
+
+/*
+ * Reads /cats, /towns and /cats again, up to `attempts` times: if the two
+ * /cats differ, someone else is moving cats right now, and the pair would
+ * not be one state. Returns 0 with both set (new references), 1 when the
+ * last attempt still saw cats move (both set all the same), -1 when the
+ * state could not be read (both NULL).
+ */
+static int read_state(struct client *c,
+                      int attempts,
+                      bool quiet,
+                      json_t **cats_out,
+                      json_t **towns_out)
+{
+    json_t *cats = NULL;
+    json_t *towns = NULL;
+    bool same = false;
+    for (int attempt = 0; attempt < attempts; attempt++) {
+        if (attempt > 0)
+            cat_sleep_ns(100000000u);
+        json_decref(cats);
+        json_decref(towns);
+        cats = fetch(c, "/cats", "cats", quiet);
+        towns = cats != NULL ? fetch(c, "/towns", "towns", quiet) : NULL;
+        json_t *again = towns != NULL ? fetch(c, "/cats", "cats", quiet) : NULL;
+        same = again != NULL && json_equal(cats, again);
+        json_decref(again);
+        if (cats == NULL || towns == NULL || same)
+            break;
+    }
+    if (cats == NULL || towns == NULL) {
+        json_decref(cats);
+        json_decref(towns);
+        *cats_out = *towns_out = NULL;
+        return -1;
+    }
+    *cats_out = cats;
+    *towns_out = towns;
+    return same ? 0 : 1;
 }
 
 static bool list_has(const json_t *list, const char *name, size_t *times)
@@ -700,37 +794,13 @@ static bool list_has(const json_t *list, const char *name, size_t *times)
 }
 
 /*
- * Reads /cats and /towns and checks them against each other and against
- * the agent's cats. Prints the outcome; returns true when it holds.
+ * Checks /cats and /towns against each other and against the agent's
+ * cats, adding what disagrees to `p`; returns how many of the agent's cats
+ * it could not check (their requests failed). Called while no cat travels.
  */
-static bool check(struct load *l, struct client *c)
+static size_t
+inspect(const struct load *l, json_t *cats, json_t *towns, struct problems *p)
 {
-    json_t *cats = NULL;
-    json_t *towns = NULL;
-    /*
-     * /cats, /towns, /cats again: if the two /cats differ, someone else is
-     * moving cats right now, and the pair would not be one state; retry.
-     */
-    for (int attempt = 0; attempt < 5; attempt++) {
-        json_decref(cats);
-        json_decref(towns);
-        cats = fetch(c, "/cats", "cats");
-        towns = cats != NULL ? fetch(c, "/towns", "towns") : NULL;
-        json_t *again = towns != NULL ? fetch(c, "/cats", "cats") : NULL;
-        bool same = again != NULL && json_equal(cats, again);
-        json_decref(again);
-        if (cats == NULL || towns == NULL || same)
-            break;
-        cat_sleep_ns(100000000u);
-    }
-    if (cats == NULL || towns == NULL) {
-        json_decref(cats);
-        json_decref(towns);
-        printf(PROG ": check FAILED: could not read the service's state\n");
-        return false;
-    }
-
-    struct problems p = {0};
     const char *name;
     json_t *v;
     json_object_foreach(cats, name, v)
@@ -738,9 +808,9 @@ static bool check(struct load *l, struct client *c)
         const char *town = json_string_value(v);
         size_t times;
         if (town == NULL)
-            problem(&p, "/cats gives \"%s\" something that is no town", name);
+            problem(p, "/cats gives \"%s\" something that is no town", name);
         else if (!list_has(json_object_get(towns, town), name, &times))
-            problem(&p,
+            problem(p,
                     "/cats says \"%s\" is in %s, but /towns does not list it "
                     "there",
                     name,
@@ -755,8 +825,7 @@ static bool check(struct load *l, struct client *c)
         {
             const char *member = json_string_value(v);
             if (member == NULL) {
-                problem(
-                    &p, "/towns lists something that is no cat in %s", town);
+                problem(p, "/towns lists something that is no cat in %s", town);
                 continue;
             }
             size_t times;
@@ -764,19 +833,19 @@ static bool check(struct load *l, struct client *c)
             const char *where =
                 json_string_value(json_object_get(cats, member));
             if (where == NULL)
-                problem(&p,
+                problem(p,
                         "/towns lists \"%s\" in %s, but /cats has no town for "
                         "it",
                         member,
                         town);
             else if (strcmp(where, town) != 0)
-                problem(&p,
+                problem(p,
                         "/towns lists \"%s\" in %s, but /cats says %s",
                         member,
                         town,
                         where);
             else if (times > 1)
-                problem(&p,
+                problem(p,
                         "/towns lists \"%s\" %zu times in %s",
                         member,
                         times,
@@ -791,36 +860,95 @@ static bool check(struct load *l, struct client *c)
         if (mine->where == UNSURE)
             unsure++;
         else if (mine->where == IN_TOWN && where == NULL)
-            problem(&p,
+            problem(p,
                     "this agent put \"%s\" in %s, but /cats has no town for "
                     "it",
                     mine->name,
                     mine->town);
         else if (mine->where == IN_TOWN && strcmp(where, mine->town) != 0)
-            problem(&p,
+            problem(p,
                     "this agent put \"%s\" in %s, but /cats says %s",
                     mine->name,
                     mine->town,
                     where);
         else if (mine->where == AT_HOME && where != NULL)
-            problem(&p,
+            problem(p,
                     "this agent took \"%s\" out of its last town, but /cats "
                     "says it is in %s",
                     mine->name,
                     where);
     }
-    if (p.count > MAX_PROBLEMS_SHOWN)
-        printf("  - and %zu more\n", p.count - MAX_PROBLEMS_SHOWN);
+    return unsure;
+}
+
+/*
+ * One checkpoint: a single quiet look at the state, counted unless it
+ * could not be read or someone else moved cats meanwhile. The dispatcher
+ * calls it without the lock, while no cat travels.
+ */
+static void checkpoint(struct load *l, struct client *c)
+{
+    json_t *cats;
+    json_t *towns;
+    if (read_state(c, 1, true, &cats, &towns) != 0) {
+        json_decref(cats);
+        json_decref(towns);
+        return;
+    }
+    struct problems p = {0};
+    inspect(l, cats, towns, &p);
+    json_decref(cats);
+    json_decref(towns);
+    l->checkpoints++;
     if (p.count == 0)
+        return;
+    if (l->failed_checkpoints++ == 0) {
+        l->first_failed = p;
+        l->first_failed_ns = cat_now_ns() - l->start;
+    }
+}
+
+/*
+ * The final check: the state at the end, then what the checkpoints found.
+ * Prints the outcome; returns true when both hold.
+ */
+static bool check(struct load *l, struct client *c)
+{
+    json_t *cats;
+    json_t *towns;
+    if (read_state(c, 5, false, &cats, &towns) < 0) {
+        printf(PROG ": check FAILED: could not read the service's state\n");
+        return false;
+    }
+    struct problems p = {0};
+    size_t unsure = inspect(l, cats, towns, &p);
+    if (p.count > 0) {
+        printf(PROG ": check FAILED:\n");
+        print_problems(&p);
+    }
+    if (l->failed_checkpoints > 0) {
+        printf(PROG ": check FAILED at %llu of %llu quiet moments during the "
+                    "run; the first, %.1f s in:\n",
+               (unsigned long long)l->failed_checkpoints,
+               (unsigned long long)l->checkpoints,
+               (double)l->first_failed_ns / 1e9);
+        print_problems(&l->first_failed);
+    }
+    if (p.count == 0 && l->failed_checkpoints == 0) {
         printf(PROG ": check passed: /cats and /towns agree (%zu cats in %zu "
-                    "towns) and match this agent's %zu cats%s\n",
+                    "towns) and match this agent's %zu cats%s",
                json_object_size(cats),
                json_object_size(towns),
                l->opts.cats - unsure,
                unsure > 0 ? " (not counting those whose requests failed)" : "");
+        if (l->checkpoints > 0)
+            printf(", as at %llu quiet moments during the run",
+                   (unsigned long long)l->checkpoints);
+        printf("\n");
+    }
     json_decref(cats);
     json_decref(towns);
-    return p.count == 0;
+    return p.count == 0 && l->failed_checkpoints == 0;
 }
 
 /* ---- Set-up. ---- */
@@ -1201,7 +1329,7 @@ int main(int argc, char **argv)
     bool progress_started =
         pthread_create(&progress, NULL, progress_thread, l) == 0;
     if (started == o->cats)
-        dispatch(l);
+        dispatch(l, checker);
     /* From now on a signal ends the program at once. */
     atomic_store(&l->stop, true);
     while (l->in_flight > 0)
