@@ -356,6 +356,8 @@ int main(int argc, char **argv)
         return 1;
     }
     char err[256];
+    /* drift's lost updates need requests that overlap in the service. */
+    o.http.thread_per_connection = o.app.scenario == CAT_SCENARIO_DRIFT;
     struct cat_http *http = cat_http_start(&o.http, app, err, sizeof(err));
     if (http == NULL) {
         fprintf(stderr, PROG ": %s\n", err);

@@ -14,6 +14,7 @@
 #ifndef CAT_HTTP_H
 #define CAT_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "api.h"
@@ -25,6 +26,11 @@ struct cat_http_opts {
     unsigned timeout_s;       /* idle connections are closed after this */
     unsigned max_connections; /* accepted at once, over all threads */
     unsigned max_per_ip;      /* at once from one address; 0: no limit */
+    /*
+     * Each connection served by a thread of its own (threads is then not
+     * used), so that requests on two connections always run at once.
+     */
+    bool thread_per_connection;
 };
 
 /*
