@@ -24,60 +24,13 @@ cats="${CATS:-64}"
 queue="${QUEUE:-50000}"
 pcts="${PCTS:-20 100}"
 
-for prog in cat_traveler cat_load ctrace; do
-    [ -x "$bin/$prog" ] || {
-        echo "storm_bench.sh: no $bin/$prog; build first" >&2
-        exit 2
-    }
-done
-
-tmp=$(mktemp -d)
-srv=""
-tracer=""
-cleanup() {
-    [ -n "$tracer" ] && kill -INT "$tracer" 2>/dev/null || true
-    [ -n "$tracer" ] && wait "$tracer" 2>/dev/null || true
-    if [ -n "$srv" ]; then
-        kill -TERM "$srv" 2>/dev/null || true
-        wait "$srv" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-"$bin/cat_traveler" --port 0 --admin-port 0 --threads "$threads" \
-    --token-file "$tmp/token" >"$tmp/srv.log" 2>&1 &
-srv=$!
-url=""
-admin=""
-for _ in $(seq 100); do
-    url=$(sed -n 's/^cat_traveler listening on //p' "$tmp/srv.log")
-    admin=$(sed -n 's/^cat_traveler: admin endpoint on \([^ ]*\) .*/\1/p' \
-        "$tmp/srv.log")
-    [ -n "$url" ] && [ -n "$admin" ] && break
-    sleep 0.1
-done
-[ -n "$url" ] && [ -n "$admin" ] || {
-    cat "$tmp/srv.log" >&2
-    echo "storm_bench.sh: cat_traveler did not start" >&2
-    exit 1
-}
+bench=storm_bench.sh
+# shellcheck source=support.sh
+. "$(dirname "$0")/support.sh"
+start_service
 
 rss_kib() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$srv/status"
-}
-
-# Runs cat_load for $secs seconds; prints its requests per second.
-load() {
-    "$bin/cat_load" --url "$url" --rate 0 --duration "$secs" \
-        --concurrency "$concurrency" --cats "$cats" >"$tmp/load.out" 2>&1 ||
-        {
-            tail -5 "$tmp/load.out" >&2
-            echo "storm_bench.sh: cat_load failed" >&2
-            exit 1
-        }
-    sed -n 's/.* in [0-9.]* s: \([0-9.]*\) req\/s.*/\1/p' "$tmp/load.out" |
-        tail -1
 }
 
 # Runs the load with a storm session ($1: --max-overhead value); prints

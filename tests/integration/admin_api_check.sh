@@ -18,30 +18,9 @@ set -u
 
 traveler=$1
 doc=$2
-pass=0
-fail=0
-tmp=$(mktemp -d)
-svc_pid=
-
-cleanup() {
-    [ -n "$svc_pid" ] && kill -KILL "$svc_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() {
-    pass=$((pass + 1))
-}
-
-bad() {
-    fail=$((fail + 1))
-    printf 'FAIL %s\n' "$1"
-    shift
-    for line in "$@"; do
-        printf '  %s\n' "$line"
-    done
-}
+# shellcheck source=support/check.sh
+. "$(dirname "$0")/support/check.sh"
+kill_at_exit svc_pid
 
 if [ ! -r "$doc" ]; then
     echo "cannot read $doc"
@@ -283,5 +262,4 @@ else
         "in the answer, not the table: $extra"
 fi
 
-echo "admin_api_check: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary admin_api_check

@@ -10,35 +10,9 @@ set -u
 ctrace=$1
 traveler=$2
 load=$3
-pass=0
-fail=0
-tmp=$(mktemp -d)
-svc_pid=
-load_pid=
-trace_pid=
-
-cleanup() {
-    for p in $trace_pid $load_pid $svc_pid; do
-        kill -KILL "$p" 2>/dev/null
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() {
-    pass=$((pass + 1))
-}
-
-# bad NAME LINE...: a failed check, with what explains it.
-bad() {
-    fail=$((fail + 1))
-    printf 'FAIL %s\n' "$1"
-    shift
-    for line in "$@"; do
-        printf '  %s\n' "$line"
-    done
-}
+# shellcheck source=support/check.sh
+. "$(dirname "$0")/support/check.sh"
+kill_at_exit trace_pid load_pid svc_pid
 
 # run ARGS...: runs ctrace; sets $rc, output in $tmp/out and $tmp/err.
 run() {
@@ -426,5 +400,4 @@ else
     ok
 fi
 
-printf 'cli_admin: %d passed, %d failed\n' "$pass" "$fail"
-[ "$fail" -eq 0 ]
+summary cli_admin

@@ -10,51 +10,18 @@ set -u
 
 demo=$1
 bin=$2
-pass=0
-fail=0
-tmp=$(mktemp -d)
+# shellcheck source=support/check.sh
+. "$(dirname "$0")/support/check.sh"
 demo_pid=
 progs=
 all_progs=
-
-cleanup() {
-    for p in $demo_pid $all_progs; do
-        kill -KILL "$p" 2>/dev/null
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() {
-    pass=$((pass + 1))
-}
-
-bad() {
-    fail=$((fail + 1))
-    printf 'FAIL %s\n' "$1"
-    shift
-    for line in "$@"; do
-        printf '  %s\n' "$line"
-    done
-}
+kill_at_exit demo_pid all_progs
 
 # Ephemeral ports, and a home of its own for the admin token file.
 PORT=0
 ADMIN_PORT=0
 HOME=$tmp
 export PORT ADMIN_PORT HOME
-
-# wait_for FILE TEXT SECONDS: waits until FILE contains TEXT.
-wait_for() {
-    n=0
-    while [ "$n" -lt $(($3 * 10)) ]; do
-        grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-        n=$((n + 1))
-    done
-    return 1
-}
 
 # programs_of PID: the cat_traveler and cat_load processes PID started.
 programs_of() {
@@ -209,5 +176,4 @@ else
     echo "skipped the terminal check: script(1) or make is missing"
 fi
 
-echo "demo_check: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary demo_check

@@ -10,29 +10,9 @@ set -u
 ctrace=$1
 traveler=$2
 load=$3
-pass=0
-fail=0
-tmp=$(mktemp -d)
-svc_pid=
-load_pid=
-
-cleanup() {
-    for p in $load_pid $svc_pid; do
-        kill -KILL "$p" 2>/dev/null
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-bad() {
-    fail=$((fail + 1))
-    printf 'FAIL %s\n' "$1"
-    shift
-    for line in "$@"; do
-        printf '  %s\n' "$line"
-    done
-}
+# shellcheck source=support/check.sh
+. "$(dirname "$0")/support/check.sh"
+kill_at_exit load_pid svc_pid
 
 # shellcheck source=support/service.sh
 . "$(dirname "$0")/support/service.sh"
@@ -80,5 +60,4 @@ for i in 1 2 3; do
     check "window (round $i)" "$tmp/window"
 done
 
-echo "load_procs: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary load_procs

@@ -10,23 +10,8 @@ set -u
 
 ctrace=$1
 data=$2
-pass=0
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-ok() {
-    pass=$((pass + 1))
-}
-
-bad() {
-    fail=$((fail + 1))
-    printf 'FAIL %s\n' "$1"
-    shift
-    for line in "$@"; do
-        printf '  %s\n' "$line"
-    done
-}
+# shellcheck source=support/check.sh
+. "$(dirname "$0")/support/check.sh"
 
 # The first line of a file, for comparing with an expected line.
 first_line() {
@@ -115,5 +100,4 @@ else
     bad "no spec" "exit $status" "stderr: $(cat "$tmp/err")"
 fi
 
-printf 'pattern_cli: %d passed, %d failed\n' "$pass" "$fail"
-[ "$fail" -eq 0 ]
+summary pattern_cli

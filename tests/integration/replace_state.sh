@@ -13,33 +13,9 @@ set -u
 ctrace=$1
 traveler=$2
 load=$3
-pass=0
-fail=0
-tmp=$(mktemp -d)
-svc_pid=
-load_pid=
-
-cleanup() {
-    for p in $load_pid $svc_pid; do
-        kill -KILL "$p" 2>/dev/null
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() {
-    pass=$((pass + 1))
-}
-
-bad() {
-    fail=$((fail + 1))
-    printf 'FAIL %s\n' "$1"
-    shift
-    for line in "$@"; do
-        printf '  %s\n' "$line"
-    done
-}
+# shellcheck source=support/check.sh
+. "$(dirname "$0")/support/check.sh"
+kill_at_exit load_pid svc_pid
 
 # shellcheck source=support/service.sh
 . "$(dirname "$0")/support/service.sh"
@@ -232,5 +208,4 @@ else
     bad "a patch that is not JSON is a usage error" "exit $rc: $(cat "$tmp/err")"
 fi
 
-echo "replace_state: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary replace_state

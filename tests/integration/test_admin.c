@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "support/child.h"
+#include "support/service.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -64,91 +65,20 @@ static void sleep_ms(long ms)
     }
 }
 
-/* A running cat_traveler with its admin endpoint. */
-struct service {
-    pid_t pid;
-    int out;
-    unsigned port;       /* the demo's HTTP port */
-    unsigned admin_port; /* the admin endpoint's */
-    char token_file[128];
-    char token[128];
-    char output[16384];
-    size_t len;
-};
-
+/* What cat_traveler prints once it listens. */
 #define LISTENING "cat_traveler listening on http://127.0.0.1:"
-#define ADMIN_ON  "admin endpoint on http://127.0.0.1:"
 
 /*
- * Starts cat_traveler with both ports ephemeral, the token file `token`
- * in the scratch directory, and `extra` flags (NULL-terminated, may be
- * NULL). Returns 0 once it listens and the token is read.
+ * Starts cat_traveler (support/service.c) with the token file `token` in
+ * the scratch directory and `extra` flags (NULL-terminated, may be NULL).
  */
 static int service_start_with(struct service *s,
                               const char *token,
                               const char *const *extra)
 {
-    memset(s, 0, sizeof(*s));
-    snprintf(s->token_file, sizeof(s->token_file), "%s/%s", scratch, token);
-    char *argv[32] = {(char *)traveler_bin,
-                      "--port",
-                      "0",
-                      "--threads",
-                      "2",
-                      "--admin-port",
-                      "0",
-                      "--token-file",
-                      s->token_file};
-    size_t n = 9;
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
-        argv[n++] = (char *)extra[i];
-    argv[n] = NULL;
-    s->pid = child_spawn(argv, &s->out, true);
-    if (s->pid < 0)
-        return -1;
-    s->len = child_read_until(
-        s->out, s->output, sizeof(s->output), 0, LISTENING, 20000);
-    const char *line = strstr(s->output, LISTENING);
-    while (line != NULL && strchr(line, '\n') == NULL) {
-        size_t before = s->len;
-        s->len = child_read_until(
-            s->out, s->output, sizeof(s->output), s->len, "\n", 2000);
-        line = strstr(s->output, LISTENING);
-        if (s->len == before)
-            break;
-    }
-    const char *admin = strstr(s->output, ADMIN_ON);
-    if (line == NULL || admin == NULL ||
-        sscanf(line + strlen(LISTENING), "%u", &s->port) != 1 ||
-        sscanf(admin + strlen(ADMIN_ON), "%u", &s->admin_port) != 1) {
-        print_error("cat_traveler did not start; it printed:\n%s\n", s->output);
-        kill(s->pid, SIGKILL);
-        child_wait_exit(s->pid, 5000);
-        close(s->out);
-        return -1;
-    }
-    FILE *f = fopen(s->token_file, "r");
-    if (f == NULL || fgets(s->token, sizeof(s->token), f) == NULL) {
-        if (f != NULL)
-            fclose(f);
-        print_error("no token in %s\n", s->token_file);
-        return -1;
-    }
-    fclose(f);
-    size_t lead = strspn(s->token, " \t");
-    memmove(s->token, s->token + lead, strlen(s->token + lead) + 1);
-    s->token[strcspn(s->token, " \r\n")] = '\0';
-    return 0;
-}
-
-/* Sends `sig`, drains the output, returns the exit status. */
-static int service_stop_with(struct service *s, int sig)
-{
-    kill(s->pid, sig);
-    s->len = child_read_until(
-        s->out, s->output, sizeof(s->output), s->len, NULL, 30000);
-    close(s->out);
-    return child_wait_exit(s->pid, 30000);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", scratch, token);
+    return service_start_token(s, traveler_bin, path, extra);
 }
 
 static int setup_service(void **state)
@@ -162,14 +92,11 @@ static int setup_service(void **state)
     return 0;
 }
 
+/* Stops the service; a non-zero exit status (printed) fails the test. */
 static int teardown_service(void **state)
 {
     struct service *s = *state;
-    int status = service_stop_with(s, SIGTERM);
-    if (status != 0)
-        print_error("cat_traveler exited with %d; it printed:\n%s\n",
-                    status,
-                    s->output);
+    int status = service_stop(s);
     free(s);
     return status == 0 ? 0 : -1;
 }
@@ -1828,7 +1755,7 @@ static void existing_token_file_is_read_trimmed(void **state)
     struct answer a = admin(&s, "GET", "/api/v1/system", NULL);
     long status = a.status;
     answer_free(&a);
-    assert_int_equal(service_stop_with(&s, SIGTERM), 0);
+    assert_int_equal(service_stop(&s), 0);
     assert_true(trimmed);
     assert_int_equal(status, 200);
 }

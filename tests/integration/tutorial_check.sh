@@ -29,21 +29,10 @@ doc=$4
 min_commands=40
 per_command_s=120
 
-pass=0
-fail=0
+# shellcheck source=support/check.sh
+. "$(dirname "$0")/support/check.sh"
 skipped=0
-tmp=$(mktemp -d)
-svc_pid=
-load_pid=
-
-cleanup() {
-    for p in $load_pid $svc_pid; do
-        kill -KILL "$p" 2>/dev/null
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+kill_at_exit load_pid svc_pid
 
 if [ ! -r "$doc" ]; then
     echo "cannot read $doc"

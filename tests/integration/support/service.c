@@ -24,8 +24,18 @@ int service_start(struct service *s,
                   const char *dir,
                   const char *const *extra)
 {
+    char token_file[sizeof(s->token_file)];
+    snprintf(token_file, sizeof(token_file), "%s/token", dir);
+    return service_start_token(s, traveler_bin, token_file, extra);
+}
+
+int service_start_token(struct service *s,
+                        const char *traveler_bin,
+                        const char *token_file,
+                        const char *const *extra)
+{
     memset(s, 0, sizeof(*s));
-    snprintf(s->token_file, sizeof(s->token_file), "%s/token", dir);
+    snprintf(s->token_file, sizeof(s->token_file), "%s", token_file);
     char *argv[32] = {(char *)traveler_bin,
                       "--port",
                       "0",
@@ -45,10 +55,15 @@ int service_start(struct service *s,
     s->len = child_read_until(
         s->out, s->output, sizeof(s->output), 0, LISTENING, 20000);
     const char *line = strstr(s->output, LISTENING);
-    if (line != NULL && strchr(line, '\n') == NULL)
+    /* The port follows; wait for the end of the line too. */
+    while (line != NULL && strchr(line, '\n') == NULL) {
+        size_t before = s->len;
         s->len = child_read_until(
             s->out, s->output, sizeof(s->output), s->len, "\n", 2000);
-    line = strstr(s->output, LISTENING);
+        line = strstr(s->output, LISTENING);
+        if (s->len == before)
+            break;
+    }
     const char *admin = strstr(s->output, ADMIN_ON);
     FILE *f = NULL;
     if (line == NULL || admin == NULL ||
@@ -65,6 +80,8 @@ int service_start(struct service *s,
         return -1;
     }
     fclose(f);
+    size_t lead = strspn(s->token, " \t");
+    memmove(s->token, s->token + lead, strlen(s->token + lead) + 1);
     s->token[strcspn(s->token, " \r\n")] = '\0';
     return 0;
 }

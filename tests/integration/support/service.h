@@ -31,6 +31,12 @@ int service_start(struct service *s,
                   const char *dir,
                   const char *const *extra);
 
+/* The same with the token file at `token_file` (read with its blanks cut). */
+int service_start_token(struct service *s,
+                        const char *traveler_bin,
+                        const char *token_file,
+                        const char *const *extra);
+
 /* Sends SIGTERM, reads the rest of the output, returns the exit status. */
 int service_stop(struct service *s);
 

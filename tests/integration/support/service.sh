@@ -1,21 +1,10 @@
 # SPDX-License-Identifier: MIT
 # Sourced by the shell integration tests: starts the real cat_traveler with
 # its admin endpoint on ephemeral ports and a token file of its own, and
-# points ctrace at it. Needs $tmp (a scratch directory) and $traveler (the
-# binary); sets svc_pid, port, admin_port, token, and exports CTRACE_URL
-# and CTRACE_TOKEN_FILE. Exits 1 with the service's output when it does not
-# come up.
-
-# wait_for FILE TEXT SECONDS: waits until FILE contains TEXT.
-wait_for() {
-    n=0
-    while [ "$n" -lt $(($3 * 10)) ]; do
-        grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-        n=$((n + 1))
-    done
-    return 1
-}
+# points ctrace at it. Needs support/check.sh sourced first (for $tmp and
+# wait_for) and $traveler (the binary); sets svc_pid, port, admin_port,
+# token, and exports CTRACE_URL and CTRACE_TOKEN_FILE. Exits 1 with the
+# service's output when it does not come up.
 
 # start_service: the service, its ports and its token.
 start_service() {
