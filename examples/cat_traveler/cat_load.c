@@ -695,11 +695,11 @@ static void *signal_thread(void *arg)
  * The state is checked at the end of the run, and also at quiet moments
  * during it: every 200 requests (once a second at most) the dispatcher
  * lets the requests in flight finish, sends none, and looks (a
- * checkpoint). A fault that spoils the
- * state and heals itself again a moment later (the drift scenario's lost
- * updates last until the cat's next visit, half a second at 200 requests
- * per second) is often gone again at the one moment the run ends, but it
- * is there at some of the checkpoints. The end summary reports both.
+ * checkpoint). A fault that spoils the state and heals itself again a
+ * moment later (the drift scenario's lost updates last until the cat's
+ * next visit, half a second at 200 requests per second) is often gone
+ * again at the one moment the run ends, but it is there at some of the
+ * checkpoints. The end summary reports both.
  */
 
 static void problem(struct problems *p, const char *fmt, ...)
