@@ -47,7 +47,7 @@ struct ctrace__thread {
     int tid;
     /* The thread's current process entry; proc.c's, under its lock. */
     struct ctrace__proc *proc;
-    /* The last armed trace point the thread passed (engine.c). */
+    /* The last armed trace point the thread passed (session/traced.c). */
     const struct ctrace_point *_Atomic current;
     /*
      * The label of the current process, interned (never freed) so that an
