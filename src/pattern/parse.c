@@ -1877,5 +1877,6 @@ ctrace__spec_parse(const char *text, size_t len, struct ctrace_error *err)
         ctrace__arena_free(arena);
         return NULL;
     }
+    ctrace__spec_flatten(spec);
     return spec;
 }

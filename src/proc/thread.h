@@ -56,6 +56,11 @@ struct ctrace__thread {
      * changes, loaded with acquire by the thread itself.
      */
     const char *_Atomic label;
+    /*
+     * Events this thread recorded, for sampling their cost into the
+     * overhead budget (session/traced.c). The thread's own; never shared.
+     */
+    uint32_t recorded;
 };
 
 /*

@@ -21,6 +21,30 @@ uint64_t ctrace__traced_now(void *arg)
 }
 
 /*
+ * What recording costs the traced thread, for the overhead budget: one
+ * event in COST_SAMPLE is timed (two tick reads) and counted COST_SAMPLE
+ * times, so the others pay one increment. cost_begin() returns 0 for an
+ * event that is not timed.
+ */
+#define COST_SAMPLE 16
+
+static inline uint64_t cost_begin(struct ctrace__thread *t)
+{
+    if ((++t->recorded & (COST_SAMPLE - 1)) != 0)
+        return 0;
+    return ctrace__clock_ticks();
+}
+
+static inline void cost_end(struct ctrace_session *s, uint64_t start)
+{
+    if (start == 0)
+        return;
+    atomic_fetch_add_explicit(&s->cost_ticks,
+                              (ctrace__clock_ticks() - start) * COST_SAMPLE,
+                              memory_order_relaxed);
+}
+
+/*
  * Takes a ticket for an event. Every event takes one of the `msgs` tickets
  * (redbug's msgs: a call and its return are two); calls and process events
  * also take one of the `calls` tickets (returns of calls taken still come).
@@ -226,10 +250,19 @@ static bool fire(struct ctrace_point *pt,
         bool fired = false;
         for (uint32_t specs = a->specs; specs != 0; specs &= specs - 1) {
             const struct ctrace__spec *spec = s->specs[__builtin_ctz(specs)];
-            if (ctrace__spec_match(spec, args, nargs)) {
-                fired = true;
-                actions |= spec->action_mask;
-            }
+            /*
+             * The flat checks first (pattern.h): literals compared in place
+             * reject most calls; the full matcher runs only for what they
+             * cannot decide (guards, repeated variables, nested patterns).
+             */
+            enum ctrace__flat_result r =
+                ctrace__spec_flat_match(spec, args, nargs);
+            if (r == CTRACE__FLAT_NO ||
+                (r == CTRACE__FLAT_MAYBE &&
+                 !ctrace__spec_match(spec, args, nargs)))
+                continue;
+            fired = true;
+            actions |= spec->action_mask;
         }
         if (!fired)
             continue;
@@ -255,7 +288,7 @@ static bool fire(struct ctrace_point *pt,
             atomic_fetch_add_explicit(&s->shed, 1, memory_order_relaxed);
             goto want_return;
         }
-        uint64_t cost_start = ctrace__clock_ticks();
+        uint64_t cost_start = cost_begin(t);
         bool wants_ret = (actions & CTRACE__ACTION_RETURN) != 0;
         if (wants_ret)
             atomic_fetch_add_explicit(&s->outstanding, 1, memory_order_relaxed);
@@ -289,9 +322,7 @@ static bool fire(struct ctrace_point *pt,
             ctrace__proc_describe(
                 pid, ctrace__record_dump(&s->layout, r), s->layout.dump_bytes);
         ctrace__queue_commit(&s->queue, r);
-        atomic_fetch_add_explicit(&s->cost_ticks,
-                                  ctrace__clock_ticks() - cost_start,
-                                  memory_order_relaxed);
+        cost_end(s, cost_start);
         if (wants_ret)
             ret_mask |= UINT64_C(1) << i;
     want_return:;
@@ -365,7 +396,7 @@ void ctrace__traced_ret(void *arg,
             continue;
         atomic_fetch_sub_explicit(&s->outstanding, 1, memory_order_relaxed);
         /* Never shed: the call it belongs to was taken. */
-        uint64_t cost_start = ctrace__clock_ticks();
+        uint64_t cost_start = cost_begin(t);
         struct ctrace__record *r = take_ticket(s, false) ? reserve(s) : NULL;
         if (r == NULL)
             continue;
@@ -383,9 +414,7 @@ void ctrace__traced_ret(void *arg,
         if (value != NULL)
             ctrace__record_copy(&s->layout, r, value, 1);
         ctrace__queue_commit(&s->queue, r);
-        atomic_fetch_add_explicit(&s->cost_ticks,
-                                  ctrace__clock_ticks() - cost_start,
-                                  memory_order_relaxed);
+        cost_end(s, cost_start);
     }
     ctrace__thread_leave(t);
 }
