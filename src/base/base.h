@@ -68,6 +68,14 @@ char *ctrace__strndup(const char *s, size_t n);
 void ctrace__free(void *p);
 
 /*
+ * Copies the NUL-terminated `src` into `dst` of `size` bytes (size > 0),
+ * cut to size - 1 bytes and always terminated; returns the bytes copied.
+ * snprintf("%s") without the format machinery, for per-event paths.
+ * Thread-safety: any thread.
+ */
+size_t ctrace__strlcpy(char *dst, const char *src, size_t size);
+
+/*
  * For tests: `n` more allocations succeed, then one fails (returns NULL),
  * then the countdown is off again; a negative `n` switches it off now.
  * ctrace__alloc_failures() counts the allocations made to fail so far, so a

@@ -192,13 +192,13 @@ static void deliver(struct ctrace_session *s,
     bool may_be_dead =
         r->kind == CTRACE_EVENT_RETURN || r->kind == CTRACE_EVENT_EXIT;
     if (r->label != NULL && !may_be_dead) {
-        snprintf(label, sizeof(label), "%s", r->label);
+        ctrace__strlcpy(label, r->label, sizeof(label));
         ev.dead = false;
     } else {
         ev.dead =
             !ctrace__proc_label(r->pid, label, sizeof(label)) && may_be_dead;
         if (r->label != NULL)
-            snprintf(label, sizeof(label), "%s", r->label);
+            ctrace__strlcpy(label, r->label, sizeof(label));
     }
     ev.process = label[0] != '\0' ? label : NULL;
     struct ctrace_value *values = ctrace__record_values(r);
@@ -216,8 +216,8 @@ static void deliver(struct ctrace_session *s,
     ev.arity = r->nargs;
     ctrace__registry_lock();
     if (!point_gone(s, r->point)) {
-        snprintf(module, sizeof(module), "%s", r->point->module);
-        snprintf(function, sizeof(function), "%s", r->point->function);
+        ctrace__strlcpy(module, r->point->module, sizeof(module));
+        ctrace__strlcpy(function, r->point->function, sizeof(function));
         ev.arity = r->point->arity;
         /* The per-point count of ctrace__engine_armed_points(). */
         struct probe *p = atomic_load_explicit(&r->point->ctrace__probe,
@@ -253,7 +253,7 @@ static void deliver(struct ctrace_session *s,
         }
         if ((r->actions & CTRACE__ACTION_CALLER) && n >= 2) {
             /* frames[0] is the traced function; [1] called it. */
-            snprintf(caller, sizeof(caller), "%s", frames[1]);
+            ctrace__strlcpy(caller, frames[1], sizeof(caller));
             ev.caller = caller;
         }
     }
