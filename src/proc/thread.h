@@ -64,10 +64,29 @@ struct ctrace__thread {
 };
 
 /*
- * The calling thread's record, claimed on first use; NULL only when memory
- * runs out (the caller then raises no event).
+ * The calling thread's record (initial-exec TLS: one load, no call into
+ * the dynamic linker, which could allocate); NULL until it is claimed.
+ * Hidden: only the library reads it.
  */
-struct ctrace__thread *ctrace__thread_self(void);
+__attribute__((visibility(
+    "hidden"))) extern _Thread_local struct ctrace__thread *ctrace__thread_me
+    __attribute__((tls_model("initial-exec")));
+
+/* Claims the calling thread's record: ctrace__thread_self()'s slow path. */
+struct ctrace__thread *ctrace__thread_claim_self(void);
+
+/*
+ * The calling thread's record, claimed on first use; NULL only when memory
+ * runs out (the caller then raises no event). Inline: an armed trace point
+ * pays one thread-local load for it.
+ */
+static inline struct ctrace__thread *ctrace__thread_self(void)
+{
+    struct ctrace__thread *t = ctrace__thread_me;
+    if (__builtin_expect(t != NULL, 1))
+        return t;
+    return ctrace__thread_claim_self();
+}
 
 static inline void ctrace__thread_enter(struct ctrace__thread *t)
 {

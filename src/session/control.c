@@ -53,8 +53,10 @@ void ctrace__session_unpublish(struct ctrace_session *s)
             continue;
         struct probe *p = atomic_load_explicit(&a->point->ctrace__probe,
                                                memory_order_relaxed);
-        if (p != NULL)
+        if (p != NULL) {
             atomic_fetch_and(&p->sessions, ~(UINT64_C(1) << s->slot));
+            ctrace__probe_filter_update(p);
+        }
         ctrace__point_disarm(a->point);
     }
     atomic_store_explicit(&ctrace__slots[s->slot], NULL, memory_order_seq_cst);
@@ -383,14 +385,17 @@ static int arm_points(struct ctrace_session *s, struct ctrace_error *err)
             &p->index[s->slot], (uint32_t)i, memory_order_relaxed);
         atomic_fetch_or_explicit(
             &p->sessions, UINT64_C(1) << s->slot, memory_order_release);
+        ctrace__probe_filter_update(p);
         int rc = ctrace__point_arm(pt);
         if (rc < 0) {
             atomic_fetch_and(&p->sessions, ~(UINT64_C(1) << s->slot));
+            ctrace__probe_filter_update(p);
             /* Undo what was armed before this one. */
             for (size_t k = 0; k < i; k++) {
                 struct probe *q =
                     atomic_load(&s->armed[k].point->ctrace__probe);
                 atomic_fetch_and(&q->sessions, ~(UINT64_C(1) << s->slot));
+                ctrace__probe_filter_update(q);
                 ctrace__point_disarm(s->armed[k].point);
             }
             return ctrace__error_set(err,

@@ -73,6 +73,7 @@ static void hook_module_removed(void *arg,
         if (!inside || p->point == NULL)
             continue;
         atomic_store(&p->sessions, 0);
+        ctrace__probe_filter_update(p);
         atomic_store(&p->point->on, 0);
         atomic_store(&p->point->ctrace__probe, NULL);
         for (struct ctrace_session *s = ctrace__live_sessions; s != NULL;
@@ -130,6 +131,7 @@ static void atfork_child(void)
      */
     for (struct probe *p = ctrace__probes; p != NULL; p = p->next) {
         atomic_store(&p->sessions, 0);
+        atomic_store(&p->filter, 0);
         atomic_store(&p->point->on, 0);
     }
     for (unsigned i = 0; i < CTRACE__MAX_SESSIONS; i++)
@@ -288,4 +290,72 @@ size_t ctrace__engine_armed_points(ctrace__armed_point_fn fn, void *arg)
     }
     ctrace__registry_unlock();
     return n;
+}
+
+/* ---- The probe's filter (engine.h). ---- */
+
+/* The filter word and literal for `spec`, or false when it has none. */
+static bool
+filter_of(const struct ctrace__spec *spec, uint32_t *word, uint64_t lit[2])
+{
+    const struct ctrace__flat *f = &spec->flat;
+    if (f->nargs < 0 || (unsigned)f->nargs > PROBE_FILTER_NARGS_MAX)
+        return false;
+    uint32_t w = PROBE_FILTER_ON | ((uint32_t)f->nargs + 1) << 24;
+    lit[0] = lit[1] = 0;
+    for (unsigned k = 0; k < f->nchecks; k++) {
+        const struct ctrace__flat_check *c = &f->checks[k];
+        uint32_t op = PROBE_FILTER_OP_NONE;
+        switch ((enum ctrace__flat_op)c->op) {
+        case CTRACE__FLAT_BYTES:
+        case CTRACE__FLAT_PREFIX:
+            if (c->len > PROBE_FILTER_BYTES_MAX)
+                continue;
+            op = c->op == CTRACE__FLAT_BYTES ? PROBE_FILTER_OP_BYTES
+                                             : PROBE_FILTER_OP_PREFIX;
+            for (size_t b = 0; b < c->len; b++)
+                lit[b / 8] |= (uint64_t)(unsigned char)c->lit.bytes[b]
+                              << (8 * (b % 8));
+            break;
+        case CTRACE__FLAT_INT:
+            op = PROBE_FILTER_OP_INT;
+            lit[0] = (uint64_t)c->lit.i;
+            break;
+        case CTRACE__FLAT_UINT:
+            op = PROBE_FILTER_OP_UINT;
+            lit[0] = c->lit.u;
+            break;
+        case CTRACE__FLAT_ATOM:
+            continue;
+        }
+        w |= op << 1 | (uint32_t)c->arg << 8 | (uint32_t)c->len << 16;
+        break;
+    }
+    *word = w;
+    return true;
+}
+
+void ctrace__probe_filter_update(struct probe *p)
+{
+    uint32_t word = 0;
+    uint64_t lit[2] = {0, 0};
+    uint64_t mask = atomic_load(&p->sessions);
+    if (mask != 0 && (mask & (mask - 1)) == 0) {
+        unsigned i = (unsigned)__builtin_ctzll(mask);
+        struct ctrace_session *s = atomic_load(&ctrace__slots[i]);
+        uint32_t idx = atomic_load(&p->index[i]);
+        if (s != NULL && idx < s->narmed && s->armed[idx].point == p->point) {
+            uint32_t specs = s->armed[idx].specs;
+            bool one = specs != 0 && (specs & (specs - 1)) == 0;
+            if (!one || !filter_of(s->specs[__builtin_ctz(specs)], &word, lit))
+                word = 0;
+        }
+    }
+    uint32_t seq = atomic_load_explicit(&p->filter_seq, memory_order_relaxed);
+    atomic_store_explicit(&p->filter_seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&p->filter, word, memory_order_relaxed);
+    atomic_store_explicit(&p->filter_lit[0], lit[0], memory_order_relaxed);
+    atomic_store_explicit(&p->filter_lit[1], lit[1], memory_order_relaxed);
+    atomic_store_explicit(&p->filter_seq, seq + 2, memory_order_release);
 }
