@@ -501,7 +501,7 @@ ctrace_session_start(const char *const *specs,
     }
     s->opts = *opts;
     pthread_mutex_init(&s->lock, NULL);
-    ctrace__session_cond_init(&s->cond);
+    ctrace__cond_init_monotonic(&s->cond);
     snprintf(s->reason, sizeof(s->reason), "running");
     if (opts->procs == CTRACE_PROCS_PIDS && resolve_pids(s, opts, err) < 0) {
         ctrace__session_destroy(s);

@@ -94,19 +94,6 @@ static const struct ctrace__engine_hooks engine_hooks = {
     .now_ns = ctrace__traced_now,
 };
 
-/*
- * Timed waits on a session run on CLOCK_MONOTONIC: a step of the wall
- * clock must not make a consumer sleep for an hour or a wait end early.
- */
-void ctrace__session_cond_init(pthread_cond_t *c)
-{
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(c, &attr);
-    pthread_condattr_destroy(&attr);
-}
-
 /* ---- fork(): the child keeps no session. ---- */
 
 static void atfork_prepare(void)
@@ -144,7 +131,7 @@ static void atfork_child(void)
     for (struct ctrace_session *s = ctrace__live_sessions; s != NULL;
          s = s->next_live) {
         pthread_mutex_init(&s->lock, NULL);
-        ctrace__session_cond_init(&s->cond);
+        ctrace__cond_init_monotonic(&s->cond);
         s->state = STOPPED;
         s->consumer_started = false;
         if (s->final_reason == CTRACE_STOP_RUNNING) {
@@ -159,6 +146,12 @@ static void atfork_child(void)
     pthread_mutex_init(&ctrace__engine_lock, NULL);
 }
 
+static const struct ctrace__fork_steps fork_steps = {
+    .prepare = atfork_prepare,
+    .parent = atfork_parent,
+    .child = atfork_child,
+};
+
 void ctrace__engine_init(void)
 {
     ctrace__clock_init();
@@ -169,7 +162,7 @@ void ctrace__engine_init(void)
      */
     void *warm[4];
     (void)backtrace(warm, 4);
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    ctrace__fork_register(CTRACE__FORK_SESSIONS, &fork_steps);
     ctrace__engine_set_hooks(&engine_hooks);
 }
 /* Keeps the failure of a session's sink for ctrace__engine_sink_failures. */

@@ -274,13 +274,6 @@ extern uint64_t
 /* Runs once, before the first session starts (ctrace__engine_once). */
 void ctrace__engine_init(void);
 
-/*
- * A condition variable whose timed waits run on CLOCK_MONOTONIC: a step of
- * the wall clock must not make a consumer sleep for an hour or a wait end
- * early.
- */
-void ctrace__session_cond_init(pthread_cond_t *c);
-
 /* Keeps the failure of a session's sink for ctrace__engine_sink_failures. */
 void ctrace__engine_note_sink_failure(struct ctrace_session *s);
 
