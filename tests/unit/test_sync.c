@@ -34,11 +34,20 @@ static void note(char c)
     trail[trail_len] = '\0';
 }
 
-#define STEPS(r)                                                        \
-    static void prepare_##r(void) { note((char)('0' + (r))); }         \
-    static void parent_##r(void) { note((char)('a' + (r))); }          \
-    static void child_##r(void) { note((char)('A' + (r))); }           \
-    static const struct ctrace__fork_steps steps_##r = {               \
+#define STEPS(r)                                         \
+    static void prepare_##r(void)                        \
+    {                                                    \
+        note((char)('0' + (r)));                         \
+    }                                                    \
+    static void parent_##r(void)                         \
+    {                                                    \
+        note((char)('a' + (r)));                         \
+    }                                                    \
+    static void child_##r(void)                          \
+    {                                                    \
+        note((char)('A' + (r)));                         \
+    }                                                    \
+    static const struct ctrace__fork_steps steps_##r = { \
         .prepare = prepare_##r, .parent = parent_##r, .child = child_##r}
 
 STEPS(0);
@@ -128,8 +137,7 @@ static void monotonic_condition_times_out_by_the_monotonic_clock(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(
-            fork_runs_steps_in_lock_order_and_releases_in_reverse),
+        cmocka_unit_test(fork_runs_steps_in_lock_order_and_releases_in_reverse),
         cmocka_unit_test(registering_a_rank_again_replaces_its_steps),
         cmocka_unit_test(monotonic_condition_times_out_by_the_monotonic_clock),
     };
