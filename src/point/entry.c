@@ -119,11 +119,36 @@ static void enter_at(struct ctrace_point *point,
         frame->active = 1;
 }
 
+/* Whether the point's filter rejects the call (point.h). */
+static inline bool rejected(struct ctrace_point *point,
+                            size_t nargs,
+                            const struct ctrace_value *args)
+{
+    const struct ctrace__point_filter *f =
+        atomic_load_explicit(&point->ctrace__probe, memory_order_acquire);
+    return f != NULL && ctrace__point_filter_rejects(f, nargs, args);
+}
+
+void ctrace__point_filter_set(struct ctrace__point_filter *f,
+                              uint32_t word,
+                              const uint64_t lit[2])
+{
+    uint32_t seq = atomic_load_explicit(&f->seq, memory_order_relaxed);
+    atomic_store_explicit(&f->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&f->word, word, memory_order_relaxed);
+    atomic_store_explicit(&f->lit[0], lit[0], memory_order_relaxed);
+    atomic_store_explicit(&f->lit[1], lit[1], memory_order_relaxed);
+    atomic_store_explicit(&f->seq, seq + 2, memory_order_release);
+}
+
 void ctrace__enter(struct ctrace_point *point,
                    struct ctrace__frame *frame,
                    size_t nargs,
                    const struct ctrace_value *args)
 {
+    if (rejected(point, nargs, args))
+        return;
     enter_at(point, frame, nargs, args, (uintptr_t)__builtin_return_address(0));
 }
 
@@ -145,6 +170,9 @@ void ctrace__enter_lazy(struct ctrace_point *point,
     size_t nargs = point->arity;
     if (nargs > CTRACE_POINT_ARGS_MAX)
         nargs = CTRACE_POINT_ARGS_MAX;
+    /* Before any string is measured: most armed calls end here. */
+    if (rejected(point, nargs, args))
+        return;
     for (size_t i = 0; i < nargs; i++) {
         v[i] = args[i];
         measure(&v[i]);

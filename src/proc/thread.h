@@ -47,7 +47,10 @@ struct ctrace__thread {
     int tid;
     /* The thread's current process entry; proc.c's, under its lock. */
     struct ctrace__proc *proc;
-    /* The last armed trace point the thread passed (session/traced.c). */
+    /*
+     * The last armed trace point the thread passed (session/traced.c),
+     * but for calls the point's own filter rejected (point/point.h).
+     */
     const struct ctrace_point *_Atomic current;
     /*
      * The label of the current process, interned (never freed) so that an

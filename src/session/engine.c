@@ -118,7 +118,7 @@ static void atfork_child(void)
      */
     for (struct probe *p = ctrace__probes; p != NULL; p = p->next) {
         atomic_store(&p->sessions, 0);
-        atomic_store(&p->filter, 0);
+        ctrace__point_filter_set(&p->filter, 0, (const uint64_t[2]){0, 0});
         atomic_store(&p->point->on, 0);
     }
     for (unsigned i = 0; i < CTRACE__MAX_SESSIONS; i++)
@@ -292,39 +292,38 @@ static bool
 filter_of(const struct ctrace__spec *spec, uint32_t *word, uint64_t lit[2])
 {
     const struct ctrace__flat *f = &spec->flat;
-    if (f->nargs < 0 || (unsigned)f->nargs > PROBE_FILTER_NARGS_MAX)
+    if (f->nargs < 0 || (unsigned)f->nargs > CTRACE__FILTER_NARGS_MAX)
         return false;
-    uint32_t w = PROBE_FILTER_ON | ((uint32_t)f->nargs + 1) << 24;
+    unsigned op = CTRACE__FILTER_OP_NONE, arg = 0, len = 0;
     lit[0] = lit[1] = 0;
-    for (unsigned k = 0; k < f->nchecks; k++) {
+    for (unsigned k = 0; k < f->nchecks && op == CTRACE__FILTER_OP_NONE; k++) {
         const struct ctrace__flat_check *c = &f->checks[k];
-        uint32_t op = PROBE_FILTER_OP_NONE;
         switch ((enum ctrace__flat_op)c->op) {
         case CTRACE__FLAT_BYTES:
         case CTRACE__FLAT_PREFIX:
-            if (c->len > PROBE_FILTER_BYTES_MAX)
+            if (c->len > CTRACE__FILTER_BYTES_MAX)
                 continue;
-            op = c->op == CTRACE__FLAT_BYTES ? PROBE_FILTER_OP_BYTES
-                                             : PROBE_FILTER_OP_PREFIX;
+            op = c->op == CTRACE__FLAT_BYTES ? CTRACE__FILTER_OP_BYTES
+                                             : CTRACE__FILTER_OP_PREFIX;
+            len = (unsigned)c->len;
             for (size_t b = 0; b < c->len; b++)
                 lit[b / 8] |= (uint64_t)(unsigned char)c->lit.bytes[b]
                               << (8 * (b % 8));
             break;
         case CTRACE__FLAT_INT:
-            op = PROBE_FILTER_OP_INT;
+            op = CTRACE__FILTER_OP_INT;
             lit[0] = (uint64_t)c->lit.i;
             break;
         case CTRACE__FLAT_UINT:
-            op = PROBE_FILTER_OP_UINT;
+            op = CTRACE__FILTER_OP_UINT;
             lit[0] = c->lit.u;
             break;
         case CTRACE__FLAT_ATOM:
             continue;
         }
-        w |= op << 1 | (uint32_t)c->arg << 8 | (uint32_t)c->len << 16;
-        break;
+        arg = c->arg;
     }
-    *word = w;
+    *word = ctrace__filter_word(op, arg, len, (unsigned)f->nargs + 1);
     return true;
 }
 
@@ -344,11 +343,5 @@ void ctrace__probe_filter_update(struct probe *p)
                 word = 0;
         }
     }
-    uint32_t seq = atomic_load_explicit(&p->filter_seq, memory_order_relaxed);
-    atomic_store_explicit(&p->filter_seq, seq + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&p->filter, word, memory_order_relaxed);
-    atomic_store_explicit(&p->filter_lit[0], lit[0], memory_order_relaxed);
-    atomic_store_explicit(&p->filter_lit[1], lit[1], memory_order_relaxed);
-    atomic_store_explicit(&p->filter_seq, seq + 2, memory_order_release);
+    ctrace__point_filter_set(&p->filter, word, lit);
 }

@@ -95,6 +95,12 @@
  * unloaded, so a traced thread holding it can never see it freed.
  */
 struct probe {
+    /*
+     * First, as point.h requires: the point's filter, which the entry
+     * points run before calling the engine. ctrace__probe_filter_update()
+     * keeps it in step with the sessions below.
+     */
+    struct ctrace__point_filter filter;
     _Atomic uint64_t sessions;
     _Atomic uint32_t index[CTRACE__MAX_SESSIONS];
     struct probe *next; /* all ctrace__probes, for module removal and fork */
@@ -104,37 +110,10 @@ struct probe {
      * metrics. Counted by consumers in deliver(), never on traced threads.
      */
     atomic_uint_fast64_t delivered;
-    /*
-     * The point's filter: when one spec of one session selects the point,
-     * a copy of its argument count and first flat check (pattern.h), so
-     * that a traced thread rejects a call with a few loads and compares
-     * before it looks at any session. Written under the registry lock by
-     * ctrace__probe_filter_update() as a sequence lock (odd `filter_seq`
-     * while it changes); every field is an atomic read relaxed, so a
-     * reader that raced a writer sees the sequence move and ignores what
-     * it read. Being part of the probe, it is never freed under a reader.
-     */
-    _Atomic uint32_t filter_seq;
-    _Atomic uint32_t filter; /* PROBE_FILTER_ bits; 0: no filter */
-    _Atomic uint64_t filter_lit[2];
 };
 
-/*
- * The fields of probe.filter: ON, the check (FILTER_OP_*), the argument it
- * reads, the literal's length, and the argument count plus one (0: any).
- */
-#define PROBE_FILTER_ON        1u
-#define PROBE_FILTER_OP(w)     (((w) >> 1) & 7u)
-#define PROBE_FILTER_ARG(w)    (((w) >> 8) & 0xffu)
-#define PROBE_FILTER_LEN(w)    (((w) >> 16) & 0xffu)
-#define PROBE_FILTER_NARGS(w)  ((w) >> 24)
-#define PROBE_FILTER_OP_NONE   0u
-#define PROBE_FILTER_OP_BYTES  1u /* string or bytes equal to lit */
-#define PROBE_FILTER_OP_PREFIX 2u /* string or bytes starting with lit */
-#define PROBE_FILTER_OP_INT    3u /* an integer equal to (int64_t)lit[0] */
-#define PROBE_FILTER_OP_UINT   4u /* a UINT equal to lit[0] */
-#define PROBE_FILTER_BYTES_MAX 16u
-#define PROBE_FILTER_NARGS_MAX 254u
+_Static_assert(offsetof(struct probe, filter) == 0,
+               "point.h reads the filter at the start of the probe");
 
 /*
  * `count(N, ...)` at one point: calls per distinct key (the chosen

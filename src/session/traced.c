@@ -336,60 +336,6 @@ __attribute__((noinline)) static bool fire(struct ctrace_point *pt,
     return true;
 }
 
-/*
- * Whether the point's filter (engine.h) rejects the call: the one spec
- * that selects the point wants another argument count, or its first flat
- * check fails. False when there is no filter or it changed while read.
- */
-static inline bool filter_rejects(const struct probe *p,
-                                  size_t nargs,
-                                  const struct ctrace_value *args)
-{
-    uint32_t seq = atomic_load_explicit(&p->filter_seq, memory_order_acquire);
-    uint32_t w = atomic_load_explicit(&p->filter, memory_order_relaxed);
-    if ((w & PROBE_FILTER_ON) == 0)
-        return false;
-    uint64_t lit0 =
-        atomic_load_explicit(&p->filter_lit[0], memory_order_relaxed);
-    uint64_t lit1 =
-        atomic_load_explicit(&p->filter_lit[1], memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
-    if ((seq & 1) != 0 ||
-        atomic_load_explicit(&p->filter_seq, memory_order_relaxed) != seq)
-        return false;
-    if (PROBE_FILTER_NARGS(w) != 0 && PROBE_FILTER_NARGS(w) - 1 != nargs)
-        return true;
-    const struct ctrace_value *v = &args[PROBE_FILTER_ARG(w)];
-    switch (PROBE_FILTER_OP(w)) {
-    case PROBE_FILTER_OP_BYTES:
-    case PROBE_FILTER_OP_PREFIX: {
-        if (v->kind != CTRACE_VALUE_STRING && v->kind != CTRACE_VALUE_BYTES)
-            return true;
-        size_t len = PROBE_FILTER_LEN(w);
-        if (PROBE_FILTER_OP(w) == PROBE_FILTER_OP_BYTES ? v->as.str.len != len
-                                                        : v->as.str.len < len)
-            return true;
-        const unsigned char *b = (const unsigned char *)v->as.str.ptr;
-        for (size_t k = 0; k < len; k++) {
-            uint64_t word = k < 8 ? lit0 : lit1;
-            if (b[k] != (unsigned char)(word >> (8 * (k % 8))))
-                return true;
-        }
-        return false;
-    }
-    case PROBE_FILTER_OP_INT:
-        if (v->kind == CTRACE_VALUE_INT)
-            return v->as.i != (int64_t)lit0;
-        if (v->kind == CTRACE_VALUE_UINT)
-            return (int64_t)lit0 < 0 || v->as.u != lit0;
-        return true;
-    case PROBE_FILTER_OP_UINT:
-        return v->kind != CTRACE_VALUE_UINT || v->as.u != lit0;
-    default:
-        return false;
-    }
-}
-
 bool ctrace__traced_enter(void *arg,
                           struct ctrace_point *pt,
                           void *probe,
@@ -398,17 +344,7 @@ bool ctrace__traced_enter(void *arg,
                           const struct ctrace_value *args)
 {
     (void)arg;
-    /*
-     * A call the point's filter rejects costs no more than this: only
-     * the thread's current point is kept up to date (processes show it),
-     * when the thread has a record already.
-     */
-    if (probe != NULL && filter_rejects(probe, nargs, args)) {
-        struct ctrace__thread *t = ctrace__thread_me;
-        if (t != NULL)
-            atomic_store_explicit(&t->current, pt, memory_order_relaxed);
-        return false;
-    }
+    /* Calls the point's filter rejects never get here (point.h). */
     return fire(pt, probe, frame, nargs, args, false);
 }
 

@@ -526,6 +526,8 @@ point_filter_follows_the_sessions_that_select_the_point(void **state)
     enter("Murka", "Minsk");
     ctrace_session_free(a);
     enter("Tihon", "Minsk");
+    enter("Murkas", "Minsk"); /* longer than the literal: no match */
+    enter("Murk", "Minsk");   /* shorter */
     enter("Murka", "Praha");
     ctrace_session_free(b);
     assert_int_equal(seen->n, 2);
