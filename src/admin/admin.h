@@ -12,7 +12,7 @@
  *   servers' state and sys, metrics);
  * - token.c: the token file.
  *
- * Threads. libmicrohttpd runs one internal epoll thread that calls every
+ * Threads. libmicrohttpd runs one internal poll() thread that calls every
  * handler; nothing on it blocks for long. Requests that may block (a
  * proc_window, a sys request to a busy server, stopping a session) suspend
  * their connection and run on a worker thread of their lane (below), which
@@ -71,7 +71,7 @@ enum admin_lane { LANE_CONTROL, LANE_WINDOW, LANE_OTHER, ADMIN_LANES };
  * idle one (not a stream) may stay. A request must be in full within
  * ADMIN_REQUEST_DEADLINE_MS of its connection's start or of the previous
  * answer, however its bytes trickle in (deadline.h). The thread of
- * libmicrohttpd waits on epoll, so a slow connection costs a slot, never a
+ * libmicrohttpd waits in poll(), so a slow connection costs a slot, never a
  * thread; the per-address cap keeps one client from taking every slot.
  */
 #define ADMIN_MAX_CONNECTIONS     2048
