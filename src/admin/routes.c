@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/jobs.h"
+#include "admin/reply.h"
 #include "ctrace/point.h"
 #include "ctrace/server.h"
 #include "pattern/pattern.h"

@@ -37,6 +37,8 @@
 #include <time.h>
 
 #include "admin/admin.h"
+#include "admin/jobs.h"
+#include "admin/reply.h"
 #include "pattern/pattern.h"
 #include "session/session.h"
 #include "sink/sink.h"
