@@ -420,4 +420,3 @@ bool ctrace__admin_from_loopback(struct MHD_Connection *conn)
     }
     return false;
 }
-
