@@ -2,8 +2,9 @@
 /*
  * The HTTP front of cat_traveler. See http.h.
  *
- * libmicrohttpd runs one epoll thread, or a pool of them (--threads), each
- * serving many connections; handlers never block on I/O, so that suits
+ * libmicrohttpd runs one poll() thread, or a pool of them (--threads), each
+ * serving many connections (not epoll: see docs/architecture.md,
+ * "Connections"); handlers never block on I/O, so that suits
  * many small requests. A request body is read into a buffer of at most
  * CAT_BODY_MAX bytes: a Content-Length above that is answered with 413
  * before any byte of the body is read, and a body without one (chunked) is
@@ -718,7 +719,7 @@ struct cat_http *cat_http_start(const struct cat_http_opts *opts,
                                .sin6_port = htons((uint16_t)opts->port)};
     struct sockaddr *addr;
     unsigned int flags =
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (inet_pton(AF_INET, opts->bind, &in4.sin_addr) == 1) {
         addr = (struct sockaddr *)&in4;
     } else if (inet_pton(AF_INET6, opts->bind, &in6.sin6_addr) == 1) {

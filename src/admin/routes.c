@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/jobs.h"
+#include "admin/reply.h"
 #include "ctrace/point.h"
 #include "ctrace/server.h"
 #include "pattern/pattern.h"
@@ -655,16 +657,32 @@ static void reply_state(struct request *rq, char *text, json_t *fallback)
     set_etag(rq, version);
 }
 
-static void get_state_job(struct request *rq)
+/*
+ * A worker: asks the request's server for its state or status with `get`
+ * (ctrace_sys_get_state or ctrace_sys_get_status) into *text (free it
+ * with ctrace_free()). Returns false with an error reply set when the
+ * call failed.
+ */
+static bool
+sys_text(struct request *rq,
+         int (*get)(uint64_t, uint32_t, char **, struct ctrace_error *),
+         char **text)
 {
-    char *text = NULL;
+    *text = NULL;
     struct ctrace_error e = {0};
-    int rc = ctrace_sys_get_state(rq->pid, 0, &text, &e);
+    int rc = get(rq->pid, 0, text, &e);
     if (rc < 0) {
         sys_error(rq, rc, &e);
-        return;
+        return false;
     }
-    reply_state(rq, text, NULL);
+    return true;
+}
+
+static void get_state_job(struct request *rq)
+{
+    char *text;
+    if (sys_text(rq, ctrace_sys_get_state, &text))
+        reply_state(rq, text, NULL);
 }
 
 /* PUT (replace) and PATCH (JSON merge patch) of a state. */
@@ -795,13 +813,9 @@ void ctrace__admin_state(struct request *rq)
 
 static void status_job(struct request *rq)
 {
-    char *text = NULL;
-    struct ctrace_error e = {0};
-    int rc = ctrace_sys_get_status(rq->pid, 0, &text, &e);
-    if (rc < 0) {
-        sys_error(rq, rc, &e);
+    char *text;
+    if (!sys_text(rq, ctrace_sys_get_status, &text))
         return;
-    }
     json_t *status = server_json(rq, text, "status");
     ctrace_free(text);
     if (status != NULL)
