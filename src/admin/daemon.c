@@ -531,8 +531,12 @@ static int listen_on(struct admin *a, bool *ipv6, struct ctrace_error *err)
     }
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return ctrace__error_set(
-            err, -errno, 0, 0, "cannot make a socket: %s", strerror(errno));
+        return ctrace__error_set(err,
+                                 -errno,
+                                 0,
+                                 0,
+                                 "cannot make a socket: %s",
+                                 ctrace_strerror(-errno));
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, addr, addr_len) != 0 || listen(fd, 1024) != 0) {
@@ -547,7 +551,7 @@ static int listen_on(struct admin *a, bool *ipv6, struct ctrace_error *err)
                                  a->bind,
                                  *ipv6 ? "]" : "",
                                  (unsigned)a->opts.port,
-                                 strerror(e));
+                                 ctrace_strerror(-e));
     }
     struct sockaddr_storage got;
     socklen_t got_len = sizeof(got);
@@ -606,16 +610,6 @@ static void admin_free(struct admin *a)
     ctrace__free(a);
 }
 
-/* Condition variables that wait on CLOCK_MONOTONIC deadlines. */
-static void cond_init(pthread_cond_t *c)
-{
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(c, &attr);
-    pthread_condattr_destroy(&attr);
-}
-
 /* Stops the threads ctrace_admin_start() started, daemon excepted. */
 static void stop_threads(struct admin *a)
 {
@@ -651,9 +645,9 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     atomic_init(&a->stopping, false);
     atomic_init(&a->suspended, 0);
     pthread_mutex_init(&a->lock, NULL);
-    cond_init(&a->tick);
+    ctrace__cond_init_monotonic(&a->tick);
     for (unsigned l = 0; l < ADMIN_LANES; l++)
-        cond_init(&a->lanes[l].work);
+        ctrace__cond_init_monotonic(&a->lanes[l].work);
     a->bind = ctrace__strdup(opts->bind);
     if (a->bind == NULL) {
         ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
@@ -725,7 +719,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
                               0,
                               "cannot start a thread of the admin endpoint: "
                               "%s",
-                              strerror(rc));
+                              ctrace_strerror(-rc));
         else
             ctrace__error_set(err,
                               CTRACE_ENOMEM,

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "ctrace/error.h"
 
 /* ---- Output helpers. ---- */
 
@@ -582,14 +583,14 @@ int ctrace_cli_replace_state(struct ctrace_cli *cli, int argc, char **argv)
         FILE *f = strcmp(arg, "@-") == 0 ? stdin : fopen(arg + 1, "r");
         if (f == NULL)
             return ctrace_cli_usage_error(
-                cmd, "cannot read %s: %s", arg + 1, strerror(errno));
+                cmd, "cannot read %s: %s", arg + 1, ctrace_strerror(-errno));
         text = read_all(f);
         int e = errno;
         if (f != stdin)
             fclose(f);
         if (text == NULL)
             return ctrace_cli_usage_error(
-                cmd, "cannot read %s: %s", arg + 1, strerror(e));
+                cmd, "cannot read %s: %s", arg + 1, ctrace_strerror(-e));
     }
     json_error_t jerr;
     json_t *state =

@@ -417,7 +417,12 @@ static void fork_child(void)
 
 static void fork_handlers(void)
 {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    static const struct ctrace__fork_steps steps = {
+        .prepare = fork_prepare,
+        .parent = fork_parent,
+        .child = fork_child,
+    };
+    ctrace__fork_register(CTRACE__FORK_PROCS, &steps);
 }
 
 void ctrace__proc_thread_claimed(struct ctrace__thread *t)

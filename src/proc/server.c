@@ -657,15 +657,6 @@ static void fork_parent(void)
     pthread_mutex_unlock(&list_lock);
 }
 
-static void init_cond(pthread_cond_t *cv)
-{
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &ca);
-    pthread_condattr_destroy(&ca);
-}
-
 /*
  * Only the thread that called fork() lives on in the child. The servers'
  * threads did not come along (their processes were dropped from the table
@@ -685,8 +676,8 @@ static void fork_child(void)
     for (struct ctrace_server *srv = servers; srv != NULL; srv = srv->next) {
         pthread_mutex_init(&srv->lock, NULL);
         pthread_mutex_init(&srv->trace_lock, NULL);
-        init_cond(&srv->wake);
-        init_cond(&srv->done_cv);
+        ctrace__cond_init_monotonic(&srv->wake);
+        ctrace__cond_init_monotonic(&srv->done_cv);
         atomic_store(&srv->refs, 1); /* the owner's */
         for (uint32_t i = 0; i < srv->count; i++)
             srv->slots[(srv->head + i) % srv->mailbox].call = NULL;
@@ -714,7 +705,12 @@ static void fork_child(void)
 static void install_hook(void)
 {
     ctrace__proc_set_exit_hook(exit_hook);
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    static const struct ctrace__fork_steps steps = {
+        .prepare = fork_prepare,
+        .parent = fork_parent,
+        .child = fork_child,
+    };
+    ctrace__fork_register(CTRACE__FORK_SERVERS, &steps);
 }
 
 /* ---- The server thread. ---- */
@@ -1487,9 +1483,8 @@ server_new(const struct ctrace_server_callbacks *cb,
     srv->arena = ctrace__malloc((size_t)srv->mailbox * srv->slot_size);
     srv->cur = ctrace__malloc(srv->slot_size);
     srv->reply_buf = ctrace__malloc(srv->max_msg);
-    pthread_condattr_t ca;
     bool ok = srv->slots != NULL && srv->arena != NULL && srv->cur != NULL &&
-              srv->reply_buf != NULL && pthread_condattr_init(&ca) == 0;
+              srv->reply_buf != NULL;
     if (!ok) {
         ctrace__free(srv->slots);
         ctrace__free(srv->arena);
@@ -1500,10 +1495,8 @@ server_new(const struct ctrace_server_callbacks *cb,
     }
     for (uint32_t i = 0; i < srv->mailbox; i++)
         srv->slots[i].data = srv->arena + (size_t)i * srv->slot_size;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&srv->wake, &ca);
-    pthread_cond_init(&srv->done_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ctrace__cond_init_monotonic(&srv->wake);
+    ctrace__cond_init_monotonic(&srv->done_cv);
     pthread_mutex_init(&srv->lock, NULL);
     pthread_mutex_init(&srv->trace_lock, NULL);
     return srv;
@@ -1553,7 +1546,7 @@ ctrace_server_start(const struct ctrace_server_callbacks *cb,
                           0,
                           0,
                           "cannot start the server's thread: %s",
-                          strerror(rc));
+                          ctrace_strerror(-rc));
         return NULL;
     }
     /*

@@ -634,7 +634,7 @@ ctrace_session_start(const char *const *specs,
                           0,
                           0,
                           "cannot start the consumer thread: %s",
-                          strerror(rc));
+                          ctrace_strerror(-rc));
         rc = -rc;
         goto fail_published;
     }
