@@ -10,12 +10,12 @@
  *   rendered events each keeps for its Server-Sent Events stream, and the
  *   housekeeping thread that ends streams and sessions;
  * - routes.c: the other endpoints (system, points, pattern, processes,
- *   servers' state and sys, metrics);
+ *   metrics); routes_sys.c: servers' state, status and sys;
  * - daemon.c: the libmicrohttpd daemon, the access handler, routing,
  *   authentication, start and stop.
  *
  * Calls go down this list only, the two handler files being one level:
- *   daemon.c -> routes.c, sessions.c -> jobs.c -> reply.c
+ *   daemon.c -> routes.c, routes_sys.c, sessions.c -> jobs.c -> reply.c
  *   (daemon.c -> token.c; routes.c -> sessions.c for counts and limits)
  * so reply.c and jobs.c never call a handler or the daemon; ctest
  * layers.admin checks it on the objects. deadline.c stands apart (the demo

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The trace sessions the admin endpoint starts, and their event streams.
+ * One concept, the sessions resource over HTTP (start, list, stream, stop,
+ * reap), and so one file although it is over 900 lines.
  *
  * Each session has a record (struct asession) that owns the engine's
  * session and a bounded buffer of Server-Sent Events frames: the session's
