@@ -24,7 +24,6 @@
 #include "point/point.h"
 #include "session/session.h"
 
-
 /* ---- Servers: state, status, sys. ---- */
 
 /* Finds the server named in the path, or replies 404 or 409. */
