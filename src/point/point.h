@@ -238,8 +238,10 @@ size_t ctrace__registry_suggest(const char *module,
 
 /*
  * Publishes what the engine wants traced threads to find for `point`, with
- * release ordering; the slow path loads it with acquire.
- * Called with registry lock held.
+ * release ordering; the slow path loads it with acquire. A non-NULL
+ * probe must begin with a struct ctrace__point_filter (below), which the
+ * slow path reads before calling the engine. Called with registry lock
+ * held.
  */
 void ctrace__point_set_probe(struct ctrace_point *point, void *probe);
 

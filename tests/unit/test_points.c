@@ -953,7 +953,11 @@ static void arming_counts_sessions(void **state)
 static void the_slow_path_sees_the_published_probe(void **state)
 {
     (void)state;
-    static int probe_data = 42;
+    /* A probe begins with the point's filter (point.h); zero: no filter. */
+    static struct {
+        struct ctrace__point_filter filter;
+        int data;
+    } probe_data = {.data = 42};
     struct ctrace_point *pt = find("test_points", "exits", 1);
     assert_non_null(pt);
     ctrace__registry_lock();
@@ -986,6 +990,7 @@ static void disabled_translation_units_register_and_call_nothing(void **s)
 /* ---- Concurrency (meant for ThreadSanitizer). ---- */
 
 struct probe {
+    struct ctrace__point_filter filter; /* first, as point.h requires */
     int generation;
 };
 
