@@ -2,16 +2,18 @@
 /*
  * The HTTP front of cat_traveler. See http.h.
  *
- * libmicrohttpd runs one epoll thread, or a pool of them (--threads), each
- * serving many connections; handlers never block on I/O, so that suits
- * many small requests. The drift scenario has a thread per connection
- * instead: its requests sleep in the handler, and two connections that
- * landed on one pool thread would take turns, never overlap. A request body is
- * read into a buffer of at most CAT_BODY_MAX bytes: a Content-Length above that
- * is answered with 413 before any byte of the body is read, and a body without
- * one (chunked) is counted while it arrives, dropped once over the cap, and
- * answered with 413 at its end. Bodies are parsed with jansson, duplicate keys
- * rejected; names must be valid UTF-8 without NUL or control characters.
+ * libmicrohttpd runs one poll() thread, or a pool of them (--threads), each
+ * serving many connections (not epoll: see docs/architecture.md,
+ * "Connections"); handlers never block on I/O, so that suits many small
+ * requests. The drift scenario has a thread per connection instead: its
+ * requests sleep in the handler, and two connections that landed on one
+ * pool thread would take turns, never overlap. A request body is read into
+ * a buffer of at most CAT_BODY_MAX bytes: a Content-Length above that is
+ * answered with 413 before any byte of the body is read, and a body
+ * without one (chunked) is counted while it arrives, dropped once over the
+ * cap, and answered with 413 at its end. Bodies are parsed with jansson,
+ * duplicate keys rejected; names must be valid UTF-8 without NUL or
+ * control characters.
  */
 #include "http.h"
 
@@ -720,10 +722,8 @@ struct cat_http *cat_http_start(const struct cat_http_opts *opts,
                                .sin6_port = htons((uint16_t)opts->port)};
     struct sockaddr *addr;
     unsigned int flags =
-        (opts->thread_per_connection
-             ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD
-             : MHD_USE_EPOLL_INTERNAL_THREAD) |
-        MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        (opts->thread_per_connection ? MHD_USE_THREAD_PER_CONNECTION : 0) |
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (inet_pton(AF_INET, opts->bind, &in4.sin_addr) == 1) {
         addr = (struct sockaddr *)&in4;
     } else if (inet_pton(AF_INET6, opts->bind, &in6.sin6_addr) == 1) {

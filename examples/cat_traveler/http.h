@@ -22,7 +22,7 @@
 struct cat_http_opts {
     const char *bind;         /* an IPv4 or IPv6 address literal */
     unsigned port;            /* 0 picks a free port */
-    unsigned threads;         /* 1: one epoll thread; more: a pool */
+    unsigned threads;         /* 1: one poll() thread; more: a pool */
     unsigned timeout_s;       /* idle connections are closed after this */
     unsigned max_connections; /* accepted at once, over all threads */
     unsigned max_per_ip;      /* at once from one address; 0: no limit */

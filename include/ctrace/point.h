@@ -20,18 +20,25 @@
  * at all while the point is off: trace arguments must have no side effects
  * (LTTng makes the same rule). What a point adds to a small leaf function
  * with two string arguments (enter(cat, town), 81.75 instructions without a
- * point), counted on the traced thread by tests/bench/callgrind.sh, gcc 12
- * at -O2, x86-64:
+ * point), counted on the traced thread by tests/bench/callgrind.sh (Release
+ * build, 20000 calls), x86-64:
  *
- *     disabled: no session selects the point                     +30
- *     armed, the session's argument pattern rejects the call    +447
- *     recorded: the call and its two strings                    +660
- *     recorded with `-> return`: call, return value, duration  +1015
+ *                                                           gcc 12  clang 14
+ *     disabled: no session selects the point                    +8        +7
+ *     armed, the session's argument pattern rejects the call  +506      +483
+ *     recorded: the call and its two strings                  +728      +704
+ *     recorded with `-> return`: call, return value, duration +1106     +1078
  *
- * The disabled figure is more than a load and a branch because the slow
- * path is a call: the compiler keeps values that live across it in
- * callee-saved registers (with clang the disabled point costs +16).
- * docs/performance.md has the details, clang's figures and the times.
+ * On x86-64 (ELF, gcc or clang) the slow path goes through small asm
+ * trampolines that keep every general-purpose register (ctrace/point_impl.h
+ * says how), so the compiler keeps nothing in callee-saved registers for
+ * it; what remains off is a store of the frame's flag, two compares with a
+ * memory operand, and the frame on the stack. With -DCTRACE_NO_TRAMPOLINES,
+ * and on other targets, the slow path is a plain call and the disabled
+ * point costs +30 (gcc) or +16 (clang); the armed rows are about 80
+ * instructions lower then, since the trampolines save and restore
+ * registers and the library measures the strings.
+ * docs/performance.md has the details and the times.
  *
  * Descriptors. Each point is a block-scope `static struct ctrace_point`,
  * plus a pointer to it placed in the ELF section `ctrace_points`. Because

@@ -266,6 +266,253 @@ CTRACE_API void ctrace__unregister_module(struct ctrace_point *const *start,
                                           struct ctrace_point *const *stop);
 
 /*
+ * Register-preserving entry points (x86-64 ELF, gcc and clang; define
+ * CTRACE_NO_TRAMPOLINES to use the plain calls above instead). A plain call
+ * on the slow path makes the compiler keep whatever lives across it in
+ * callee-saved registers, and save those on the fast path too: that was most
+ * of a disabled point's cost. Instead the macros call small asm trampolines
+ * that save every general-purpose register, align the stack and call
+ * ctrace__enter_lazy(), ctrace__return_lazy() or ctrace__exit(). The call
+ * is an asm statement that first steps over the red zone (128 bytes), takes
+ * its operands in %rax, %r10 and %r11 (registers that hold no argument of
+ * the traced function) and clobbers only flags, vector and x87 registers,
+ * so the traced function keeps its values where they are. The trampolines'
+ * CFI describes the 128-byte step, so unwinding through them (`stack`,
+ * `caller`) lands on the traced function's frame as its own CFI expects.
+ * ctrace__enter_lazy() also gets the trampoline's return address, the one
+ * into the traced function, where a captured stack starts.
+ *
+ * The trampolines are emitted by every translation unit that includes this
+ * header, as hidden, weak functions in COMDAT sections: each module (the
+ * program, each shared object) keeps one copy and calls it directly. Not
+ * through the PLT: lazy binding does not preserve %r10 and %r11.
+ *
+ * Lazy strings: with the trampolines, a C string argument or return value is
+ * passed with the length CTRACE__LEN_LAZY, and ctrace__enter_lazy() or
+ * ctrace__return_lazy() measures it, so the slow path makes no strlen()
+ * call of its own.
+ */
+#if !defined(CTRACE_NO_TRAMPOLINES) && defined(__x86_64__) && defined(__ELF__)
+#define CTRACE__TRAMPOLINES 1
+#else
+#define CTRACE__TRAMPOLINES 0
+#endif
+
+/* A string value whose length the library measures (strlen()). */
+#define CTRACE__LEN_LAZY SIZE_MAX
+
+/*
+ * The C sides of the trampolines. ctrace__enter_lazy() is ctrace__enter()
+ * with point->arity arguments and `ra`, the return address into the traced
+ * function, given rather than taken; both measure strings of length
+ * CTRACE__LEN_LAZY first.
+ * Thread-safety: any thread.
+ */
+CTRACE_API CTRACE__COLD void ctrace__enter_lazy(struct ctrace_point *point,
+                                                struct ctrace__frame *frame,
+                                                const struct ctrace_value *args,
+                                                uintptr_t ra);
+CTRACE_API CTRACE__COLD void
+ctrace__return_lazy(struct ctrace__frame *frame,
+                    const struct ctrace_value *value);
+
+#if CTRACE__TRAMPOLINES
+
+/*
+ * One trampoline: `name` in its own COMDAT group; `setup` moves the
+ * operands into the argument registers of `target`, which it calls with
+ * every general-purpose register saved. The CFA is 136 above the stack
+ * pointer at entry: the return address, and the red zone the call site
+ * stepped over.
+ */
+/* clang-format off */
+#define CTRACE__TRAMPOLINE(name, target, setup)                               \
+    __asm__(".pushsection .text." #name ",\"axG\",@progbits," #name           \
+            ",comdat\n"                                                       \
+            ".weak " #name "\n"                                               \
+            ".hidden " #name "\n"                                             \
+            ".type " #name ",@function\n"                                     \
+            ".p2align 4\n"                                                    \
+            #name ":\n"                                                       \
+            ".cfi_startproc simple\n"                                         \
+            ".cfi_def_cfa %rsp, 136\n"                                        \
+            ".cfi_offset %rip, -136\n"                                        \
+            "push %rbp\n"                                                     \
+            ".cfi_adjust_cfa_offset 8\n"                                      \
+            ".cfi_offset %rbp, -144\n"                                        \
+            "mov %rsp, %rbp\n"                                                \
+            ".cfi_def_cfa_register %rbp\n"                                    \
+            "push %rax\n push %rcx\n push %rdx\n push %rsi\n push %rdi\n"     \
+            "push %r8\n push %r9\n push %r10\n push %r11\n"                   \
+            "and $-16, %rsp\n"                                                \
+            setup                                                             \
+            "call " #target "@PLT\n"                                          \
+            "lea -72(%rbp), %rsp\n"                                           \
+            "pop %r11\n pop %r10\n pop %r9\n pop %r8\n"                       \
+            "pop %rdi\n pop %rsi\n pop %rdx\n pop %rcx\n pop %rax\n"          \
+            "pop %rbp\n"                                                      \
+            ".cfi_def_cfa %rsp, 136\n"                                        \
+            ".cfi_restore %rbp\n"                                             \
+            "ret\n"                                                           \
+            ".cfi_endproc\n"                                                  \
+            ".size " #name ", .-" #name "\n"                                  \
+            ".popsection\n")
+
+/* Operands: enter (%rax point, %r10 frame, %r11 args), return (%r10 frame,
+ * %r11 value), exit (%r10 frame). 8(%rbp) is the return address. */
+CTRACE__TRAMPOLINE(ctrace__enter_pmrz, ctrace__enter_lazy,
+                   "mov %rax, %rdi\n mov %r10, %rsi\n mov %r11, %rdx\n"
+                   "mov 8(%rbp), %rcx\n");
+CTRACE__TRAMPOLINE(ctrace__return_pmrz, ctrace__return_lazy,
+                   "mov %r10, %rdi\n mov %r11, %rsi\n");
+CTRACE__TRAMPOLINE(ctrace__exit_pmrz, ctrace__exit, "mov %r10, %rdi\n");
+
+#if defined(__AVX512F__)
+#define CTRACE__AVX512_CLOBBERS                                               \
+    , "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", \
+    "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31",   \
+    "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"
+#else
+#define CTRACE__AVX512_CLOBBERS
+#endif
+#define CTRACE__CALL_CLOBBERS                                                 \
+    "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",   \
+    "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",      \
+    "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)",      \
+    "st(7)", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7"           \
+    CTRACE__AVX512_CLOBBERS
+#define CTRACE__ASM_CALL(fn) \
+    "lea -128(%%rsp), %%rsp\n\tcall " #fn "\n\tlea 128(%%rsp), %%rsp"
+/* clang-format on */
+
+static inline __attribute__((always_inline)) void
+ctrace__enter_rz(struct ctrace_point *point,
+                 struct ctrace__frame *frame,
+                 const struct ctrace_value *args)
+{
+    register struct ctrace__frame *f __asm__("r10") = frame;
+    register const struct ctrace_value *a __asm__("r11") = args;
+    __asm__ __volatile__(CTRACE__ASM_CALL(ctrace__enter_pmrz)
+                         :
+                         : "a"(point), "r"(f), "r"(a)
+                         : CTRACE__CALL_CLOBBERS);
+}
+
+static inline __attribute__((always_inline)) void
+ctrace__return_rz(struct ctrace__frame *frame, const struct ctrace_value *value)
+{
+    register struct ctrace__frame *f __asm__("r10") = frame;
+    register const struct ctrace_value *v __asm__("r11") = value;
+    __asm__ __volatile__(CTRACE__ASM_CALL(ctrace__return_pmrz)
+                         :
+                         : "r"(f), "r"(v)
+                         : CTRACE__CALL_CLOBBERS);
+}
+
+static inline __attribute__((always_inline)) void
+ctrace__exit_rz(struct ctrace__frame *frame)
+{
+    register struct ctrace__frame *f __asm__("r10") = frame;
+    __asm__ __volatile__(CTRACE__ASM_CALL(ctrace__exit_pmrz)
+                         :
+                         : "r"(f)
+                         : CTRACE__CALL_CLOBBERS);
+}
+
+/*
+ * Whether the point `pt` is on, as one compare with a memory operand and
+ * one jump (asm goto): the compilers load an atomic into a register first,
+ * one instruction more. A relaxed load on x86 is a plain load, so this is
+ * the same test as atomic_load_explicit(relaxed). `pt` is always a static
+ * of the module, so its address is an assemble-time constant relative to
+ * %rip, in position-independent code too.
+ */
+#define CTRACE__ON(pt)                                \
+    __extension__({                                   \
+        __label__ ctrace__on;                         \
+        int ctrace__is = 0;                           \
+        __asm__ goto("cmpl $0, %c0(%%rip)\n\tjne %l1" \
+                     :                                \
+                     : "i"(&(pt).on)                  \
+                     : "cc"                           \
+                     : ctrace__on);                   \
+        if (0) {                                      \
+        ctrace__on:                                   \
+            ctrace__is = 1;                           \
+        }                                             \
+        ctrace__is;                                   \
+    })
+/*
+ * `frame.active = 0`, written so that the compiler does not know the value
+ * afterwards: it then tests the flag in memory at the return (one compare)
+ * rather than keeping a copy of it in a register to test (gcc: two).
+ */
+#define CTRACE__FRAME_OFF(fr) \
+    __extension__({ __asm__("movl $0, %0" : "=m"((fr).active)); })
+/*
+ * Whether the frame `fr` is active, tested as one compare with the flag in
+ * memory and one jump. Where it is not, the compiler is told so, and drops
+ * the scope cleanup's own test after CTRACE_RETURN.
+ */
+#define CTRACE__ACTIVE(fr)                    \
+    __extension__({                           \
+        __label__ ctrace__yes;                \
+        int ctrace__is = 0;                   \
+        __asm__ goto("cmpl $0, %0\n\tjne %l1" \
+                     :                        \
+                     : "m"((fr).active)       \
+                     : "cc"                   \
+                     : ctrace__yes);          \
+        if ((fr).active)                      \
+            __builtin_unreachable();          \
+        if (0) {                              \
+        ctrace__yes:                          \
+            ctrace__is = 1;                   \
+        }                                     \
+        ctrace__is;                           \
+    })
+#define CTRACE__ENTER(pt, f, n, av) ctrace__enter_rz((pt), (f), (av))
+#define CTRACE__RET(f, v)           ctrace__return_rz((f), (v))
+#define CTRACE__EXIT(f)             ctrace__exit_rz(f)
+
+/*
+ * CTRACE__ARG_IMPL, except that C strings keep their length unknown
+ * (CTRACE__LEN_LAZY): the trampoline's C side measures them.
+ */
+static inline struct ctrace_value ctrace__value_cstr_lazy(const char *s)
+{
+    struct ctrace_value v = ctrace_value_null();
+    if (s != NULL) {
+        v.kind = CTRACE_VALUE_STRING;
+        v.as.str.ptr = s;
+        v.as.str.len = CTRACE__LEN_LAZY;
+    }
+    return v;
+}
+
+/* clang-format off */
+#define CTRACE__ARG_LAZY(x)                                                   \
+    _Generic((x),                                                             \
+        char *: ctrace__value_cstr_lazy(                                      \
+            _Generic((x), char *: (x), default: (const char *)0)),            \
+        const char *: ctrace__value_cstr_lazy(                                \
+            _Generic((x), const char *: (x), default: (const char *)0)),      \
+        default: CTRACE__ARG_IMPL(x))
+/* clang-format on */
+
+#else /* !CTRACE__TRAMPOLINES */
+
+#define CTRACE__ON(pt)              atomic_load_explicit(&(pt).on, memory_order_relaxed)
+#define CTRACE__FRAME_OFF(fr)       ((fr).active = 0)
+#define CTRACE__ACTIVE(fr)          ((fr).active)
+#define CTRACE__ENTER(pt, f, n, av) ctrace__enter((pt), (f), (n), (av))
+#define CTRACE__RET(f, v)           ctrace__return((f), *(v))
+#define CTRACE__EXIT(f)             ctrace__exit(f)
+#define CTRACE__ARG_LAZY(x)         CTRACE__ARG_IMPL(x)
+
+#endif /* CTRACE__TRAMPOLINES */
+
+/*
  * Runs when a traced function's scope ends, by any path: a return with or
  * without CTRACE_RETURN, falling off the end of a void function. Without
  * this, a `return` that bypasses the macro would leave the session waiting
@@ -275,7 +522,7 @@ CTRACE_API void ctrace__unregister_module(struct ctrace_point *const *start,
 static inline void ctrace__frame_cleanup(struct ctrace__frame *frame)
 {
     if (CTRACE__UNLIKELY(frame->active))
-        ctrace__exit(frame);
+        CTRACE__EXIT(frame);
 }
 
 /*
@@ -335,10 +582,9 @@ CTRACE__DESTRUCTOR static void ctrace__module_unregister(void)
 #define CTRACE__CALL_FIRE(n, args)                                             \
     struct ctrace__frame ctrace__frame CTRACE__CLEANUP(ctrace__frame_cleanup); \
     CTRACE__UNUSED const int ctrace__call_fired =                              \
-        (ctrace__frame.active = 0,                                             \
-         CTRACE__UNLIKELY(                                                     \
-             atomic_load_explicit(&ctrace__call_pt.on, memory_order_relaxed))  \
-             ? (ctrace__enter(&ctrace__call_pt, &ctrace__frame, (n), args), 1) \
+        (CTRACE__FRAME_OFF(ctrace__frame),                                     \
+         CTRACE__UNLIKELY(CTRACE__ON(ctrace__call_pt))                         \
+             ? (CTRACE__ENTER(&ctrace__call_pt, &ctrace__frame, (n), args), 1) \
              : 0)
 
 #define CTRACE__CALL_NOARGS(n, mod, fun)                  \
@@ -359,40 +605,44 @@ CTRACE__DESTRUCTOR static void ctrace__module_unregister(void)
     CTRACE__POINT_REF(ctrace__call_ref, ctrace__call_pt);            \
     CTRACE__CALL_FIRE(n,                                             \
                       ((const struct ctrace_value[]){                \
-                          CTRACE__LIST(n, CTRACE__ARG_IMPL, __VA_ARGS__)}))
+                          CTRACE__LIST(n, CTRACE__ARG_LAZY, __VA_ARGS__)}))
 
 /*
  * The `active = 0` after ctrace__return() repeats what that function did,
  * for the compiler's sake: it then knows on both paths that the scope
  * cleanup has nothing left to do, and drops it.
  */
-#define CTRACE__RETURN_IMPL(expr)                                         \
-    do {                                                                  \
-        CTRACE__TYPEOF(((void)0, (expr))) ctrace__rv = (expr);            \
-        if (CTRACE__UNLIKELY(ctrace__frame.active)) {                     \
-            ctrace__return(&ctrace__frame, CTRACE__ARG_IMPL(ctrace__rv)); \
-            ctrace__frame.active = 0;                                     \
-        }                                                                 \
-        return ctrace__rv;                                                \
-    } while (0)
-
-#define CTRACE__RETURN_VALUE_IMPL(expr, value)                 \
+#define CTRACE__RETURN_IMPL(expr)                              \
     do {                                                       \
         CTRACE__TYPEOF(((void)0, (expr))) ctrace__rv = (expr); \
-        if (CTRACE__UNLIKELY(ctrace__frame.active)) {          \
-            ctrace__return(&ctrace__frame, (value));           \
+        if (CTRACE__UNLIKELY(CTRACE__ACTIVE(ctrace__frame))) { \
+            const struct ctrace_value ctrace__rvv =            \
+                CTRACE__ARG_LAZY(ctrace__rv);                  \
+            CTRACE__RET(&ctrace__frame, &ctrace__rvv);         \
             ctrace__frame.active = 0;                          \
         }                                                      \
         return ctrace__rv;                                     \
     } while (0)
 
-#define CTRACE__RETURN_VOID_IMPL()                                     \
-    do {                                                               \
-        if (CTRACE__UNLIKELY(ctrace__frame.active)) {                  \
-            ctrace__return(&ctrace__frame, ctrace_value_symbol("ok")); \
-            ctrace__frame.active = 0;                                  \
-        }                                                              \
-        return;                                                        \
+#define CTRACE__RETURN_VALUE_IMPL(expr, value)                                 \
+    do {                                                                       \
+        CTRACE__TYPEOF(((void)0, (expr))) ctrace__rv = (expr);                 \
+        if (CTRACE__UNLIKELY(CTRACE__ACTIVE(ctrace__frame))) {                 \
+            const struct ctrace_value ctrace__rvv = ctrace__value_self(value); \
+            CTRACE__RET(&ctrace__frame, &ctrace__rvv);                         \
+            ctrace__frame.active = 0;                                          \
+        }                                                                      \
+        return ctrace__rv;                                                     \
+    } while (0)
+
+#define CTRACE__RETURN_VOID_IMPL()                                             \
+    do {                                                                       \
+        if (CTRACE__UNLIKELY(CTRACE__ACTIVE(ctrace__frame))) {                 \
+            const struct ctrace_value ctrace__rvv = ctrace_value_symbol("ok"); \
+            CTRACE__RET(&ctrace__frame, &ctrace__rvv);                         \
+            ctrace__frame.active = 0;                                          \
+        }                                                                      \
+        return;                                                                \
     } while (0)
 
 #define CTRACE__EVENT_IMPL(...) \

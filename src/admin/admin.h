@@ -3,16 +3,25 @@
  * Private interface of the admin endpoint (include/ctrace/admin.h,
  * docs/admin-api.md), shared by its files:
  *
- * - daemon.c: the libmicrohttpd daemon, requests, routing, authentication,
- *   replies, the worker threads for slow requests, start and stop;
+ * - reply.c (reply.h): replies, reading a request, JSON helpers, the clock;
+ * - jobs.c (jobs.h): the job queue, its lanes and worker threads;
+ * - token.c: the token file;
  * - sessions.c: the trace sessions the endpoint starts, the buffer of
  *   rendered events each keeps for its Server-Sent Events stream, and the
  *   housekeeping thread that ends streams and sessions;
  * - routes.c: the other endpoints (system, points, pattern, processes,
- *   servers' state and sys, metrics);
- * - token.c: the token file.
+ *   metrics); routes_sys.c: servers' state, status and sys;
+ * - daemon.c: the libmicrohttpd daemon, the access handler, routing,
+ *   authentication, start and stop.
  *
- * Threads. libmicrohttpd runs one internal epoll thread that calls every
+ * Calls go down this list only, the two handler files being one level:
+ *   daemon.c -> routes.c, routes_sys.c, sessions.c -> jobs.c -> reply.c
+ *   (daemon.c -> token.c; routes.c -> sessions.c for counts and limits)
+ * so reply.c and jobs.c never call a handler or the daemon; ctest
+ * layers.admin checks it on the objects. deadline.c stands apart (the demo
+ * uses it too). This header holds the types and limits all of them share.
+ *
+ * Threads. libmicrohttpd runs one internal poll() thread that calls every
  * handler; nothing on it blocks for long. Requests that may block (a
  * proc_window, a sys request to a busy server, stopping a session) suspend
  * their connection and run on a worker thread of their lane (below), which
@@ -71,7 +80,7 @@ enum admin_lane { LANE_CONTROL, LANE_WINDOW, LANE_OTHER, ADMIN_LANES };
  * idle one (not a stream) may stay. A request must be in full within
  * ADMIN_REQUEST_DEADLINE_MS of its connection's start or of the previous
  * answer, however its bytes trickle in (deadline.h). The thread of
- * libmicrohttpd waits on epoll, so a slow connection costs a slot, never a
+ * libmicrohttpd waits in poll(), so a slow connection costs a slot, never a
  * thread; the per-address cap keeps one client from taking every slot.
  */
 #define ADMIN_MAX_CONNECTIONS     2048
@@ -209,76 +218,6 @@ struct request {
     uint64_t version;
 };
 
-/* ---- daemon.c ---- */
-
-/*
- * Marks the calling thread as the endpoint's own: never traced, named
- * "ctrace_admin". Cheap after the first call on a thread.
- */
-void ctrace__admin_thread_mark(void);
-
-/* Replies. Each replaces what the request had; JSON bodies are compact. */
-void ctrace__admin_reply_json(struct request *rq, unsigned status, json_t *v);
-void ctrace__admin_reply_text(struct request *rq,
-                              unsigned status,
-                              const char *content_type,
-                              char *text,
-                              size_t len);
-/* {"error": code, "detail": printf(fmt, ...)}. */
-void ctrace__admin_reply_error(struct request *rq,
-                               unsigned status,
-                               const char *code,
-                               const char *fmt,
-                               ...) CTRACE__PRINTF(4, 5);
-/* As above with extra members, taken from `extra` (a new reference). */
-void ctrace__admin_reply_error_with(struct request *rq,
-                                    unsigned status,
-                                    const char *code,
-                                    json_t *extra,
-                                    const char *fmt,
-                                    ...) CTRACE__PRINTF(5, 6);
-/*
- * Replies to a failed library call with the status and code its error
- * maps to (docs/admin-api.md), and `e->text` as the detail.
- */
-void ctrace__admin_reply_ctrace_error(struct request *rq,
-                                      int code,
-                                      const struct ctrace_error *e);
-
-/*
- * Suspends the request's connection and queues `run` for a worker, or
- * replies 429/503 when the queue is full or the endpoint is stopping.
- * Called on the daemon's thread from a handler.
- */
-void ctrace__admin_run_job(struct request *rq, void (*run)(struct request *));
-
-/*
- * Parses the request's body as one JSON document (duplicate keys refused),
- * or replies 400 and returns NULL. `any`: a value of any type, else an
- * object. Returns a new reference.
- */
-json_t *ctrace__admin_body_json(struct request *rq, bool any);
-
-/* The value of a query argument, or NULL. Daemon's thread only. */
-const char *ctrace__admin_query(struct request *rq, const char *name);
-
-/* A JSON string from any bytes: invalid UTF-8 becomes U+FFFD. */
-json_t *ctrace__admin_jstr(const char *s);
-
-/* "<0.N.0>" as a new JSON string. */
-json_t *ctrace__admin_jpid(uint64_t pid);
-
-/*
- * Appends `s` (`len` bytes) as a JSON string literal, quotes included;
- * invalid UTF-8 becomes U+FFFD, so the result is always valid JSON.
- */
-void ctrace__admin_put_json_string(struct ctrace__sbuf *b,
-                                   const char *s,
-                                   size_t len);
-
-/* Monotonic milliseconds. */
-uint64_t ctrace__admin_now_ms(void);
-
 /* ---- sessions.c ---- */
 
 /* POST /api/v1/sessions, GET /api/v1/sessions[/{id}], DELETE. */
@@ -305,9 +244,6 @@ void ctrace__admin_sessions_stop_all(struct admin *a);
 
 /* Frees every session record; after the daemon has stopped. */
 void ctrace__admin_sessions_free_all(struct admin *a);
-
-/* Whether the connection comes from 127.0.0.0/8 or ::1. */
-bool ctrace__admin_from_loopback(struct MHD_Connection *conn);
 
 /* Running sessions and open streams, for /system and /metrics. */
 void ctrace__admin_sessions_counts(struct admin *a,

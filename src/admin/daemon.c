@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The admin endpoint's HTTP server: starting and stopping it, reading
- * requests, authentication, routing, replies, and the worker threads that
- * run requests which may block. See admin.h for the threads and the locks.
+ * The admin endpoint's HTTP server: starting and stopping it, the access
+ * handler, routing and authentication. Replies and request reading are in
+ * reply.c, the worker threads for requests that may block in jobs.c; see
+ * admin.h for the threads, the locks and which file may call which.
  *
  * A request goes through the access handler in three steps, as
  * libmicrohttpd calls it: the headers (route, token and size checks; a
@@ -27,380 +28,8 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
-#include "proc/thread.h"
-
-/* ---- Small helpers. ---- */
-
-uint64_t ctrace__admin_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-void ctrace__admin_thread_mark(void)
-{
-    static _Thread_local bool marked;
-    if (marked)
-        return;
-    marked = true;
-    ctrace__thread_set_no_trace();
-    ctrace_thread_set_name("ctrace_admin");
-}
-
-/* Length of the UTF-8 sequence at `s` (at most `len` bytes), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-void ctrace__admin_put_json_string(struct ctrace__sbuf *b,
-                                   const char *s,
-                                   size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    ctrace__sbuf_putc(b, '"');
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            ctrace__sbuf_append(b, esc, 2);
-            i++;
-        } else if (c == '\n') {
-            ctrace__sbuf_append(b, "\\n", 2);
-            i++;
-        } else if (c == '\t') {
-            ctrace__sbuf_append(b, "\\t", 2);
-            i++;
-        } else if (c == '\r') {
-            ctrace__sbuf_append(b, "\\r", 2);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            ctrace__sbuf_append(b, esc, 6);
-            i++;
-        } else {
-            size_t n = utf8_seq(p + i, len - i);
-            if (n == 0) {
-                ctrace__sbuf_append(b, "\\ufffd", 6);
-                i++;
-            } else {
-                ctrace__sbuf_append(b, s + i, n);
-                i += n;
-            }
-        }
-    }
-    ctrace__sbuf_putc(b, '"');
-}
-
-json_t *ctrace__admin_jstr(const char *s)
-{
-    if (s == NULL)
-        return json_null();
-    size_t len = strlen(s);
-    if (ctrace__utf8_valid(s, len))
-        return json_stringn(s, len);
-    /* Rare: replace what is not UTF-8, byte by byte. */
-    struct ctrace__sbuf b = CTRACE__SBUF_INIT;
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        size_t n = utf8_seq(p + i, len - i);
-        if (n == 0) {
-            ctrace__sbuf_append(&b, "\xef\xbf\xbd", 3);
-            i++;
-        } else {
-            ctrace__sbuf_append(&b, s + i, n);
-            i += n;
-        }
-    }
-    char *clean = ctrace__sbuf_take(&b);
-    json_t *v = clean != NULL ? json_string(clean) : NULL;
-    ctrace_free(clean);
-    return v != NULL ? v : json_string("?");
-}
-
-json_t *ctrace__admin_jpid(uint64_t pid)
-{
-    char buf[32];
-    snprintf(buf, sizeof(buf), "<0.%" PRIu64 ".0>", pid);
-    return json_string(buf);
-}
-
-/* ---- Replies. ---- */
-
-static void reply_reset(struct reply *r)
-{
-    ctrace__free(r->body);
-    *r = (struct reply){0};
-}
-
-void ctrace__admin_reply_text(struct request *rq,
-                              unsigned status,
-                              const char *content_type,
-                              char *text,
-                              size_t len)
-{
-    reply_reset(&rq->reply);
-    rq->reply.status = status;
-    rq->reply.content_type = content_type;
-    rq->reply.body = text;
-    rq->reply.len = len;
-    rq->answered = true;
-}
-
-static const char no_memory[] =
-    "{\"error\":\"internal\",\"detail\":\"out of memory\"}";
-
-void ctrace__admin_reply_json(struct request *rq, unsigned status, json_t *v)
-{
-    /*
-     * Dumped into our own malloc'd buffer rather than with json_dumps(): a
-     * service may have given jansson other allocation functions, and
-     * libmicrohttpd frees the body with free().
-     */
-    size_t len = v != NULL ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
-    char *text = len > 0 ? ctrace__malloc(len + 1) : NULL;
-    if (text != NULL && json_dumpb(v, text, len, JSON_COMPACT) == len) {
-        text[len] = '\0';
-    } else {
-        ctrace__free(text);
-        text = ctrace__strdup(no_memory);
-        len = text != NULL ? strlen(text) : 0;
-        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    json_decref(v);
-    ctrace__admin_reply_text(rq, status, "application/json", text, len);
-}
-
-static void reply_errorv(struct request *rq,
-                         unsigned status,
-                         const char *code,
-                         json_t *extra,
-                         const char *fmt,
-                         va_list ap)
-{
-    char detail[CTRACE_ERROR_TEXT_LENGTH + 128];
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    json_t *v = json_object();
-    if (v != NULL) {
-        json_object_set_new(v, "error", json_string(code));
-        json_object_set_new(v, "detail", ctrace__admin_jstr(detail));
-        if (extra != NULL)
-            json_object_update(v, extra);
-    }
-    json_decref(extra);
-    ctrace__admin_reply_json(rq, status, v);
-}
-
-void ctrace__admin_reply_error(struct request *rq,
-                               unsigned status,
-                               const char *code,
-                               const char *fmt,
-                               ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    reply_errorv(rq, status, code, NULL, fmt, ap);
-    va_end(ap);
-}
-
-void ctrace__admin_reply_error_with(struct request *rq,
-                                    unsigned status,
-                                    const char *code,
-                                    json_t *extra,
-                                    const char *fmt,
-                                    ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    reply_errorv(rq, status, code, extra, fmt, ap);
-    va_end(ap);
-}
-
-void ctrace__admin_reply_ctrace_error(struct request *rq,
-                                      int code,
-                                      const struct ctrace_error *e)
-{
-    const char *text =
-        e != NULL && e->text[0] != '\0' ? e->text : ctrace_strerror(code);
-    unsigned status;
-    const char *name;
-    switch (code) {
-    case CTRACE_ESYNTAX:
-    case CTRACE_ETOOLONG:
-    case CTRACE_ETOODEEP:
-    case CTRACE_EUNBOUND:
-    case CTRACE_ENOFUNC:
-    case CTRACE_EUNSUPPORTED:
-        status = MHD_HTTP_BAD_REQUEST;
-        name = "bad_pattern";
-        break;
-    case CTRACE_EINVAL:
-        status = MHD_HTTP_BAD_REQUEST;
-        name = "bad_request";
-        break;
-    case CTRACE_ENOMATCH:
-        status = MHD_HTTP_UNPROCESSABLE_CONTENT;
-        name = "no_match";
-        break;
-    case CTRACE_ETOOBROAD:
-        status = MHD_HTTP_UNPROCESSABLE_CONTENT;
-        name = "too_broad";
-        break;
-    case CTRACE_ELIMIT:
-    case CTRACE_EFULL:
-        status = MHD_HTTP_TOO_MANY_REQUESTS;
-        name = "too_many";
-        break;
-    case CTRACE_ENOPROC:
-        status = MHD_HTTP_NOT_FOUND;
-        name = "no_such_process";
-        break;
-    case CTRACE_ENOTFOUND:
-        status = MHD_HTTP_NOT_FOUND;
-        name = "not_found";
-        break;
-    case -ETIMEDOUT:
-        status = MHD_HTTP_GATEWAY_TIMEOUT;
-        name = "timeout";
-        break;
-    default:
-        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        name = "internal";
-        break;
-    }
-    ctrace__admin_reply_error(rq, status, name, "%s", text);
-}
-
-/* Queues the request's reply. Returns what the access handler returns. */
-static enum MHD_Result send_reply(struct request *rq)
-{
-    struct reply *r = &rq->reply;
-    struct MHD_Response *resp;
-    if (r->body != NULL) {
-        resp = MHD_create_response_from_buffer(
-            r->len, r->body, MHD_RESPMEM_MUST_FREE);
-        if (resp != NULL)
-            r->body = NULL; /* libmicrohttpd frees it now */
-    } else {
-        resp = MHD_create_response_from_buffer(
-            0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    }
-    if (resp == NULL)
-        return MHD_NO;
-    if (r->content_type != NULL)
-        MHD_add_response_header(
-            resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (r->allow != NULL)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-    if (r->location != NULL)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
-    if (r->www_authenticate)
-        MHD_add_response_header(
-            resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"ctrace\"");
-    if (r->etag[0] != '\0')
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
-    enum MHD_Result ok = MHD_queue_response(rq->conn, r->status, resp);
-    MHD_destroy_response(resp);
-    return ok;
-}
-
-/* ---- Requests. ---- */
-
-const char *ctrace__admin_query(struct request *rq, const char *name)
-{
-    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-json_t *ctrace__admin_body_json(struct request *rq, bool any)
-{
-    if (rq->len == 0) {
-        ctrace__admin_reply_error(rq,
-                                  MHD_HTTP_BAD_REQUEST,
-                                  "bad_request",
-                                  "the request needs a JSON body");
-        return NULL;
-    }
-    json_error_t e;
-    size_t flags = JSON_REJECT_DUPLICATES | (any ? JSON_DECODE_ANY : 0);
-    json_t *v = json_loadb(rq->body, rq->len, flags, &e);
-    if (v == NULL) {
-        ctrace__admin_reply_error(rq,
-                                  MHD_HTTP_BAD_REQUEST,
-                                  "bad_request",
-                                  "the body is not valid JSON: %s (line %d, "
-                                  "column %d)",
-                                  e.text,
-                                  e.line,
-                                  e.column);
-        return NULL;
-    }
-    if (!any && !json_is_object(v)) {
-        json_decref(v);
-        ctrace__admin_reply_error(rq,
-                                  MHD_HTTP_BAD_REQUEST,
-                                  "bad_request",
-                                  "the body must be a JSON object");
-        return NULL;
-    }
-    return v;
-}
-
-static void body_append(struct request *rq, const char *data, size_t n)
-{
-    size_t max = rq->admin->opts.max_body;
-    if (rq->too_large || n > max - rq->len) {
-        rq->too_large = true;
-        return;
-    }
-    if (rq->len + n + 1 > rq->cap) {
-        size_t cap = rq->cap != 0 ? rq->cap : 1024;
-        while (cap < rq->len + n + 1)
-            cap *= 2;
-        if (cap > max + 1)
-            cap = max + 1;
-        char *p = ctrace__realloc(rq->body, cap);
-        if (p == NULL) {
-            rq->too_large = true; /* answered with 413: cannot keep it */
-            return;
-        }
-        rq->body = p;
-        rq->cap = cap;
-    }
-    memcpy(rq->body + rq->len, data, n);
-    rq->len += n;
-    rq->body[rq->len] = '\0';
-}
+#include "admin/jobs.h"
+#include "admin/reply.h"
 
 /* ---- Routing. ---- */
 
@@ -537,29 +166,6 @@ none:
     return false;
 }
 
-/* ---- Authentication. ---- */
-
-bool ctrace__admin_from_loopback(struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci == NULL || ci->client_addr == NULL)
-        return false;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
-            return true;
-        return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
-               in6->sin6_addr.s6_addr[12] == 127;
-    }
-    return false;
-}
-
 /* Whether the request may go on; otherwise a 401 reply is set. */
 static bool authorized(struct request *rq)
 {
@@ -598,136 +204,6 @@ static bool authorized(struct request *rq)
         rq, MHD_HTTP_UNAUTHORIZED, "unauthorized", "%s", why);
     rq->reply.www_authenticate = true;
     return false;
-}
-
-/* ---- Jobs. ---- */
-
-/* The lane of a request's job: by its route (admin.h). */
-static enum admin_lane lane_of(const struct request *rq)
-{
-    if (rq->route == ROUTE_SESSION)
-        return LANE_CONTROL;
-    if (rq->route == ROUTE_WINDOW)
-        return LANE_WINDOW;
-    return LANE_OTHER;
-}
-
-_Static_assert(ADMIN_MAX_WINDOWS <= ADMIN_LANE_WORKERS_MAX &&
-                   ADMIN_WORKERS <= ADMIN_LANE_WORKERS_MAX,
-               "a lane has room for its workers");
-
-/* Workers per lane, and jobs that may wait in it (admin.h). */
-static const unsigned lane_workers[ADMIN_LANES] = {1,
-                                                   ADMIN_MAX_WINDOWS,
-                                                   ADMIN_WORKERS};
-static const unsigned lane_waiting[ADMIN_LANES] = {ADMIN_MAX_STOPS,
-                                                   0,
-                                                   ADMIN_MAX_JOBS};
-
-void ctrace__admin_run_job(struct request *rq, void (*run)(struct request *))
-{
-    struct admin *a = rq->admin;
-    enum admin_lane lane = lane_of(rq);
-    struct admin_lane_queue *q = &a->lanes[lane];
-    pthread_mutex_lock(&a->lock);
-    if (atomic_load(&a->stopping) || a->workers_quit) {
-        pthread_mutex_unlock(&a->lock);
-        ctrace__admin_reply_error(rq,
-                                  MHD_HTTP_SERVICE_UNAVAILABLE,
-                                  "unavailable",
-                                  "the admin endpoint is stopping");
-        return;
-    }
-    /* A lane takes as many jobs as it has idle workers, plus its queue. */
-    if (q->njobs + q->running >= lane_workers[lane] + lane_waiting[lane]) {
-        pthread_mutex_unlock(&a->lock);
-        if (lane == LANE_WINDOW)
-            ctrace__admin_reply_error(rq,
-                                      MHD_HTTP_TOO_MANY_REQUESTS,
-                                      "too_many",
-                                      "%d process windows are running "
-                                      "already; try again when one ends",
-                                      ADMIN_MAX_WINDOWS);
-        else
-            ctrace__admin_reply_error(rq,
-                                      MHD_HTTP_TOO_MANY_REQUESTS,
-                                      "too_many",
-                                      "%u %s requests are waiting already; "
-                                      "try again later",
-                                      lane_waiting[lane],
-                                      lane == LANE_CONTROL ? "stop" : "slow");
-        return;
-    }
-    /*
-     * Suspend first, then queue: the worker resumes the connection only
-     * after this, so the resume cannot come before the suspension.
-     */
-    MHD_suspend_connection(rq->conn);
-    rq->suspended = true;
-    atomic_fetch_add(&a->suspended, 1);
-    rq->job.run = run;
-    rq->job.next = NULL;
-    if (q->tail != NULL)
-        q->tail->next = &rq->job;
-    else
-        q->head = &rq->job;
-    q->tail = &rq->job;
-    q->njobs++;
-    pthread_cond_signal(&q->work);
-    pthread_mutex_unlock(&a->lock);
-}
-
-static struct request *job_request(struct job *j)
-{
-    return (struct request *)((char *)j - offsetof(struct request, job));
-}
-
-struct worker_arg {
-    struct admin *a;
-    enum admin_lane lane;
-};
-
-static void *worker_main(void *arg)
-{
-    struct worker_arg wa = *(struct worker_arg *)arg;
-    ctrace__free(arg);
-    struct admin *a = wa.a;
-    struct admin_lane_queue *q = &a->lanes[wa.lane];
-    ctrace__admin_thread_mark();
-    pthread_mutex_lock(&a->lock);
-    for (;;) {
-        while (q->head == NULL && !a->workers_quit)
-            pthread_cond_wait(&q->work, &a->lock);
-        struct job *j = q->head;
-        if (j == NULL)
-            break;
-        q->head = j->next;
-        if (q->head == NULL)
-            q->tail = NULL;
-        q->njobs--;
-        q->running++;
-        bool quit = a->workers_quit;
-        pthread_mutex_unlock(&a->lock);
-        struct request *rq = job_request(j);
-        if (quit)
-            ctrace__admin_reply_error(rq,
-                                      MHD_HTTP_SERVICE_UNAVAILABLE,
-                                      "unavailable",
-                                      "the admin endpoint is stopping");
-        else
-            j->run(rq);
-        if (!rq->answered)
-            ctrace__admin_reply_error(
-                rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "no answer");
-        pthread_mutex_lock(&a->lock);
-        q->running--;
-        pthread_mutex_unlock(&a->lock);
-        /* The last touch of `rq`: the daemon's thread owns it again. */
-        MHD_resume_connection(rq->conn);
-        pthread_mutex_lock(&a->lock);
-    }
-    pthread_mutex_unlock(&a->lock);
-    return NULL;
 }
 
 /* ---- The access handler. ---- */
@@ -847,7 +323,7 @@ static enum MHD_Result dispatch(struct request *rq)
 {
     if (rq->too_large) {
         reply_too_large(rq);
-        return send_reply(rq);
+        return ctrace__admin_send_reply(rq);
     }
     bool get =
         strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
@@ -925,7 +401,7 @@ static enum MHD_Result dispatch(struct request *rq)
     if (!rq->answered)
         ctrace__admin_reply_error(
             rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "no answer");
-    return send_reply(rq);
+    return ctrace__admin_send_reply(rq);
 }
 
 /*
@@ -972,12 +448,12 @@ static enum MHD_Result on_request(void *cls,
             check_headers(rq, url);
         /* Refuse a body before reading it; this closes the connection. */
         if (rq->answered && announces_body(conn))
-            return send_reply(rq);
+            return ctrace__admin_send_reply(rq);
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         if (!rq->answered)
-            body_append(rq, upload_data, *upload_data_size);
+            ctrace__admin_body_append(rq, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -988,10 +464,10 @@ static enum MHD_Result on_request(void *cls,
         /* Resumed by the worker that ran the job: its answer is ready. */
         rq->suspended = false;
         atomic_fetch_sub(&a->suspended, 1);
-        return send_reply(rq);
+        return ctrace__admin_send_reply(rq);
     }
     if (rq->answered)
-        return send_reply(rq);
+        return ctrace__admin_send_reply(rq);
     return dispatch(rq);
 }
 
@@ -1055,8 +531,12 @@ static int listen_on(struct admin *a, bool *ipv6, struct ctrace_error *err)
     }
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return ctrace__error_set(
-            err, -errno, 0, 0, "cannot make a socket: %s", strerror(errno));
+        return ctrace__error_set(err,
+                                 -errno,
+                                 0,
+                                 0,
+                                 "cannot make a socket: %s",
+                                 ctrace_strerror(-errno));
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, addr, addr_len) != 0 || listen(fd, 1024) != 0) {
@@ -1071,7 +551,7 @@ static int listen_on(struct admin *a, bool *ipv6, struct ctrace_error *err)
                                  a->bind,
                                  *ipv6 ? "]" : "",
                                  (unsigned)a->opts.port,
-                                 strerror(e));
+                                 ctrace_strerror(-e));
     }
     struct sockaddr_storage got;
     socklen_t got_len = sizeof(got);
@@ -1130,32 +610,14 @@ static void admin_free(struct admin *a)
     ctrace__free(a);
 }
 
-/* Condition variables that wait on CLOCK_MONOTONIC deadlines. */
-static void cond_init(pthread_cond_t *c)
-{
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(c, &attr);
-    pthread_condattr_destroy(&attr);
-}
-
 /* Stops the threads ctrace_admin_start() started, daemon excepted. */
 static void stop_threads(struct admin *a)
 {
+    ctrace__admin_jobs_stop(a);
     pthread_mutex_lock(&a->lock);
-    a->workers_quit = true;
     a->housekeeper_quit = true;
-    for (unsigned l = 0; l < ADMIN_LANES; l++)
-        pthread_cond_broadcast(&a->lanes[l].work);
     pthread_cond_broadcast(&a->tick);
     pthread_mutex_unlock(&a->lock);
-    for (unsigned l = 0; l < ADMIN_LANES; l++) {
-        struct admin_lane_queue *q = &a->lanes[l];
-        for (unsigned i = 0; i < q->nworkers; i++)
-            pthread_join(q->workers[i], NULL);
-        q->nworkers = 0;
-    }
     if (a->housekeeper_started)
         pthread_join(a->housekeeper, NULL);
     a->housekeeper_started = false;
@@ -1183,9 +645,9 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     atomic_init(&a->stopping, false);
     atomic_init(&a->suspended, 0);
     pthread_mutex_init(&a->lock, NULL);
-    cond_init(&a->tick);
+    ctrace__cond_init_monotonic(&a->tick);
     for (unsigned l = 0; l < ADMIN_LANES; l++)
-        cond_init(&a->lanes[l].work);
+        ctrace__cond_init_monotonic(&a->lanes[l].work);
     a->bind = ctrace__strdup(opts->bind);
     if (a->bind == NULL) {
         ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
@@ -1209,23 +671,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = 0;
-    for (unsigned l = 0; l < ADMIN_LANES && rc == 0; l++) {
-        struct admin_lane_queue *q = &a->lanes[l];
-        for (unsigned i = 0; i < lane_workers[l] && rc == 0; i++) {
-            struct worker_arg *wa = ctrace__malloc(sizeof(*wa));
-            if (wa == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-            *wa = (struct worker_arg){a, (enum admin_lane)l};
-            rc = pthread_create(&q->workers[i], NULL, worker_main, wa);
-            if (rc == 0)
-                q->nworkers++;
-            else
-                ctrace__free(wa);
-        }
-    }
+    int rc = ctrace__admin_jobs_start(a);
     if (rc == 0) {
         rc =
             pthread_create(&a->housekeeper, NULL, ctrace__admin_housekeeper, a);
@@ -1233,7 +679,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     }
     if (rc == 0)
         rc = -ctrace__deadline_start(&a->deadline, ADMIN_REQUEST_DEADLINE_MS);
-    unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD |
+    unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD |
                          MHD_ALLOW_SUSPEND_RESUME | (ipv6 ? MHD_USE_IPv6 : 0);
     if (rc == 0) {
         /* Every option value has exactly the type the manual gives it. */
@@ -1273,7 +719,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
                               0,
                               "cannot start a thread of the admin endpoint: "
                               "%s",
-                              strerror(rc));
+                              ctrace_strerror(-rc));
         else
             ctrace__error_set(err,
                               CTRACE_ENOMEM,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The trace sessions the admin endpoint starts, and their event streams.
+ * One concept, the sessions resource over HTTP (start, list, stream, stop,
+ * reap), and so one file although it is over 900 lines.
  *
  * Each session has a record (struct asession) that owns the engine's
  * session and a bounded buffer of Server-Sent Events frames: the session's
@@ -37,6 +39,8 @@
 #include <time.h>
 
 #include "admin/admin.h"
+#include "admin/jobs.h"
+#include "admin/reply.h"
 #include "pattern/pattern.h"
 #include "session/session.h"
 #include "sink/sink.h"
@@ -159,6 +163,22 @@ static struct asession *asession_find(struct admin *a, uint64_t id)
     if (as != NULL)
         as->refs++;
     pthread_mutex_unlock(&a->lock);
+    return as;
+}
+
+/*
+ * The session the request's path names, with a reference; or NULL with a
+ * 404 reply set.
+ */
+static struct asession *session_or_404(struct request *rq)
+{
+    struct asession *as = asession_find(rq->admin, rq->session_id);
+    if (as == NULL)
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_NOT_FOUND,
+                                  "not_found",
+                                  "no session %" PRIu64,
+                                  rq->session_id);
     return as;
 }
 
@@ -458,15 +478,9 @@ static void stream_free(void *cls)
 struct MHD_Response *ctrace__admin_session_events(struct request *rq)
 {
     struct admin *a = rq->admin;
-    struct asession *as = asession_find(a, rq->session_id);
-    if (as == NULL) {
-        ctrace__admin_reply_error(rq,
-                                  MHD_HTTP_NOT_FOUND,
-                                  "not_found",
-                                  "no session %" PRIu64,
-                                  rq->session_id);
+    struct asession *as = session_or_404(rq);
+    if (as == NULL)
         return NULL;
-    }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     pthread_mutex_lock(&a->lock);
@@ -671,15 +685,9 @@ void ctrace__admin_put_limits_metrics(struct ctrace__sbuf *b)
 
 void ctrace__admin_session_get(struct request *rq)
 {
-    struct asession *as = asession_find(rq->admin, rq->session_id);
-    if (as == NULL) {
-        ctrace__admin_reply_error(rq,
-                                  MHD_HTTP_NOT_FOUND,
-                                  "not_found",
-                                  "no session %" PRIu64,
-                                  rq->session_id);
+    struct asession *as = session_or_404(rq);
+    if (as == NULL)
         return;
-    }
     ctrace__admin_reply_json(rq, MHD_HTTP_OK, session_json(as));
     asession_put(as);
 }
@@ -687,15 +695,9 @@ void ctrace__admin_session_get(struct request *rq)
 /* A worker: stopping waits for the session's consumer. */
 static void delete_job(struct request *rq)
 {
-    struct asession *as = asession_find(rq->admin, rq->session_id);
-    if (as == NULL) {
-        ctrace__admin_reply_error(rq,
-                                  MHD_HTTP_NOT_FOUND,
-                                  "not_found",
-                                  "no session %" PRIu64,
-                                  rq->session_id);
+    struct asession *as = session_or_404(rq);
+    if (as == NULL)
         return;
-    }
     stop_session(as, NULL);
     ctrace__admin_reply_json(rq, MHD_HTTP_OK, session_json(as));
     asession_put(as);
@@ -704,15 +706,9 @@ static void delete_job(struct request *rq)
 void ctrace__admin_session_delete(struct request *rq)
 {
     /* Checked here too, so that an unknown id costs no worker. */
-    struct asession *as = asession_find(rq->admin, rq->session_id);
-    if (as == NULL) {
-        ctrace__admin_reply_error(rq,
-                                  MHD_HTTP_NOT_FOUND,
-                                  "not_found",
-                                  "no session %" PRIu64,
-                                  rq->session_id);
+    struct asession *as = session_or_404(rq);
+    if (as == NULL)
         return;
-    }
     asession_put(as);
     ctrace__admin_run_job(rq, delete_job);
 }

@@ -28,8 +28,14 @@
 static int
 fail_errno(struct ctrace_error *err, int e, const char *what, const char *path)
 {
-    return ctrace__error_set(
-        err, -e, 0, 0, "cannot %s token file %s: %s", what, path, strerror(e));
+    return ctrace__error_set(err,
+                             -e,
+                             0,
+                             0,
+                             "cannot %s token file %s: %s",
+                             what,
+                             path,
+                             ctrace_strerror(-e));
 }
 
 /* What a file that is not a regular one is, for the refusal. */
@@ -86,7 +92,7 @@ static int default_path(char **out, struct ctrace_error *err)
                           0,
                           "cannot create directory %s for the token file: %s",
                           path,
-                          strerror(e));
+                          ctrace_strerror(-e));
         ctrace__free(path);
         return -e;
     }
@@ -210,7 +216,7 @@ static int create_token(struct admin *a, struct ctrace_error *err)
                                      0,
                                      0,
                                      "cannot make a token: getrandom: %s",
-                                     strerror(errno));
+                                     ctrace_strerror(-errno));
         got += (size_t)n;
     }
     static const char hex[] = "0123456789abcdef";

@@ -6,6 +6,7 @@
 #ifndef CTRACE_INTERNAL_H
 #define CTRACE_INTERNAL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -66,6 +67,14 @@ void *ctrace__aligned_alloc(size_t alignment, size_t n);
 char *ctrace__strdup(const char *s);
 char *ctrace__strndup(const char *s, size_t n);
 void ctrace__free(void *p);
+
+/*
+ * Copies the NUL-terminated `src` into `dst` of `size` bytes (size > 0),
+ * cut to size - 1 bytes and always terminated; returns the bytes copied.
+ * snprintf("%s") without the format machinery, for per-event paths.
+ * Thread-safety: any thread.
+ */
+size_t ctrace__strlcpy(char *dst, const char *src, size_t size);
 
 /*
  * For tests: `n` more allocations succeed, then one fails (returns NULL),
@@ -144,5 +153,44 @@ int ctrace__value_cmp(const struct ctrace_value *a,
 
 /* Whether `s` of `len` bytes is valid UTF-8 (no overlongs, no surrogates). */
 bool ctrace__utf8_valid(const char *s, size_t len);
+
+/* ---- Synchronisation plumbing (sync.c). ---- */
+
+/*
+ * Initialises `c` so that its timed waits run on CLOCK_MONOTONIC: a step of
+ * the wall clock must not make a wait last an hour or end early. Every
+ * condition variable of the library that is waited on with a timeout is
+ * made here. Thread-safety: as pthread_cond_init().
+ */
+void ctrace__cond_init_monotonic(pthread_cond_t *c);
+
+/*
+ * fork(). Each part of the library that keeps locks registers what it does
+ * around fork() here, under its place in the lock order
+ * (docs/architecture.md, "Locks and their order"); one pthread_atfork
+ * handler, installed on the first registration, runs the parts' prepare
+ * steps in that order (taking their locks), and their parent and child
+ * steps in the reverse order. A part registers once; a second registration
+ * of the same rank replaces the first.
+ */
+enum ctrace__fork_rank {
+    CTRACE__FORK_SESSIONS = 0, /* engine lock, then registry lock */
+    CTRACE__FORK_SERVERS,      /* server list lock */
+    CTRACE__FORK_PROCS,        /* process table lock (threads' names after) */
+    CTRACE__FORK_RANKS
+};
+
+struct ctrace__fork_steps {
+    void (*prepare)(void); /* in the parent, before fork: take the locks */
+    void (*parent)(void);  /* in the parent, after: release them */
+    void (*child)(void);   /* in the child: reset state, re-init the locks */
+};
+
+/*
+ * Registers `steps` (static storage; any member may be NULL) for `rank`.
+ * Thread-safety: any thread; not from a fork handler.
+ */
+void ctrace__fork_register(enum ctrace__fork_rank rank,
+                           const struct ctrace__fork_steps *steps);
 
 #endif /* CTRACE_INTERNAL_H */

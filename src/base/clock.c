@@ -12,21 +12,14 @@
 #include "base/base.h"
 #include "base/clock.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define CTRACE__HAVE_TSC 1
-#else
-#define CTRACE__HAVE_TSC 0
-#endif
-
 /*
  * Written once by clock_calibrate() under pthread_once, read by any thread
  * afterwards; pthread_once orders the writes before every reader that
- * called ctrace__clock_init(). `use_tsc` is atomic because the fast path
- * reads it without having called init itself (a traced thread only reaches
+ * called ctrace__clock_init(). `ctrace__clock_tsc` is atomic because the fast
+ * path reads it without having called init itself (a traced thread only reaches
  * the tick call after a session, started after init, armed its point).
  */
-static atomic_bool use_tsc;
+atomic_bool ctrace__clock_tsc;
 /* 128-bit products keep the 32.32 fixed-point conversion exact. */
 __extension__ typedef unsigned __int128 u128;
 /* ns = ticks * mult >> 32 when the TSC is used. */
@@ -98,7 +91,7 @@ static void clock_calibrate(void)
     tsc_mult = (uint64_t)(((u128)(ns1 - ns0) << 32) / (t1 - t0));
     if (tsc_mult == 0)
         return;
-    atomic_store_explicit(&use_tsc, true, memory_order_release);
+    atomic_store_explicit(&ctrace__clock_tsc, true, memory_order_release);
 #endif
 }
 
@@ -109,16 +102,7 @@ void ctrace__clock_init(void)
 
 bool ctrace__clock_uses_tsc(void)
 {
-    return atomic_load_explicit(&use_tsc, memory_order_acquire);
-}
-
-uint64_t ctrace__clock_ticks(void)
-{
-#if CTRACE__HAVE_TSC
-    if (CTRACE__LIKELY(atomic_load_explicit(&use_tsc, memory_order_relaxed)))
-        return __rdtsc();
-#endif
-    return ctrace__clock_mono_ns();
+    return atomic_load_explicit(&ctrace__clock_tsc, memory_order_acquire);
 }
 
 uint64_t ctrace__clock_ticks_to_ns(uint64_t ticks)

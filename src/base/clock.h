@@ -17,8 +17,16 @@
 #ifndef CTRACE_CORE_CLOCK_H
 #define CTRACE_CORE_CLOCK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define CTRACE__HAVE_TSC 1
+#else
+#define CTRACE__HAVE_TSC 0
+#endif
 
 /* Calibrates the tick source. Safe to call many times. */
 void ctrace__clock_init(void);
@@ -26,14 +34,31 @@ void ctrace__clock_init(void);
 /* Whether ticks come from the time stamp counter (after init). */
 bool ctrace__clock_uses_tsc(void);
 
-/* A raw, monotonic tick. Cheap; never a system call when the TSC is used. */
-uint64_t ctrace__clock_ticks(void);
+/* CLOCK_MONOTONIC now, in nanoseconds. */
+uint64_t ctrace__clock_mono_ns(void);
+
+/*
+ * Whether ticks are TSC cycles; set once by ctrace__clock_init(). Hidden:
+ * the inline tick below reads it with one PC-relative load.
+ */
+__attribute__((visibility("hidden"))) extern atomic_bool ctrace__clock_tsc;
+
+/*
+ * A raw, monotonic tick. Inline, so that a traced thread pays one load and
+ * `rdtsc` for it; never a system call when the TSC is used.
+ */
+static inline uint64_t ctrace__clock_ticks(void)
+{
+#if CTRACE__HAVE_TSC
+    if (__builtin_expect(
+            atomic_load_explicit(&ctrace__clock_tsc, memory_order_relaxed), 1))
+        return __rdtsc();
+#endif
+    return ctrace__clock_mono_ns();
+}
 
 /* Nanoseconds spanned by a number of ticks. */
 uint64_t ctrace__clock_ticks_to_ns(uint64_t ticks);
-
-/* CLOCK_MONOTONIC now, in nanoseconds. */
-uint64_t ctrace__clock_mono_ns(void);
 
 /* CLOCK_REALTIME now, in microseconds since the Unix epoch. */
 int64_t ctrace__clock_wall_us(void);

@@ -137,3 +137,11 @@ void ctrace_free(void *p)
 {
     ctrace__free(p);
 }
+
+size_t ctrace__strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}

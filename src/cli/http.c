@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 
 #include "cli/cli.h"
+#include "ctrace/error.h"
 #include "ctrace/version.h"
 
 #define CONNECT_TIMEOUT_MS 5000L
@@ -76,8 +77,10 @@ void ctrace_cli_load_token(struct ctrace_cli *cli)
     int fd = open(cli->token_file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        snprintf(
-            cli->token_error, sizeof(cli->token_error), "%s", strerror(errno));
+        snprintf(cli->token_error,
+                 sizeof(cli->token_error),
+                 "%s",
+                 ctrace_strerror(-errno));
         if (fd >= 0)
             close(fd);
         return;
@@ -94,8 +97,10 @@ void ctrace_cli_load_token(struct ctrace_cli *cli)
     }
     FILE *f = fdopen(fd, "r");
     if (f == NULL) {
-        snprintf(
-            cli->token_error, sizeof(cli->token_error), "%s", strerror(errno));
+        snprintf(cli->token_error,
+                 sizeof(cli->token_error),
+                 "%s",
+                 ctrace_strerror(-errno));
         close(fd);
         return;
     }
@@ -112,7 +117,7 @@ void ctrace_cli_load_token(struct ctrace_cli *cli)
         cli->token[--len] = '\0';
     const char *why = NULL;
     if (read_errno != 0)
-        why = strerror(read_errno);
+        why = ctrace_strerror(-read_errno);
     else if (more)
         why = "it is too long";
     else if (len == 0)
@@ -249,7 +254,7 @@ static int report_curl(struct ctrace_cli *cli,
         break;
     case CURLE_COULDNT_CONNECT:
         if (os_errno != 0)
-            why = strerror((int)os_errno);
+            why = ctrace_strerror(-((int)os_errno));
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "ctrace/error.h"
 
 /* ---- Output helpers. ---- */
 
@@ -283,6 +284,51 @@ static int fetch_procs(struct ctrace_cli *cli,
     return ctrace_cli_request(cli, "GET", path, NULL, 0, reply);
 }
 
+/*
+ * The options `procs` and `top` share, and getopt's verdicts: a usage
+ * error (-2), --help, a stray argument, --sort and -n (1 to `n_max`).
+ * Returns true when `id` was one of these, with *rc set to -1 to go on or
+ * to what the command returns; false for an option of the command's own.
+ */
+static bool ranking_opt(const char *cmd,
+                        int id,
+                        const char *v,
+                        uint64_t n_max,
+                        const char **sort,
+                        uint64_t *limit,
+                        int *rc)
+{
+    *rc = -1;
+    switch (id) {
+    case -2:
+        *rc = CTRACE_CLI_USAGE;
+        return true;
+    case CTRACE_CLI_OPT_HELP:
+        ctrace_cli_help(stdout, cmd);
+        *rc = CTRACE_CLI_OK;
+        return true;
+    case 0:
+        *rc = ctrace_cli_usage_error(cmd, "unexpected argument '%s'", v);
+        return true;
+    case OPT_SORT:
+        if (!attr_valid(v))
+            *rc =
+                ctrace_cli_usage_error(cmd,
+                                       "--sort: expected memory, reductions or "
+                                       "message_queue_len, got '%s'",
+                                       v);
+        else
+            *sort = v;
+        return true;
+    case OPT_N:
+        if (!ctrace_cli_parse_uint(cmd, "-n", v, 1, n_max, limit))
+            *rc = CTRACE_CLI_USAGE;
+        return true;
+    default:
+        return false;
+    }
+}
+
 int ctrace_cli_procs(struct ctrace_cli *cli, int argc, char **argv)
 {
     static const struct ctrace_cli_opt opts[] = {{"sort", 's', true, OPT_SORT},
@@ -294,29 +340,9 @@ int ctrace_cli_procs(struct ctrace_cli *cli, int argc, char **argv)
     uint64_t limit = 0;
     int id;
     while ((id = ctrace_cli_getopt_next(&g, opts, &v)) != -1) {
-        switch (id) {
-        case -2:
-            return CTRACE_CLI_USAGE;
-        case CTRACE_CLI_OPT_HELP:
-            ctrace_cli_help(stdout, "procs");
-            return CTRACE_CLI_OK;
-        case 0:
-            return ctrace_cli_usage_error(
-                "procs", "unexpected argument '%s'", v);
-        case OPT_SORT:
-            if (!attr_valid(v))
-                return ctrace_cli_usage_error(
-                    "procs",
-                    "--sort: expected memory, reductions or "
-                    "message_queue_len, got '%s'",
-                    v);
-            sort = v;
-            break;
-        case OPT_N:
-            if (!ctrace_cli_parse_uint("procs", "-n", v, 1, 1000000, &limit))
-                return CTRACE_CLI_USAGE;
-            break;
-        }
+        int rc;
+        if (ranking_opt("procs", id, v, 1000000, &sort, &limit, &rc) && rc >= 0)
+            return rc;
     }
     json_t *reply;
     int rc = fetch_procs(cli, sort, limit, &reply);
@@ -557,14 +583,14 @@ int ctrace_cli_replace_state(struct ctrace_cli *cli, int argc, char **argv)
         FILE *f = strcmp(arg, "@-") == 0 ? stdin : fopen(arg + 1, "r");
         if (f == NULL)
             return ctrace_cli_usage_error(
-                cmd, "cannot read %s: %s", arg + 1, strerror(errno));
+                cmd, "cannot read %s: %s", arg + 1, ctrace_strerror(-errno));
         text = read_all(f);
         int e = errno;
         if (f != stdin)
             fclose(f);
         if (text == NULL)
             return ctrace_cli_usage_error(
-                cmd, "cannot read %s: %s", arg + 1, strerror(e));
+                cmd, "cannot read %s: %s", arg + 1, ctrace_strerror(-e));
     }
     json_error_t jerr;
     json_t *state =
@@ -767,27 +793,13 @@ int ctrace_cli_top(struct ctrace_cli *cli, int argc, char **argv)
     int window_opt = -1;
     int id;
     while ((id = ctrace_cli_getopt_next(&g, opts, &v)) != -1) {
+        int rc;
+        if (ranking_opt("top", id, v, 10000, &sort, &limit, &rc)) {
+            if (rc >= 0)
+                return rc;
+            continue;
+        }
         switch (id) {
-        case -2:
-            return CTRACE_CLI_USAGE;
-        case CTRACE_CLI_OPT_HELP:
-            ctrace_cli_help(stdout, "top");
-            return CTRACE_CLI_OK;
-        case 0:
-            return ctrace_cli_usage_error("top", "unexpected argument '%s'", v);
-        case OPT_SORT:
-            if (!attr_valid(v))
-                return ctrace_cli_usage_error(
-                    "top",
-                    "--sort: expected memory, reductions or "
-                    "message_queue_len, got '%s'",
-                    v);
-            sort = v;
-            break;
-        case OPT_N:
-            if (!ctrace_cli_parse_uint("top", "-n", v, 1, 10000, &limit))
-                return CTRACE_CLI_USAGE;
-            break;
         case OPT_INTERVAL:
             if (!ctrace_cli_parse_uint(
                     "top", "--interval", v, 10, 3600000, &interval))

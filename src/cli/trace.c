@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "ctrace/error.h"
 
 /* How long to wait for the stopped event after Ctrl-C. */
 #define STOP_DEADLINE_MS 3000
@@ -593,7 +594,7 @@ int ctrace_cli_trace(struct ctrace_cli *cli, int argc, char **argv)
             ctrace_cli_usage_error(cmd,
                                    "--output: cannot open %s: %s",
                                    output_file,
-                                   strerror(errno));
+                                   ctrace_strerror(-errno));
             goto done;
         }
         r.to_file = true;
@@ -632,7 +633,7 @@ int ctrace_cli_trace(struct ctrace_cli *cli, int argc, char **argv)
                 "stopped\n",
                 r.to_file ? " to " : "",
                 r.to_file ? output_file : "",
-                strerror(r.write_errno));
+                ctrace_strerror(-r.write_errno));
         status = CTRACE_CLI_REMOTE;
     } else if (r.stopped) {
         status = CTRACE_CLI_OK;
@@ -666,7 +667,7 @@ done:
         fprintf(stderr,
                 "ctrace: cannot write %s: %s\n",
                 output_file,
-                strerror(errno));
+                ctrace_strerror(-errno));
         status = CTRACE_CLI_REMOTE;
     }
     json_decref(r.deleted);

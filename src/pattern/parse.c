@@ -2,7 +2,9 @@
 /*
  * The parser of the pattern language (docs/patterns.md): a recursive
  * descent over the lexer's tokens that builds a struct ctrace__spec in one
- * arena.
+ * arena. One concept, and so one file although it is long: the grammar
+ * (specs, patterns, guards with Erlang's operator precedence, actions) and
+ * the one error message per way each rule can fail.
  *
  * Every malformed spec gets one error, the first one found, which is also
  * the leftmost: the parser stops at the first problem, and the few checks
@@ -1877,5 +1879,6 @@ ctrace__spec_parse(const char *text, size_t len, struct ctrace_error *err)
         ctrace__arena_free(arena);
         return NULL;
     }
+    ctrace__spec_flatten(spec);
     return spec;
 }

@@ -180,6 +180,52 @@ struct ctrace__expr {
 
 struct ctrace__arena; /* private to spec.c */
 
+/*
+ * The flat form of a spec's argument patterns: what a traced thread can
+ * check on the raw argument values in place, before anything else happens
+ * (no bindings, no value array walked, no call). Computed once by the
+ * parser (ctrace__spec_flatten()).
+ *
+ * Each check names one argument and a literal it must equal under =:=
+ * (FLAT_BYTES: a string or bytes value with exactly these bytes; FLAT_PREFIX:
+ * one that starts with them; FLAT_INT / FLAT_UINT: an integer of either C
+ * kind with this value; FLAT_ATOM: an atom-like value with this name). The
+ * checks are necessary conditions of the full match; when `decides` is set
+ * they are also sufficient (every pattern is `_`, a variable seen once, a
+ * flattened literal or prefix, and there is no guard), and the full
+ * matcher never runs.
+ */
+enum ctrace__flat_op {
+    CTRACE__FLAT_BYTES = 0,
+    CTRACE__FLAT_PREFIX,
+    CTRACE__FLAT_INT,
+    CTRACE__FLAT_UINT,
+    CTRACE__FLAT_ATOM
+};
+
+/* Most checks kept; further literals are left to the full matcher. */
+#define CTRACE__FLAT_MAX 6
+
+struct ctrace__flat_check {
+    uint8_t op;  /* enum ctrace__flat_op */
+    uint8_t arg; /* 0-based argument position */
+    size_t len;  /* BYTES, PREFIX, ATOM: bytes of `bytes` */
+    union {
+        const char *bytes;
+        int64_t i;
+        uint64_t u;
+    } lit;
+};
+
+struct ctrace__flat {
+    /* Argument count the spec requires, or -1 when it has no patterns. */
+    int nargs;
+    /* The checks say the whole answer: no full match is needed. */
+    bool decides;
+    uint8_t nchecks;
+    struct ctrace__flat_check checks[CTRACE__FLAT_MAX];
+};
+
 struct ctrace__spec {
     enum ctrace__spec_kind kind;
     /*
@@ -212,6 +258,8 @@ struct ctrace__spec {
      */
     unsigned count_by[CTRACE__COUNT_MAX_ARGS];
     unsigned ncount_by;
+    /* The argument patterns' flat form, for the traced thread's first look. */
+    struct ctrace__flat flat;
     /* The text the spec was parsed from, NUL-terminated (arena copy). */
     const char *text;
     struct ctrace__arena *arena;
@@ -273,5 +321,100 @@ bool ctrace__spec_match(const struct ctrace__spec *spec,
 
 /* The name of one action bit: "return", "stack", ... */
 const char *ctrace__action_name(enum ctrace__action action);
+
+/* What ctrace__spec_flat_match() found. */
+enum ctrace__flat_result {
+    CTRACE__FLAT_NO = 0, /* the spec does not fire */
+    CTRACE__FLAT_YES,    /* the spec fires */
+    CTRACE__FLAT_MAYBE   /* the checks pass; ask ctrace__spec_match() */
+};
+
+/* Whether `len` bytes at `p`, of which there are `n`, equal `lit`. */
+static inline bool ctrace__flat_eq(const char *p,
+                                   size_t n,
+                                   const char *lit,
+                                   size_t len,
+                                   bool prefix)
+{
+    if (prefix ? n < len : n != len)
+        return false;
+    for (size_t k = 0; k < len; k++)
+        if (p[k] != lit[k])
+            return false;
+    return true;
+}
+
+/*
+ * Runs the spec's flat checks on a call's raw arguments: NO and YES are
+ * the answer of ctrace__spec_match(); MAYBE means the checks passed and
+ * only the full matcher can tell. Inline, so that a rejected call costs a
+ * few compares in the caller. Thread-safety: any thread.
+ */
+static inline enum ctrace__flat_result
+ctrace__spec_flat_match(const struct ctrace__spec *spec,
+                        const struct ctrace_value *args,
+                        size_t nargs)
+{
+    const struct ctrace__flat *f = &spec->flat;
+    if (f->nargs >= 0 && ((size_t)f->nargs != nargs || (nargs > 0 && !args)))
+        return CTRACE__FLAT_NO;
+    for (unsigned k = 0; k < f->nchecks; k++) {
+        const struct ctrace__flat_check *c = &f->checks[k];
+        const struct ctrace_value *v = &args[c->arg];
+        switch ((enum ctrace__flat_op)c->op) {
+        case CTRACE__FLAT_BYTES:
+        case CTRACE__FLAT_PREFIX:
+            if ((v->kind != CTRACE_VALUE_STRING &&
+                 v->kind != CTRACE_VALUE_BYTES) ||
+                !ctrace__flat_eq(v->as.str.ptr,
+                                 v->as.str.len,
+                                 c->lit.bytes,
+                                 c->len,
+                                 c->op == CTRACE__FLAT_PREFIX))
+                return CTRACE__FLAT_NO;
+            break;
+        case CTRACE__FLAT_INT:
+            if (v->kind == CTRACE_VALUE_INT ? v->as.i != c->lit.i
+                : v->kind == CTRACE_VALUE_UINT
+                    ? c->lit.i < 0 || v->as.u != (uint64_t)c->lit.i
+                    : true)
+                return CTRACE__FLAT_NO;
+            break;
+        case CTRACE__FLAT_UINT:
+            if (v->kind != CTRACE_VALUE_UINT || v->as.u != c->lit.u)
+                return CTRACE__FLAT_NO;
+            break;
+        case CTRACE__FLAT_ATOM:
+            if (v->kind == CTRACE_VALUE_SYMBOL) {
+                if (!ctrace__flat_eq(v->as.str.ptr,
+                                     v->as.str.len,
+                                     c->lit.bytes,
+                                     c->len,
+                                     false))
+                    return CTRACE__FLAT_NO;
+            } else if (v->kind == CTRACE_VALUE_BOOL ||
+                       v->kind == CTRACE_VALUE_NULL) {
+                const char *name = v->kind == CTRACE_VALUE_NULL ? "null"
+                                   : v->as.b                    ? "true"
+                                                                : "false";
+                size_t n = v->kind == CTRACE_VALUE_NULL ? 4 : v->as.b ? 4 : 5;
+                if (!ctrace__flat_eq(name, n, c->lit.bytes, c->len, false))
+                    return CTRACE__FLAT_NO;
+            } else if (v->kind <= CTRACE_VALUE_PID) {
+                return CTRACE__FLAT_NO;
+            } else {
+                return CTRACE__FLAT_MAYBE; /* a newer kind: the full rules */
+            }
+            break;
+        }
+    }
+    return f->decides ? CTRACE__FLAT_YES : CTRACE__FLAT_MAYBE;
+}
+
+/*
+ * Computes spec->flat from its argument patterns and guard. The parser
+ * calls it on every spec it returns; call it again after changing either.
+ */
+void ctrace__spec_flatten(struct ctrace__spec *spec);
 
 #endif /* CTRACE_PATTERN_H */

@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include "point/point.h"
@@ -85,10 +86,16 @@ static uint64_t now_ns(const struct ctrace__engine_hooks *h)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void ctrace__enter(struct ctrace_point *point,
-                   struct ctrace__frame *frame,
-                   size_t nargs,
-                   const struct ctrace_value *args)
+/*
+ * The work of ctrace__enter() and ctrace__enter_lazy(). `ra` is the
+ * address this call returns to, inside the traced function: where a
+ * captured stack starts to be the user's rather than ctrace's.
+ */
+static void enter_at(struct ctrace_point *point,
+                     struct ctrace__frame *frame,
+                     size_t nargs,
+                     const struct ctrace_value *args,
+                     uintptr_t ra)
 {
     const struct ctrace__engine_hooks *h = ctrace__engine_hooks();
     if (h == NULL || h->enter == NULL)
@@ -107,13 +114,70 @@ void ctrace__enter(struct ctrace_point *point,
      * when it takes the call (the `enter` hook's contract in core.h).
      */
     frame->start_ns = 0;
-    /*
-     * The address this call returns to, inside the traced function: where
-     * a captured stack starts to be the user's rather than ctrace's.
-     */
-    frame->engine[3] = (uintptr_t)__builtin_return_address(0);
+    frame->engine[3] = ra;
     if (h->enter(h->arg, point, probe, frame, nargs, args))
         frame->active = 1;
+}
+
+/* Whether the point's filter rejects the call (point.h). */
+static inline bool rejected(struct ctrace_point *point,
+                            size_t nargs,
+                            const struct ctrace_value *args)
+{
+    const struct ctrace__point_filter *f =
+        atomic_load_explicit(&point->ctrace__probe, memory_order_acquire);
+    return f != NULL && ctrace__point_filter_rejects(f, nargs, args);
+}
+
+void ctrace__point_filter_set(struct ctrace__point_filter *f,
+                              uint32_t word,
+                              const uint64_t lit[2])
+{
+    uint32_t seq = atomic_load_explicit(&f->seq, memory_order_relaxed);
+    atomic_store_explicit(&f->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&f->word, word, memory_order_relaxed);
+    atomic_store_explicit(&f->lit[0], lit[0], memory_order_relaxed);
+    atomic_store_explicit(&f->lit[1], lit[1], memory_order_relaxed);
+    atomic_store_explicit(&f->seq, seq + 2, memory_order_release);
+}
+
+void ctrace__enter(struct ctrace_point *point,
+                   struct ctrace__frame *frame,
+                   size_t nargs,
+                   const struct ctrace_value *args)
+{
+    if (rejected(point, nargs, args))
+        return;
+    enter_at(point, frame, nargs, args, (uintptr_t)__builtin_return_address(0));
+}
+
+/* Gives a string the macros left unmeasured (CTRACE__LEN_LAZY) its length. */
+static void measure(struct ctrace_value *v)
+{
+    if (v->kind == CTRACE_VALUE_STRING && v->as.str.len == CTRACE__LEN_LAZY)
+        v->as.str.len = strlen(v->as.str.ptr);
+}
+
+void ctrace__enter_lazy(struct ctrace_point *point,
+                        struct ctrace__frame *frame,
+                        const struct ctrace_value *args,
+                        uintptr_t ra)
+{
+    struct ctrace_value v[CTRACE_POINT_ARGS_MAX];
+    /* The macros never pass more; a hand-made descriptor is cut, not
+     * overrun. */
+    size_t nargs = point->arity;
+    if (nargs > CTRACE_POINT_ARGS_MAX)
+        nargs = CTRACE_POINT_ARGS_MAX;
+    /* Before any string is measured: most armed calls end here. */
+    if (rejected(point, nargs, args))
+        return;
+    for (size_t i = 0; i < nargs; i++) {
+        v[i] = args[i];
+        measure(&v[i]);
+    }
+    enter_at(point, frame, nargs, nargs > 0 ? v : NULL, ra);
 }
 
 /*
@@ -135,6 +199,14 @@ static void finish(struct ctrace__frame *frame, const struct ctrace_value *v)
 void ctrace__return(struct ctrace__frame *frame, struct ctrace_value value)
 {
     finish(frame, &value);
+}
+
+void ctrace__return_lazy(struct ctrace__frame *frame,
+                         const struct ctrace_value *value)
+{
+    struct ctrace_value v = *value;
+    measure(&v);
+    finish(frame, &v);
 }
 
 void ctrace__exit(struct ctrace__frame *frame)

@@ -24,6 +24,7 @@
 #ifndef CTRACE_CORE_CORE_H
 #define CTRACE_CORE_CORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -237,8 +238,10 @@ size_t ctrace__registry_suggest(const char *module,
 
 /*
  * Publishes what the engine wants traced threads to find for `point`, with
- * release ordering; the slow path loads it with acquire.
- * Called with registry lock held.
+ * release ordering; the slow path loads it with acquire. A non-NULL
+ * probe must begin with a struct ctrace__point_filter (below), which the
+ * slow path reads before calling the engine. Called with registry lock
+ * held.
  */
 void ctrace__point_set_probe(struct ctrace_point *point, void *probe);
 
@@ -260,5 +263,115 @@ int ctrace__point_arm(struct ctrace_point *point);
  * Called with registry lock held.
  */
 int ctrace__point_disarm(struct ctrace_point *point);
+
+/* ---- The point's filter. ---- */
+
+/*
+ * A probe the engine publishes (ctrace__point_set_probe) begins with this
+ * struct: a filter that the entry points run on a call's raw arguments
+ * before anything else, lazy strings unmeasured. When one spec of one
+ * session selects the point, the engine puts that spec's argument count
+ * and first flat check in it (a string or prefix literal of up to 16
+ * bytes, or an integer; pattern.h's flat form), so that a call it rejects
+ * costs a few loads and compares and never reaches the engine.
+ *
+ * A sequence lock of relaxed atomics: the writer (under the registry lock)
+ * makes `seq` odd, writes, makes it even; a reader that sees it odd or
+ * changed ignores what it read. Part of the probe, never freed under a
+ * reader. A call the filter rejects does not update the thread's current
+ * point (what `procs` shows as `current`).
+ */
+struct ctrace__point_filter {
+    _Atomic uint32_t seq;
+    _Atomic uint32_t word; /* CTRACE__FILTER_ fields; 0: no filter */
+    _Atomic uint64_t lit[2];
+};
+
+#define CTRACE__FILTER_ON        1u
+#define CTRACE__FILTER_OP(w)     (((w) >> 1) & 7u)
+#define CTRACE__FILTER_ARG(w)    (((w) >> 8) & 0xffu)
+#define CTRACE__FILTER_LEN(w)    (((w) >> 16) & 0xffu)
+#define CTRACE__FILTER_NARGS(w)  ((w) >> 24) /* argument count + 1; 0: any */
+#define CTRACE__FILTER_OP_NONE   0u
+#define CTRACE__FILTER_OP_BYTES  1u /* string or bytes equal to lit */
+#define CTRACE__FILTER_OP_PREFIX 2u /* string or bytes starting with lit */
+#define CTRACE__FILTER_OP_INT    3u /* an integer equal to (int64_t)lit[0] */
+#define CTRACE__FILTER_OP_UINT   4u /* a UINT equal to lit[0] */
+#define CTRACE__FILTER_BYTES_MAX 16u
+#define CTRACE__FILTER_NARGS_MAX 254u
+
+/* Builds a filter word. */
+static inline uint32_t ctrace__filter_word(unsigned op,
+                                           unsigned arg,
+                                           unsigned len,
+                                           unsigned nargs_plus_one)
+{
+    return CTRACE__FILTER_ON | (uint32_t)op << 1 | (uint32_t)arg << 8 |
+           (uint32_t)len << 16 | (uint32_t)nargs_plus_one << 24;
+}
+
+/*
+ * Replaces the filter (word 0 clears it). Registry lock held, or the only
+ * thread (a fork child).
+ */
+void ctrace__point_filter_set(struct ctrace__point_filter *f,
+                              uint32_t word,
+                              const uint64_t lit[2]);
+
+/*
+ * Whether the filter rejects a call with these arguments, whose strings
+ * may still carry the length CTRACE__LEN_LAZY. False when there is no
+ * filter or it changed while read. Thread-safety: any thread.
+ */
+static inline bool
+ctrace__point_filter_rejects(const struct ctrace__point_filter *f,
+                             size_t nargs,
+                             const struct ctrace_value *args)
+{
+    uint32_t seq = atomic_load_explicit(&f->seq, memory_order_acquire);
+    uint32_t w = atomic_load_explicit(&f->word, memory_order_relaxed);
+    if ((w & CTRACE__FILTER_ON) == 0)
+        return false;
+    uint64_t lit0 = atomic_load_explicit(&f->lit[0], memory_order_relaxed);
+    uint64_t lit1 = atomic_load_explicit(&f->lit[1], memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if ((seq & 1) != 0 ||
+        atomic_load_explicit(&f->seq, memory_order_relaxed) != seq)
+        return false;
+    if (CTRACE__FILTER_NARGS(w) != 0 && CTRACE__FILTER_NARGS(w) - 1 != nargs)
+        return true;
+    unsigned op = CTRACE__FILTER_OP(w);
+    const struct ctrace_value *v = &args[CTRACE__FILTER_ARG(w)];
+    if (op == CTRACE__FILTER_OP_BYTES || op == CTRACE__FILTER_OP_PREFIX) {
+        if (v->kind != CTRACE_VALUE_STRING && v->kind != CTRACE_VALUE_BYTES)
+            return true;
+        size_t len = CTRACE__FILTER_LEN(w);
+        size_t have = v->as.str.len;
+        bool lazy = have == CTRACE__LEN_LAZY;
+        if (!lazy && (op == CTRACE__FILTER_OP_BYTES ? have != len : have < len))
+            return true;
+        /*
+         * Byte by byte: for an unmeasured string the first mismatch comes
+         * at its NUL at the latest, so nothing past it is read.
+         */
+        const unsigned char *b = (const unsigned char *)v->as.str.ptr;
+        for (size_t k = 0; k < len; k++) {
+            uint64_t word = k < 8 ? lit0 : lit1;
+            if (b[k] != (unsigned char)(word >> (8 * (k % 8))))
+                return true;
+        }
+        return lazy && op == CTRACE__FILTER_OP_BYTES && b[len] != '\0';
+    }
+    if (op == CTRACE__FILTER_OP_INT) {
+        if (v->kind == CTRACE_VALUE_INT)
+            return v->as.i != (int64_t)lit0;
+        if (v->kind == CTRACE_VALUE_UINT)
+            return (int64_t)lit0 < 0 || v->as.u != lit0;
+        return true;
+    }
+    if (op == CTRACE__FILTER_OP_UINT)
+        return v->kind != CTRACE_VALUE_UINT || v->as.u != lit0;
+    return false;
+}
 
 #endif /* CTRACE_CORE_CORE_H */

@@ -34,7 +34,7 @@ static pthread_mutex_t name_lock = PTHREAD_MUTEX_INITIALIZER;
  * call into the dynamic linker, which could allocate. It is only touched on
  * the enabled path.
  */
-static _Thread_local struct ctrace__thread *self
+_Thread_local struct ctrace__thread *ctrace__thread_me
     __attribute__((tls_model("initial-exec")));
 /* Set on ctrace's own threads before their record is claimed. */
 static _Thread_local bool own_thread;
@@ -42,7 +42,8 @@ static _Thread_local bool own_thread;
 static void thread_release(void *p)
 {
     struct ctrace__thread *t = p;
-    /* Its processes end first, while `self` still names the record. */
+    /* Its processes end first, while `ctrace__thread_me` still names the
+     * record. */
     ctrace__proc_thread_released(t);
     atomic_store_explicit(&t->current, NULL, memory_order_relaxed);
     atomic_store_explicit(&t->label, NULL, memory_order_relaxed);
@@ -50,7 +51,7 @@ static void thread_release(void *p)
     atomic_store_explicit(&t->first_point, NULL, memory_order_relaxed);
     atomic_store_explicit(&t->pid, 0, memory_order_release);
     atomic_store_explicit(&t->claimed, false, memory_order_release);
-    self = NULL;
+    ctrace__thread_me = NULL;
 }
 
 static void thread_key_create(void)
@@ -87,10 +88,10 @@ static struct ctrace__thread *thread_claim(void)
     return t;
 }
 
-struct ctrace__thread *ctrace__thread_self(void)
+struct ctrace__thread *ctrace__thread_claim_self(void)
 {
-    if (CTRACE__LIKELY(self != NULL))
-        return self;
+    if (ctrace__thread_me != NULL)
+        return ctrace__thread_me;
     pthread_once(&thread_key_once, thread_key_create);
     struct ctrace__thread *t = thread_claim();
     if (t == NULL)
@@ -121,7 +122,7 @@ struct ctrace__thread *ctrace__thread_self(void)
     }
     if (thread_key_ok)
         pthread_setspecific(thread_key, t);
-    self = t;
+    ctrace__thread_me = t;
     return t;
 }
 
@@ -132,7 +133,7 @@ void ctrace__thread_synchronize(void)
          t != NULL;
          t = t->next) {
         uint_fast64_t v = atomic_load_explicit(&t->cs, memory_order_seq_cst);
-        if ((v & 1) == 0 || t == self)
+        if ((v & 1) == 0 || t == ctrace__thread_me)
             continue;
         /*
          * Critical sections are a few hundred nanoseconds long; spin
@@ -230,7 +231,7 @@ void ctrace__thread_after_fork_child(void)
              atomic_load_explicit(&thread_list, memory_order_acquire);
          t != NULL;
          t = t->next) {
-        if (t == self)
+        if (t == ctrace__thread_me)
             continue;
         atomic_store(&t->cs, 0);
         atomic_store(&t->pid, 0);
@@ -241,9 +242,9 @@ void ctrace__thread_after_fork_child(void)
         t->proc = NULL;
         atomic_store(&t->claimed, false);
     }
-    if (self != NULL) {
-        self->tid = (int)syscall(SYS_gettid);
-        atomic_store(&self->cs, 0);
+    if (ctrace__thread_me != NULL) {
+        ctrace__thread_me->tid = (int)syscall(SYS_gettid);
+        atomic_store(&ctrace__thread_me->cs, 0);
     }
-    ctrace__proc_after_fork_child(self);
+    ctrace__proc_after_fork_child(ctrace__thread_me);
 }

@@ -47,7 +47,10 @@ struct ctrace__thread {
     int tid;
     /* The thread's current process entry; proc.c's, under its lock. */
     struct ctrace__proc *proc;
-    /* The last armed trace point the thread passed (engine.c). */
+    /*
+     * The last armed trace point the thread passed (session/traced.c),
+     * but for calls the point's own filter rejected (point/point.h).
+     */
     const struct ctrace_point *_Atomic current;
     /*
      * The label of the current process, interned (never freed) so that an
@@ -56,13 +59,37 @@ struct ctrace__thread {
      * changes, loaded with acquire by the thread itself.
      */
     const char *_Atomic label;
+    /*
+     * Events this thread recorded, for sampling their cost into the
+     * overhead budget (session/traced.c). The thread's own; never shared.
+     */
+    uint32_t recorded;
 };
 
 /*
- * The calling thread's record, claimed on first use; NULL only when memory
- * runs out (the caller then raises no event).
+ * The calling thread's record (initial-exec TLS: one load, no call into
+ * the dynamic linker, which could allocate); NULL until it is claimed.
+ * Hidden: only the library reads it.
  */
-struct ctrace__thread *ctrace__thread_self(void);
+__attribute__((visibility(
+    "hidden"))) extern _Thread_local struct ctrace__thread *ctrace__thread_me
+    __attribute__((tls_model("initial-exec")));
+
+/* Claims the calling thread's record: ctrace__thread_self()'s slow path. */
+struct ctrace__thread *ctrace__thread_claim_self(void);
+
+/*
+ * The calling thread's record, claimed on first use; NULL only when memory
+ * runs out (the caller then raises no event). Inline: an armed trace point
+ * pays one thread-local load for it.
+ */
+static inline struct ctrace__thread *ctrace__thread_self(void)
+{
+    struct ctrace__thread *t = ctrace__thread_me;
+    if (__builtin_expect(t != NULL, 1))
+        return t;
+    return ctrace__thread_claim_self();
+}
 
 static inline void ctrace__thread_enter(struct ctrace__thread *t)
 {

@@ -98,15 +98,55 @@ void ctrace__record_copy(const struct ctrace__record_layout *l,
     };
     if (n > p.nvalues)
         n = p.nvalues;
-    if (n > 0) /* a point without arguments passes v == NULL */
-        memcpy(p.values, v, n * sizeof(*v));
-    p.used_values = n;
 
     /*
-     * Breadth first over the pool itself: values[i] for i below `end` are at
-     * the current level; their children are appended after `end` and form
-     * the next level. Each value is visited once, so the work is bounded by
-     * the pool size, and nothing recurses.
+     * The first level in one pass: scalars by assignment, strings, bytes
+     * and symbols into the byte pool. Most calls have no container, and
+     * then this is all.
+     */
+    bool nested = false;
+    for (size_t i = 0; i < n; i++) {
+        struct ctrace_value *x = &p.values[i];
+        *x = v[i];
+        switch (x->kind) {
+        case CTRACE_VALUE_STRING:
+        case CTRACE_VALUE_BYTES: {
+            size_t want = x->as.str.len;
+            if (want > l->max_bytes)
+                want = l->max_bytes + 1;
+            if (CTRACE__UNLIKELY(want > p.nbytes - p.used_bytes)) {
+                copy_bytes(l, &p, x); /* the pool runs out: cut, marked */
+                break;
+            }
+            char *dst = p.bytes + p.used_bytes;
+            if (want > 0) /* (NULL, 0) is a valid empty value */
+                memcpy(dst, x->as.str.ptr, want);
+            x->as.str.ptr = dst;
+            x->as.str.len = want;
+            p.used_bytes += want;
+            break;
+        }
+        case CTRACE_VALUE_SYMBOL:
+            copy_symbol(&p, x);
+            break;
+        case CTRACE_VALUE_TUPLE:
+        case CTRACE_VALUE_LIST:
+            nested = true;
+            break;
+        default:
+            break;
+        }
+    }
+    p.used_values = n;
+    if (!nested)
+        return;
+
+    /*
+     * Containers, breadth first over the pool itself: values[i] for i
+     * below `end` are at the current level; their children are appended
+     * after `end` and form the next level. Each value is visited once, so
+     * the work is bounded by the pool size, and nothing recurses. The
+     * first level's strings are already in the byte pool.
      */
     size_t begin = 0, end = n;
     for (unsigned level = 1; begin < end; level++) {
@@ -115,10 +155,12 @@ void ctrace__record_copy(const struct ctrace__record_layout *l,
             switch (x->kind) {
             case CTRACE_VALUE_STRING:
             case CTRACE_VALUE_BYTES:
-                copy_bytes(l, &p, x);
+                if (level > 1)
+                    copy_bytes(l, &p, x);
                 break;
             case CTRACE_VALUE_SYMBOL:
-                copy_symbol(&p, x);
+                if (level > 1)
+                    copy_symbol(&p, x);
                 break;
             case CTRACE_VALUE_TUPLE:
             case CTRACE_VALUE_LIST: {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private interface of the session engine (engine.c) for the rest of the
+ * Private interface of the session engine (src/session/) for the rest of the
  * library: the sinks and the capture API.
  */
 #ifndef CTRACE_CORE_ENGINE_H

@@ -4,7 +4,7 @@
  * final line of a session, the `time`/`count` report and human durations.
  *
  * Everything is appended to a struct ctrace__sbuf. Values (arguments,
- * results, messages) are printed by the value renderers of src/core/value.c
+ * results, messages) are printed by the value renderers of src/base/value.c
  * under the caller's render options, and so are the strings of the event in
  * JSON: a string value rendered as JSON with no size limit is exactly a JSON
  * string literal, escapes and invalid UTF-8 included, so there is one JSON

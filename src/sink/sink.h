@@ -167,6 +167,24 @@ void ctrace__format_stop_reason(enum ctrace_stop_reason r,
                                 char *buf,
                                 size_t size);
 
+/* ---- The file-descriptor sink (write.c). ---- */
+
+/*
+ * Opens `path` for a session's text: created 0644 if missing, appended to,
+ * closed on exec. Returns the descriptor, or -errno.
+ * Thread-safety: any thread.
+ */
+int ctrace__sink_open(const char *path);
+
+/*
+ * Writes all `len` bytes of `data` to `fd`, retrying interrupted and short
+ * writes. Returns 0, or -errno of the write that failed; on EPIPE the
+ * SIGPIPE that the write raised is taken off the calling thread's pending
+ * signals, so the caller must block SIGPIPE (consumers do).
+ * Thread-safety: any thread; one writer per descriptor.
+ */
+int ctrace__sink_write(int fd, const char *data, size_t len);
+
 /*
  * Test hook of the capture sink (src/sink/capture.c): when non-zero, each
  * allocation a capture makes for an event counts it down, and the one that

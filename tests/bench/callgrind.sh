@@ -19,6 +19,13 @@
 #   to every one `BENCH --list` names.
 # Prints one line per variant: its name, instructions per call, and the
 # difference to baseline (measured first when it is in the list).
+#
+# Then, for enabled_match when it and baseline are in the list, the whole
+# process: every instruction of every thread (the traced thread, the
+# session's consumer delivering to the bench's discarding callback, the
+# pacer that keeps the queue from overflowing), per call, over the same
+# for baseline, again from runs of ITERS and 2*ITERS calls. WHOLE=0 skips
+# it.
 # Valgrind 3.19 (Debian 12) cannot read the DWARF 5 that clang 14 emits by
 # default: measure a clang build configured with CMAKE_C_FLAGS=-gdwarf-4.
 # Symbols are what callgrind needs to find the functions, so the build
@@ -81,3 +88,35 @@ for variant in "$@"; do
         printf '%-32s %9.2f instructions/call\n' "$variant" "$per"
     fi
 done
+
+# Every instruction of a run of `variant` with `n` calls, all threads.
+everything() {
+    variant="$1"
+    n="$2"
+    out="$tmp/$variant.$n.all.out"
+    if ! valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$bench" --variant "$variant" --iters "$n" --warmup 0 \
+        >"$tmp/$variant.$n.all.log" 2>&1; then
+        echo "callgrind.sh: $variant failed:" >&2
+        cat "$tmp/$variant.$n.all.log" >&2
+        exit 1
+    fi
+    total=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out")
+    [ -n "$total" ] || total=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out")
+    echo "$total"
+}
+
+per_call_all() {
+    a=$(everything "$1" "$iters")
+    b=$(everything "$1" $((2 * iters)))
+    awk -v a="$a" -v b="$b" -v n="$iters" 'BEGIN { printf "%.2f", (b - a) / n }'
+}
+
+has() { case " $list " in *" $1 "*) return 0 ;; esac; return 1; }
+list="$*"
+if has baseline && has enabled_match && [ "${WHOLE:-1}" != 0 ]; then
+    wb=$(per_call_all baseline)
+    wm=$(per_call_all enabled_match)
+    awk -v p="$wm" -v b="$wb" \
+        'BEGIN { printf "%-32s %9.2f instructions/call  %+9.2f vs baseline\n", "whole_process_enabled_match", p, p - b }'
+fi

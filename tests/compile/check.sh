@@ -3,11 +3,13 @@
 # Compiles the trace-point compile tests with one compiler, so that both gcc
 # and clang are checked whichever one CMake builds with:
 # - every tests/compile/*.c must build warning-free under strict flags, with
-#   points enabled and with -DCTRACE_DISABLE, at -O0 and -O2; a disabled
+#   points enabled, enabled with -DCTRACE_NO_TRAMPOLINES (the plain calls
+#   other targets use) and with -DCTRACE_DISABLE, at -O0 and -O2; a disabled
 #   object must reference no ctrace__ symbol and have no ctrace_points
 #   section;
 # - every tests/compile/fail/*.c must fail in both modes, with a message
-#   matching the extended regex on its `/* expect: ... */` line.
+#   matching the extended regex on its `/* expect: ... */` line (also with
+#   -DCTRACE_NO_TRAMPOLINES).
 # Usage: check.sh CC INCLUDE_DIR SOURCE_DIR WORK_DIR
 set -eu
 cc="$1"
@@ -30,8 +32,9 @@ fail() {
 
 for f in "$src"/*.c; do
     name=$(basename "$f" .c)
-    for mode in on off; do
+    for mode in on plain off; do
         define=""
+        [ "$mode" = plain ] && define="-DCTRACE_NO_TRAMPOLINES"
         [ "$mode" = off ] && define="-DCTRACE_DISABLE"
         for opt in -O0 -O2; do
             obj="$work/$name-$mode$opt.o"
@@ -63,7 +66,7 @@ for f in "$src"/fail/*.c; do
         fail "$name has no /* expect: ... */ line"
         continue
     fi
-    for define in "" -DCTRACE_DISABLE; do
+    for define in "" -DCTRACE_NO_TRAMPOLINES -DCTRACE_DISABLE; do
         checked=$((checked + 1))
         # shellcheck disable=SC2086
         if "$cc" $flags $define -c "$f" -o "$work/$name.o" \

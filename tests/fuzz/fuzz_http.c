@@ -99,10 +99,41 @@ static size_t exchange(unsigned port,
     struct sockaddr_in dst = {.sin_family = AF_INET,
                               .sin_port = htons((uint16_t)port)};
     dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0) {
-        fprintf(
-            stderr, "fuzz_http: connect to %u: %s\n", port, strerror(errno));
-        abort();
+    /*
+     * Closed with a reset, so that neither side keeps the pair of ports in
+     * TIME-WAIT: at thousands of inputs a second, TIME-WAIT would take
+     * every ephemeral port within seconds, and connect() would fail with
+     * EADDRNOTAVAIL (a harness failure, not a finding). Should the ports
+     * run out all the same, wait for them rather than report the servers.
+     */
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    long long give_up = now_ms() + 5000;
+    while (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0) {
+        if (errno == EINTR) {
+            /*
+             * libFuzzer's timer interrupted it; the connection goes on
+             * being made: wait for it, then ask how it went.
+             */
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int soerr = ETIMEDOUT;
+            socklen_t sl = sizeof(soerr);
+            while (poll(&p, 1, 5000) < 0 && errno == EINTR) {
+            }
+            if (p.revents != 0)
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+            if (soerr == 0)
+                break;
+            errno = soerr;
+        }
+        if (errno != EADDRNOTAVAIL || now_ms() > give_up) {
+            /* stdout: -close_fd_mask=2 hides the target's stderr. */
+            printf("fuzz_http: connect to %u: %s\n", port, strerror(errno));
+            fflush(stdout);
+            abort();
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
     size_t sent = 0;
     while (sent < len) {
@@ -172,10 +203,9 @@ static void check_health(unsigned port)
     bool timed_out;
     exchange(port, req, sizeof(req) - 1, out, sizeof(out), &timed_out);
     if (strncmp(out, "HTTP/1.1 200 ", 13) != 0) {
-        fprintf(stderr,
-                "fuzz_http: port %u stopped answering /health:\n%s\n",
-                port,
-                out);
+        printf(
+            "fuzz_http: port %u stopped answering /health:\n%s\n", port, out);
+        fflush(stdout);
         abort();
     }
 }
@@ -197,11 +227,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int status = 0;
         if (sscanf(out, "HTTP/1.1 %3d ", &status) != 1 || status < 100 ||
             status > 599) {
-            fprintf(stderr, "fuzz_http: not an HTTP answer:\n%.2000s\n", out);
+            printf("fuzz_http: not an HTTP answer:\n%.2000s\n", out);
+            fflush(stdout);
             abort();
         }
         if (status == 500) {
-            fprintf(stderr, "fuzz_http: a 500:\n%.2000s\n", out);
+            printf("fuzz_http: a 500:\n%.2000s\n", out);
+            fflush(stdout);
             abort();
         }
     }

@@ -1525,6 +1525,148 @@ static void match_allocates_nothing(void **state)
 #endif
 }
 
+/* The flat form (ctrace__spec_flat_match) against the full matcher. */
+
+static struct ctrace__spec *parse_ok(const char *text)
+{
+    struct ctrace_error err;
+    struct ctrace__spec *spec = ctrace__spec_parse(text, strlen(text), &err);
+    if (spec == NULL)
+        fail_msg("%s: %s", text, err.text);
+    return spec;
+}
+
+/*
+ * Every spec against every pair of argument values: a flat NO or YES must
+ * be what ctrace__spec_match() says, and a MAYBE must stand for a case the
+ * full matcher still has to decide.
+ */
+static void flat_match_agrees_with_the_full_matcher(void **state)
+{
+    (void)state;
+    static const char *const specs[] = {
+        "m:f",
+        "m:f/2",
+        "m:f()",
+        "m:f(_, _)",
+        "m:f(\"Tihon\", _)",
+        "m:f(<<\"Tihon\">>, _)",
+        "m:f(\"Ti\" ++ _, _)",
+        "m:f(\"Ti\" ++ T, _)",
+        "m:f(<<\"Ti\", T/binary>>, T)",
+        "m:f(_, 1)",
+        "m:f(_, -1)",
+        "m:f(_, 0)",
+        "m:f(_, 18446744073709551615)",
+        "m:f(_, 9223372036854775807)",
+        "m:f(_, 1.0)",
+        "m:f(_, ok)",
+        "m:f(_, true)",
+        "m:f(_, false)",
+        "m:f(_, null)",
+        "m:f(_, '')",
+        "m:f(X, X)",
+        "m:f(X, _) when X == \"Tihon\"",
+        "m:f(\"Tihon\", X) when X > 1",
+        "m:f({A, _}, _)",
+        "m:f([_ | _], _)",
+        "m:f(\"\", _)",
+    };
+    int x = 0;
+    const struct ctrace_value vals[] = {
+        S("Tihon"),
+        B("Tihon"),
+        S("Tim"),
+        S("Ti"),
+        S("T"),
+        S(""),
+        SYM("Tihon"),
+        SYM("ok"),
+        SYM("true"),
+        SYM(""),
+        SYM("null"),
+        BOOL_T,
+        BOOL_F,
+        NUL,
+        I(1),
+        I(-1),
+        I(0),
+        U(1),
+        U(0),
+        U(UINT64_MAX),
+        I(INT64_MAX),
+        U((uint64_t)INT64_MAX),
+        D(1.0),
+        D(-1.0),
+        PTR(&x),
+        ctrace_value_pid(1),
+        TUP(I(1), I(2)),
+        LST(I(1)),
+        EMPTY_LIST,
+    };
+    size_t nv = CTRACE__ARRAY_SIZE(vals);
+    unsigned decided = 0;
+    for (size_t k = 0; k < CTRACE__ARRAY_SIZE(specs); k++) {
+        struct ctrace__spec *spec = parse_ok(specs[k]);
+        for (size_t n = 0; n <= 2; n++)
+            for (size_t i = 0; i < nv; i++)
+                for (size_t j = 0; j < nv; j++) {
+                    const struct ctrace_value args[2] = {vals[i], vals[j]};
+                    bool full = ctrace__spec_match(spec, args, n);
+                    enum ctrace__flat_result flat =
+                        ctrace__spec_flat_match(spec, args, n);
+                    if (flat == CTRACE__FLAT_MAYBE)
+                        continue;
+                    decided++;
+                    if ((flat == CTRACE__FLAT_YES) != full)
+                        fail_msg("%s with %zu args (value %zu, %zu): flat "
+                                 "says %s, full match says %s",
+                                 specs[k],
+                                 n,
+                                 i,
+                                 j,
+                                 flat == CTRACE__FLAT_YES ? "yes" : "no",
+                                 full ? "yes" : "no");
+                }
+        ctrace__spec_free(spec);
+    }
+    /* The flat form decided most cases, or this test checks nothing. */
+    assert_true(decided > CTRACE__ARRAY_SIZE(specs) * nv * nv);
+}
+
+/* Which specs the flat form decides alone, and which it leaves open. */
+static void
+flat_form_decides_literals_and_leaves_guards_to_the_matcher(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        bool decides;
+        unsigned nchecks;
+    } cases[] = {
+        {"m:f", true, 0},
+        {"m:f/2", true, 0},
+        {"m:f(\"Tihon\", _)", true, 1},
+        {"m:f(\"Ti\" ++ T, 1)", true, 2},
+        {"m:f(X, X)", false, 0},
+        {"m:f(X, _) when X == 1", false, 0},
+        {"m:f({A, _}, ok)", false, 1},
+        {"m:f(_, 1.0)", false, 0},
+    };
+    for (size_t k = 0; k < CTRACE__ARRAY_SIZE(cases); k++) {
+        struct ctrace__spec *spec = parse_ok(cases[k].text);
+        if (spec->flat.decides != cases[k].decides ||
+            spec->flat.nchecks != cases[k].nchecks)
+            fail_msg("%s: decides %d with %u checks, expected %d with %u",
+                     cases[k].text,
+                     spec->flat.decides,
+                     spec->flat.nchecks,
+                     cases[k].decides,
+                     cases[k].nchecks);
+        ctrace__spec_free(spec);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1597,6 +1739,9 @@ int main(void)
         cmocka_unit_test(process_event_specs_select_no_trace_point),
         cmocka_unit_test(selects_rejects_null_names),
         cmocka_unit_test(match_allocates_nothing),
+        cmocka_unit_test(flat_match_agrees_with_the_full_matcher),
+        cmocka_unit_test(
+            flat_form_decides_literals_and_leaves_guards_to_the_matcher),
     };
     return cmocka_run_group_tests_name("match", tests, NULL, NULL);
 }

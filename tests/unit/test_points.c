@@ -15,6 +15,7 @@
  * the tests measure. Real code must not do this.
  */
 #include <dlfcn.h>
+#include <execinfo.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,6 +57,9 @@ struct record {
     char ret_text[TEXT];
     uint64_t duration_ns;
     uint64_t event_ns;
+    uintptr_t ra;      /* frame->engine[3] at the last enter */
+    int ra_depth;      /* where backtrace() from the hook found it, or -1 */
+    uintptr_t ra_next; /* the return address after it: into the caller */
     uint64_t clock;
     int added;
     int removed;
@@ -101,6 +105,23 @@ static bool rec_enter(void *arg,
     assert_int_equal(frame->start_ns, 0);
     frame->start_ns = rec_now(arg);
     copy_args(nargs, args);
+    /*
+     * What a `stack` or `caller` capture does: unwind from here (through
+     * the entry point and, on x86-64, its trampoline) and look for the
+     * return address into the traced function.
+     */
+    void *raw[64];
+    int n = backtrace(raw, 64);
+    rec.ra = frame->engine[3];
+    rec.ra_depth = -1;
+    rec.ra_next = 0;
+    for (int i = 0; i < n; i++) {
+        if ((uintptr_t)raw[i] == rec.ra) {
+            rec.ra_depth = i;
+            rec.ra_next = i + 1 < n ? (uintptr_t)raw[i + 1] : 0;
+            break;
+        }
+    }
     return rec.want_return;
 }
 
@@ -271,6 +292,28 @@ static long never_called_yet(long x, unsigned char y)
     CTRACE_RETURN(x + y);
 }
 
+/*
+ * Every argument register in use, two more in vector registers, and all of
+ * them live after the point: the entry points must give them all back.
+ * Not inlined, and its result used, so that it has a frame and a caller.
+ */
+static uintptr_t wide_return_address;
+
+__attribute__((noinline)) static double wide(const char *a,
+                                             long b,
+                                             const char *c,
+                                             long d,
+                                             long e,
+                                             long f,
+                                             double g,
+                                             double h)
+{
+    CTRACE_CALL(test_points, wide, a, b, c, d, e, f, g, h);
+    wide_return_address = (uintptr_t)__builtin_return_address(0);
+    CTRACE_RETURN((double)(strlen(a) + strlen(c)) + (double)(b + d + e + f) +
+                  g * h);
+}
+
 static int add(int a, int b)
 {
     CTRACE_CALL(test_points, add, counted(a), b);
@@ -435,7 +478,7 @@ static void points_have_distinct_ids(void **state)
     (void)state;
     struct collected c = {0};
     int n = ctrace_points_foreach("test_points", collect, &c);
-    assert_int_equal(n, 9);
+    assert_int_equal(n, 10);
     for (int i = 0; i < c.n; i++) {
         assert_int_not_equal(c.points[i]->ctrace__id, 0);
         for (int j = i + 1; j < c.n; j++)
@@ -705,6 +748,33 @@ static void armed_points_evaluate_arguments_exactly_once(void **state)
     assert_int_equal(rec.event_ns, rec.clock);
 }
 
+static void armed_points_keep_registers_measure_strings_and_unwind(void **s)
+{
+    (void)s;
+    const char *town = "Tihon-the-long-named";
+    assert_true(wide("Murka", 1, town, 2, 3, 4, 0.5, 8.0) == 39.0);
+    assert_int_equal(rec.enters, 0);
+
+    arm("test_points", "wide", 8);
+    volatile double got = wide("Murka", 1, town, 2, 3, 4, 0.5, 8.0);
+    assert_true(got == 39.0);
+    assert_int_equal(rec.enters, 1);
+    assert_int_equal(rec.nargs, 8);
+    assert_int_equal(rec.args[0].kind, CTRACE_VALUE_STRING);
+    assert_int_equal(rec.args[0].as.str.len, 5);
+    assert_string_equal(rec.texts[0], "Murka");
+    assert_int_equal(rec.args[2].as.str.len, strlen(town));
+    assert_string_equal(rec.texts[2], town);
+    assert_int_equal(rec.args[5].as.i, 4);
+    assert_true(rec.args[7].as.d == 8.0);
+    assert_int_equal(rec.rets, 1);
+    assert_true(rec.ret_value.as.d == 39.0);
+
+    /* The stack starts in wide(), and the next frame is its caller. */
+    assert_true(rec.ra_depth >= 0);
+    assert_true(rec.ra_next == wide_return_address);
+}
+
 static void return_macro_evaluates_its_expression_once_on_or_off(void **s)
 {
     (void)s;
@@ -883,7 +953,11 @@ static void arming_counts_sessions(void **state)
 static void the_slow_path_sees_the_published_probe(void **state)
 {
     (void)state;
-    static int probe_data = 42;
+    /* A probe begins with the point's filter (point.h); zero: no filter. */
+    static struct {
+        struct ctrace__point_filter filter;
+        int data;
+    } probe_data = {.data = 42};
     struct ctrace_point *pt = find("test_points", "exits", 1);
     assert_non_null(pt);
     ctrace__registry_lock();
@@ -916,6 +990,7 @@ static void disabled_translation_units_register_and_call_nothing(void **s)
 /* ---- Concurrency (meant for ThreadSanitizer). ---- */
 
 struct probe {
+    struct ctrace__point_filter filter; /* first, as point.h requires */
     int generation;
 };
 
@@ -1035,6 +1110,7 @@ int main(void)
         T(armed_points_evaluate_arguments_exactly_once),
         T(return_macro_evaluates_its_expression_once_on_or_off),
         T(every_exit_path_reaches_the_hook_once),
+        T(armed_points_keep_registers_measure_strings_and_unwind),
         T(returned_values_keep_their_c_type),
         T(arguments_convert_by_their_c_type),
         T(durations_run_from_entry_to_return_on_the_engine_clock),

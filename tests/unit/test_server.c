@@ -760,6 +760,13 @@ static void *caller_main(void *arg)
     return NULL;
 }
 
+static bool is_waiting(void *arg)
+{
+    struct ctrace_proc_info info;
+    return ctrace_proc_info(*(uint64_t *)arg, &info) == 0 &&
+           info.status == CTRACE_PROC_WAITING;
+}
+
 static void stop_fails_a_waiting_caller(void **state)
 {
     (void)state;
@@ -775,10 +782,11 @@ static void stop_fails_a_waiting_caller(void **state)
     while (!atomic_load(&c.started))
         sleep_ms(1);
     assert_true(eventually(queue_is_one, &pid, 5000));
-    /* The caller waits, and the table says so. */
-    struct ctrace_proc_info info;
-    assert_int_equal(ctrace_proc_info(c.pid, &info), 0);
-    assert_int_equal(info.status, CTRACE_PROC_WAITING);
+    /*
+     * The caller waits, and the table says so (its message is queued a
+     * moment before it marks itself waiting).
+     */
+    assert_true(eventually(is_waiting, &c.pid, 5000));
     struct ctrace_exit_notice old[CTRACE_PROC_NOTICES_MAX];
     (void)ctrace_proc_exits(old, CTRACE_PROC_NOTICES_MAX);
     assert_int_equal(ctrace_link(pid), 0);
@@ -798,6 +806,7 @@ static void stop_fails_a_waiting_caller(void **state)
     terminate_watch = NULL;
     /* The process is dead with the stop's reason, and sys no longer
      * finds it. */
+    struct ctrace_proc_info info;
     assert_int_equal(ctrace_proc_info(pid, &info), 0);
     assert_int_equal(info.status, CTRACE_PROC_DEAD);
     assert_string_equal(info.exit_reason, "shutdown");
@@ -1847,7 +1856,9 @@ static void a_cancelled_caller_leaves_the_server_usable(void **state)
     assert_int_equal(w.counter, 1);
 
     /* A sys requester waiting on a server busy with a long callback. */
-    assert_int_equal(kv_cast(srv, kv(KV_SLEEP, 400, NULL, NULL)), 0);
+    /* Long enough that the requester below is still waiting when it is
+     * cancelled, however slowly a loaded machine schedules it. */
+    assert_int_equal(kv_cast(srv, kv(KV_SLEEP, 1500, NULL, NULL)), 0);
     /*
      * Wait until the server has taken the cast and runs it: a sys request
      * that arrives first is answered ahead of the queued cast.

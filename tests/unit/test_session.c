@@ -499,6 +499,51 @@ static void two_sessions_share_a_point_and_it_goes_off_after_both(void **state)
     free(other);
 }
 
+/*
+ * The point's own filter (one spec of one session: its first literal is
+ * checked before any session is looked at) must follow the sessions that
+ * select the point: installed for one, dropped when a second joins, put
+ * back for the one that stays.
+ */
+static void
+point_filter_follows_the_sessions_that_select_the_point(void **state)
+{
+    struct seen *seen = *state;
+    struct seen *other = calloc(1, sizeof(*other));
+    assert_non_null(other);
+    pthread_mutex_init(&other->lock, NULL);
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 100;
+    struct ctrace_session *a =
+        start1("sess_traveler:enter(\"Ti\" ++ _, \"Minsk\")", &o, seen);
+    enter("Tihon", "Minsk");
+    enter("Murka", "Minsk");
+    enter("Tima", "Praha");
+    struct ctrace_session *b =
+        start1("sess_traveler:enter(\"Murka\", _)", &o, other);
+    enter("Tihon", "Minsk");
+    enter("Murka", "Minsk");
+    ctrace_session_free(a);
+    enter("Tihon", "Minsk");
+    enter("Murkas", "Minsk"); /* longer than the literal: no match */
+    enter("Murk", "Minsk");   /* shorter */
+    enter("Murka", "Praha");
+    ctrace_session_free(b);
+    assert_int_equal(seen->n, 2);
+    assert_string_equal(seen->text[0],
+                        "sess_traveler:enter(\"Tihon\", \"Minsk\")");
+    assert_string_equal(seen->text[1],
+                        "sess_traveler:enter(\"Tihon\", \"Minsk\")");
+    assert_int_equal(other->n, 2);
+    assert_string_equal(other->text[0],
+                        "sess_traveler:enter(\"Murka\", \"Minsk\")");
+    assert_string_equal(other->text[1],
+                        "sess_traveler:enter(\"Murka\", \"Praha\")");
+    pthread_mutex_destroy(&other->lock);
+    free(other);
+}
+
 static void *call_leave(void *arg)
 {
     (void)arg;
@@ -1049,6 +1094,7 @@ int main(void)
         T(first_limit_reached_names_the_stop),
         T(bad_options_are_refused_by_name),
         T(two_sessions_share_a_point_and_it_goes_off_after_both),
+        T(point_filter_follows_the_sessions_that_select_the_point),
         T(new_filter_sees_only_processes_born_after_the_start),
         T(pids_filter_sees_only_the_listed_process),
         T(consumer_thread_is_never_traced),
