@@ -750,6 +750,16 @@ struct cat_http *cat_http_start(const struct cat_http_opts *opts,
         snprintf(err, err_size, "cannot start a thread");
         return NULL;
     }
+    /*
+     * A pool size with a thread per connection draws a warning: that
+     * mode gets no pool option at all.
+     */
+    struct MHD_OptionItem pool[] = {
+        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)opts->threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (opts->thread_per_connection)
+        pool[0].option = MHD_OPTION_END;
     /* Every option value has exactly the type the manual gives it. */
     h->daemon = MHD_start_daemon(
         flags,
@@ -763,8 +773,8 @@ struct cat_http *cat_http_start(const struct cat_http_opts *opts,
         (void *)h,
         MHD_OPTION_SOCK_ADDR,
         addr,
-        MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned int)(opts->thread_per_connection ? 1 : opts->threads),
+        MHD_OPTION_ARRAY,
+        pool,
         MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)opts->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
