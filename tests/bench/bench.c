@@ -18,6 +18,8 @@
  *                         call: cat_traveler:enter("Nobody", _)
  *   enabled_match         every call recorded: cat_traveler:enter/2
  *   enabled_match_return  the same with `-> return`
+ *   enabled_count_by      every call counted by its first argument, none
+ *                         queued: cat_traveler:enter/2 -> count(1)
  *   proto_*               prototypes of other trace-point macro shapes
  *                         (proto.c; docs/performance.md)
  *
@@ -156,6 +158,10 @@ static const struct variant variants[] = {
     {"enabled_match_return",
      loop_enter,
      "cat_traveler:enter/2 -> return",
+     "enter"},
+    {"enabled_count_by",
+     loop_enter,
+     "cat_traveler:enter/2 -> count(1)",
      "enter"},
     PROTO_FUNCTIONS(PROTO_VARIANT)};
 
@@ -379,7 +385,9 @@ int main(int argc, char **argv)
      * pages are mapped and the timed part pays no page fault for them.
      */
     struct pacer pacer = {.session = session};
-    bool recording = v->spec != NULL && strstr(v->spec, "Nobody") == NULL;
+    /* A rejected call and a counted one (count(...) alone) queue nothing. */
+    bool recording = v->spec != NULL && strstr(v->spec, "Nobody") == NULL &&
+                     strstr(v->spec, "count(") == NULL;
     if (warmup == UINT64_MAX)
         warmup = recording ? 2 * max_queue / threads + 10000 : 10000;
     uint64_t chunk = UINT64_MAX;
