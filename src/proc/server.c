@@ -226,6 +226,8 @@ int ctrace_reply_set(struct ctrace_reply *reply, const void *data, size_t len)
 /* Fills `opts` with the defaults. Thread-safety: any thread. */
 void ctrace_server_opts_init(struct ctrace_server_opts *opts)
 {
+    if (opts == NULL)
+        return;
     memset(opts, 0, sizeof(*opts));
     opts->mailbox = MAILBOX_DEFAULT;
     opts->max_msg = MAX_MSG_DEFAULT;

@@ -233,6 +233,8 @@ uint64_t ctrace_sys_state_version(const char *json, size_t len)
 {
     /* FNV-1a: the version only has to change when the text does. */
     uint64_t h = 0xcbf29ce484222325u;
+    if (json == NULL)
+        len = 0; /* NULL reads as "" */
     for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char)json[i];
         h *= 0x100000001b3u;
