@@ -228,7 +228,6 @@ static char *status_json(struct ctrace_server *srv, int *rc)
     return text;
 }
 
-/* The version of a state's text. Thread-safety: any thread. */
 uint64_t ctrace_sys_state_version(const char *json, size_t len)
 {
     /* FNV-1a: the version only has to change when the text does. */
