@@ -411,7 +411,7 @@ CTRACE_API int ctrace_sys_get_state(uint64_t pid,
  * - CTRACE_EUNSUPPORTED: the server has no replace_state;
  * - CTRACE_ENOMEM: no memory for the copy;
  * - replace_state's own negative code (CTRACE_EINVAL usually): the old
- *   state stays, and `err` says why.
+ *   state stays, and `err` has the text (and column) replace_state gave.
  * Thread-safety: any thread but the server's own.
  */
 CTRACE_API int ctrace_sys_replace_state(uint64_t pid,
@@ -459,8 +459,9 @@ CTRACE_API int ctrace_sys_replace_state_if(uint64_t pid,
  * between two messages, so no update made by a message is lost. With
  * `version` not NULL, only if the state's version is still *version.
  * `patch` is copied; the caller keeps it. Returns 0, or:
- * - CTRACE_EINVAL: `patch` is NULL or not JSON (`err` gives the line and
- *   column), or format_state's text is not JSON;
+ * - CTRACE_EINVAL: `patch` is NULL or not JSON (err->column and
+ *   err->position say where, the text gives the line too), or
+ *   format_state's text is not JSON;
  * - CTRACE_ESTALE: `version` is not NULL and the state changed;
  * - CTRACE_EUNSUPPORTED: format_state or replace_state missing;
  * - CTRACE_ENOMEM: no memory, or format_state returned NULL;

@@ -191,7 +191,8 @@ static int sys_request(uint64_t pid,
     else if (rc == CTRACE_ENOPROC)
         no_server(err, pid);
     else if (rc < 0 && r.done)
-        ctrace__error_set(err, rc, 0, 0, "%s", r.err.text);
+        ctrace__error_set(
+            err, rc, r.err.column, r.err.position, "%s", r.err.text);
     if (rc == 0 && out != NULL)
         *out = r.out;
     else
