@@ -644,7 +644,7 @@ void ctrace__proc_set_exit_hook(ctrace__exit_hook hook)
     atomic_store(&exit_hook, hook);
 }
 
-/* ---- The public API. ---- */
+/* ---- The public API (contracts in ctrace/proc.h). ---- */
 
 uint64_t ctrace_self(void)
 {

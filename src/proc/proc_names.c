@@ -83,6 +83,9 @@ int ctrace_unregister(const char *name)
     if (p != NULL) {
         ctrace__procs_raise_text(CTRACE_EVENT_UNREGISTER, p->pid, 0, p->name);
         p->name[0] = '\0';
+        /* As in ctrace_register(): the thread's events stop showing it. */
+        if (p->thread != NULL && p->thread->proc == p)
+            ctrace__procs_label_publish(p->thread);
     }
     pthread_mutex_unlock(&ctrace__procs_table_lock);
     return p != NULL ? 0 : CTRACE_ENOTFOUND;

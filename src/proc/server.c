@@ -201,14 +201,8 @@ static void install_hook(void)
     ctrace__fork_register(CTRACE__FORK_SERVERS, &steps);
 }
 
-/* ---- The public API: servers. ---- */
+/* ---- The public API: servers (contracts in ctrace/server.h). ---- */
 
-/*
- * Copies `len` bytes into the reply, or empties it and returns
- * CTRACE_ETOOLONG when they do not fit; CTRACE_EINVAL for a NULL reply or
- * NULL data with len > 0. Thread-safety: the server's thread, in
- * handle_call.
- */
 int ctrace_reply_set(struct ctrace_reply *reply, const void *data, size_t len)
 {
     if (reply == NULL || (data == NULL && len > 0))
@@ -223,9 +217,10 @@ int ctrace_reply_set(struct ctrace_reply *reply, const void *data, size_t len)
     return 0;
 }
 
-/* Fills `opts` with the defaults. Thread-safety: any thread. */
 void ctrace_server_opts_init(struct ctrace_server_opts *opts)
 {
+    if (opts == NULL)
+        return;
     memset(opts, 0, sizeof(*opts));
     opts->mailbox = MAILBOX_DEFAULT;
     opts->max_msg = MAX_MSG_DEFAULT;
@@ -331,11 +326,8 @@ server_new(const struct ctrace_server_callbacks *cb,
 }
 
 /*
- * Starts a server: checks the options, makes the thread (with every
- * signal blocked, as ctrace's own threads are), which takes its process,
- * registers the name and runs init; returns once init returned. NULL with
- * `err` filled on any failure, and then no callback but init ran.
- * Thread-safety: any thread.
+ * Signals are blocked in the thread, as in ctrace's own threads; the
+ * thread takes its process and registers the name itself (server_run()).
  */
 struct ctrace_server *
 ctrace_server_start(const struct ctrace_server_callbacks *cb,
@@ -403,12 +395,8 @@ ctrace_server_start(const struct ctrace_server_callbacks *cb,
 }
 
 /*
- * Stops the server: fails waiting and queued calls with CTRACE_ESTOPPED,
- * lets the thread finish its message and run terminate, joins it and
- * drops the owner's reference (the memory goes when the last caller
- * leaves). Returns 0; CTRACE_EDEADLOCK, doing nothing, when called on the
- * server's own thread (a callback returns CTRACE_SERVER_STOP instead).
- * NULL is a no-op. Thread-safety: any thread, once per server.
+ * Drops the owner's reference once the thread is joined: the memory goes
+ * when the last caller still inside ctrace_server_call() leaves.
  */
 int ctrace_server_stop(struct ctrace_server *srv, const char *reason)
 {
@@ -440,7 +428,6 @@ int ctrace_server_stop(struct ctrace_server *srv, const char *reason)
     return 0;
 }
 
-/* The server's pid. Thread-safety: any thread. */
 uint64_t ctrace_server_pid(const struct ctrace_server *srv)
 {
     return srv != NULL ? server_pid(srv) : 0;
@@ -504,9 +491,8 @@ static void call_wait_locked(struct call_cleanup *c, const struct timespec *dl)
 }
 
 /*
- * Sends a call and waits for its reply; see server.h for the codes. The
- * wait is a cancellation point, as pthread_cond_wait() is.
- * Thread-safety: any thread but the server's own (CTRACE_EDEADLOCK).
+ * The caller's context lives on its stack; the reference taken keeps the
+ * server's memory alive across a racing ctrace_server_stop().
  */
 int ctrace_server_call(struct ctrace_server *srv,
                        const void *msg,
@@ -582,22 +568,17 @@ static int post(struct ctrace_server *srv,
     return rc;
 }
 
-/* Queues a cast. Thread-safety: any thread. */
 int ctrace_server_cast(struct ctrace_server *srv, const void *msg, size_t len)
 {
     return post(srv, CTRACE_MSG_CAST, msg, len);
 }
 
-/* Queues a plain message for handle_info. Thread-safety: any thread. */
 int ctrace_server_send(struct ctrace_server *srv, const void *msg, size_t len)
 {
     return post(srv, CTRACE_MSG_INFO, msg, len);
 }
 
-/*
- * Arms (ms > 0) or cancels (0) the timeout after the running callback.
- * Does nothing off a server's thread. Thread-safety: a server's thread.
- */
+/* Recorded here, applied by apply_timeout() once the callback returned. */
 void ctrace_server_set_timeout(uint32_t ms)
 {
     struct ctrace_server *srv = ctrace__srv_current;

@@ -228,11 +228,12 @@ static char *status_json(struct ctrace_server *srv, int *rc)
     return text;
 }
 
-/* The version of a state's text. Thread-safety: any thread. */
 uint64_t ctrace_sys_state_version(const char *json, size_t len)
 {
     /* FNV-1a: the version only has to change when the text does. */
     uint64_t h = 0xcbf29ce484222325u;
+    if (json == NULL)
+        len = 0; /* NULL reads as "" */
     for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char)json[i];
         h *= 0x100000001b3u;
@@ -290,8 +291,8 @@ static char *merge_patch_text(const char *target,
     if (p == NULL) {
         ctrace__error_set(err,
                           CTRACE_EINVAL,
-                          0,
-                          je.column > 0 ? (unsigned)je.column : 0,
+                          je.column > 0 ? je.column : 0,
+                          je.position > 0 ? (size_t)je.position - 1 : 0,
                           "the patch is not JSON: line %d, column %d: %s",
                           je.line,
                           je.column,

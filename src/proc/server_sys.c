@@ -25,7 +25,7 @@
 #include "proc/proc.h"
 #include "proc/server_impl.h"
 
-/* ---- The public API: sys. ---- */
+/* ---- The public API: sys (contracts in ctrace/server.h). ---- */
 
 static int no_server(struct ctrace_error *err, uint64_t pid)
 {
@@ -191,7 +191,8 @@ static int sys_request(uint64_t pid,
     else if (rc == CTRACE_ENOPROC)
         no_server(err, pid);
     else if (rc < 0 && r.done)
-        ctrace__error_set(err, rc, 0, 0, "%s", r.err.text);
+        ctrace__error_set(
+            err, rc, r.err.column, r.err.position, "%s", r.err.text);
     if (rc == 0 && out != NULL)
         *out = r.out;
     else
@@ -199,10 +200,6 @@ static int sys_request(uint64_t pid,
     return rc;
 }
 
-/*
- * sys:get_state: the state as JSON, allocated (free with ctrace_free()).
- * Thread-safety: any thread but the server's own.
- */
 int ctrace_sys_get_state(uint64_t pid,
                          uint32_t timeout_ms,
                          char **json,
@@ -217,11 +214,6 @@ int ctrace_sys_get_state(uint64_t pid,
         pid, SYS_GET_STATE, NULL, 0, NULL, timeout_ms, json, err);
 }
 
-/*
- * sys:replace_state from JSON text; a rejection keeps the old state and
- * returns the callback's code and text. Thread-safety: any thread but the
- * server's own.
- */
 int ctrace_sys_replace_state(uint64_t pid,
                              const char *json,
                              uint32_t timeout_ms,
@@ -246,7 +238,7 @@ int ctrace_sys_replace_state(uint64_t pid,
 
 /*
  * replace_state or a merge patch, with an optional version check, both run
- * between two messages. Thread-safety: any thread but the server's own.
+ * between two messages.
  */
 static int replace_with(uint64_t pid,
                         enum sys_op op,
@@ -296,10 +288,6 @@ int ctrace_sys_patch_state(uint64_t pid,
         pid, SYS_PATCH_STATE, patch, version, timeout_ms, new_json, err);
 }
 
-/*
- * sys:get_status as one JSON object, allocated (free with ctrace_free()).
- * Thread-safety: any thread but the server's own.
- */
 int ctrace_sys_get_status(uint64_t pid,
                           uint32_t timeout_ms,
                           char **json,
@@ -314,10 +302,6 @@ int ctrace_sys_get_status(uint64_t pid,
         pid, SYS_GET_STATUS, NULL, 0, NULL, timeout_ms, json, err);
 }
 
-/*
- * sys:suspend: returns once the server finished its message in hand and
- * is suspended. Thread-safety: any thread but the server's own.
- */
 int ctrace_sys_suspend(uint64_t pid,
                        uint32_t timeout_ms,
                        struct ctrace_error *err)
@@ -326,10 +310,6 @@ int ctrace_sys_suspend(uint64_t pid,
     return sys_request(pid, SYS_SUSPEND, NULL, 0, NULL, timeout_ms, NULL, err);
 }
 
-/*
- * sys:resume: lets a suspended server take messages again; 0 also when it
- * was not suspended. Thread-safety: any thread.
- */
 int ctrace_sys_resume(uint64_t pid, struct ctrace_error *err)
 {
     ctrace__error_clear(err);
@@ -373,11 +353,8 @@ static void sys_unlock(struct ctrace_server *srv)
     ctrace__server_put(srv);
 }
 
-/*
- * sys:trace: switches the trace lines on (to `fd`, -1 for 2) or off. Once
- * it returns with `on` false, no line is written to the old fd any more.
- * Thread-safety: any thread.
- */
+/* The trace lock is held across each write (debug_emit()), so that once
+ * this returns the old fd sees no more lines. */
 int ctrace_sys_trace(uint64_t pid, bool on, int fd)
 {
     struct ctrace_server *srv = sys_lock(pid);
@@ -392,12 +369,7 @@ int ctrace_sys_trace(uint64_t pid, bool on, int fd)
     return 0;
 }
 
-/*
- * sys:log: keeps the last `n` debug lines (at most CTRACE_SYS_LOG_MAX);
- * 0 turns the log off and forgets it. Changing n keeps the newest lines
- * that fit. Returns 0, CTRACE_EINVAL, CTRACE_ENOMEM or CTRACE_ENOPROC.
- * Thread-safety: any thread.
- */
+/* The new ring is allocated before the lock is taken. */
 int ctrace_sys_log(uint64_t pid, unsigned n)
 {
     if (n > CTRACE_SYS_LOG_MAX)
@@ -437,11 +409,6 @@ static char *log_text(struct ctrace_server *srv, bool last)
     return ctrace__sbuf_take(&b);
 }
 
-/*
- * sys:log get: the kept lines, oldest first, joined with '\n' ("" when
- * the log is off or empty); free with ctrace_free(). Thread-safety: any
- * thread.
- */
 int ctrace_sys_log_get(uint64_t pid, char **text)
 {
     if (text == NULL)
@@ -455,11 +422,7 @@ int ctrace_sys_log_get(uint64_t pid, char **text)
     return *text != NULL ? 0 : CTRACE_ENOMEM;
 }
 
-/*
- * sys:log print: writes the kept lines to `fd` (-1: 2), each ending in
- * '\n'. Returns 0, -errno of a failed write, or CTRACE_ENOPROC.
- * Thread-safety: any thread.
- */
+/* Written once the lock is released: a slow fd never holds up the server. */
 int ctrace_sys_log_print(uint64_t pid, int fd)
 {
     struct ctrace_server *srv = sys_lock(pid);
@@ -487,10 +450,6 @@ int ctrace_sys_log_print(uint64_t pid, int fd)
     return rc;
 }
 
-/*
- * sys:statistics: on (re)starts the counters now; off forgets them.
- * Thread-safety: any thread.
- */
 int ctrace_sys_statistics(uint64_t pid, bool on)
 {
     struct ctrace_server *srv = sys_lock(pid);
@@ -505,10 +464,6 @@ int ctrace_sys_statistics(uint64_t pid, bool on)
     return 0;
 }
 
-/*
- * sys:statistics get: the counters, or CTRACE_ENOTFOUND when statistics
- * are off. Thread-safety: any thread.
- */
 int ctrace_sys_statistics_get(uint64_t pid, struct ctrace_sys_stats *out)
 {
     if (out == NULL)
