@@ -200,40 +200,27 @@ static int sys_request(uint64_t pid,
     return rc;
 }
 
-int ctrace_sys_get_state(uint64_t pid,
-                         uint32_t timeout_ms,
-                         char **json,
-                         struct ctrace_error *err)
+/* get_state and get_status: a JSON text allocated for the caller. */
+static int fetch_json(uint64_t pid,
+                      enum sys_op op,
+                      uint32_t timeout_ms,
+                      char **json,
+                      struct ctrace_error *err)
 {
     ctrace__error_clear(err);
     if (json == NULL)
         return ctrace__error_set(
             err, CTRACE_EINVAL, 0, 0, "json must not be NULL");
     *json = NULL;
-    return sys_request(
-        pid, SYS_GET_STATE, NULL, 0, NULL, timeout_ms, json, err);
+    return sys_request(pid, op, NULL, 0, NULL, timeout_ms, json, err);
 }
 
-int ctrace_sys_replace_state(uint64_t pid,
-                             const char *json,
-                             uint32_t timeout_ms,
-                             struct ctrace_error *err)
+int ctrace_sys_get_state(uint64_t pid,
+                         uint32_t timeout_ms,
+                         char **json,
+                         struct ctrace_error *err)
 {
-    ctrace__error_clear(err);
-    if (json == NULL)
-        return ctrace__error_set(
-            err, CTRACE_EINVAL, 0, 0, "json must not be NULL");
-    char *copy = ctrace__strdup(json);
-    if (copy == NULL)
-        return ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
-    return sys_request(pid,
-                       SYS_REPLACE_STATE,
-                       copy,
-                       strlen(copy),
-                       NULL,
-                       timeout_ms,
-                       NULL,
-                       err);
+    return fetch_json(pid, SYS_GET_STATE, timeout_ms, json, err);
 }
 
 /*
@@ -262,6 +249,16 @@ static int replace_with(uint64_t pid,
         return ctrace__error_set(err, CTRACE_ENOMEM, 0, 0, "out of memory");
     return sys_request(
         pid, op, copy, strlen(copy), version, timeout_ms, new_json, err);
+}
+
+int ctrace_sys_replace_state(uint64_t pid,
+                             const char *json,
+                             uint32_t timeout_ms,
+                             struct ctrace_error *err)
+{
+    ctrace__error_clear(err);
+    return replace_with(
+        pid, SYS_REPLACE_STATE, json, NULL, timeout_ms, NULL, err);
 }
 
 int ctrace_sys_replace_state_if(uint64_t pid,
@@ -293,13 +290,7 @@ int ctrace_sys_get_status(uint64_t pid,
                           char **json,
                           struct ctrace_error *err)
 {
-    ctrace__error_clear(err);
-    if (json == NULL)
-        return ctrace__error_set(
-            err, CTRACE_EINVAL, 0, 0, "json must not be NULL");
-    *json = NULL;
-    return sys_request(
-        pid, SYS_GET_STATUS, NULL, 0, NULL, timeout_ms, json, err);
+    return fetch_json(pid, SYS_GET_STATUS, timeout_ms, json, err);
 }
 
 int ctrace_sys_suspend(uint64_t pid,
