@@ -312,6 +312,12 @@ CTRACE_API CTRACE__COLD void ctrace__enter_lazy(struct ctrace_point *point,
                                                 struct ctrace__frame *frame,
                                                 const struct ctrace_value *args,
                                                 uintptr_t ra);
+/* ctrace__enter_lazy() for a call the entry trampoline's filter passed. */
+CTRACE_API CTRACE__COLD void
+ctrace__enter_checked(struct ctrace_point *point,
+                      struct ctrace__frame *frame,
+                      const struct ctrace_value *args,
+                      uintptr_t ra);
 CTRACE_API CTRACE__COLD void
 ctrace__return_lazy(struct ctrace__frame *frame,
                     const struct ctrace_value *value);
@@ -326,43 +332,167 @@ ctrace__return_lazy(struct ctrace__frame *frame,
  * stepped over.
  */
 /* clang-format off */
+#define CTRACE__TRAMPOLINE_HEAD(name)                                         \
+    ".pushsection .text." #name ",\"axG\",@progbits," #name ",comdat\n"       \
+    ".weak " #name "\n"                                                       \
+    ".hidden " #name "\n"                                                     \
+    ".type " #name ",@function\n"                                             \
+    ".p2align 4\n"                                                            \
+    #name ":\n"                                                               \
+    ".cfi_startproc simple\n"                                                 \
+    ".cfi_def_cfa %rsp, 136\n"                                                \
+    ".cfi_offset %rip, -136\n"
+#define CTRACE__TRAMPOLINE_CALL(target, setup)                                \
+    "push %rbp\n"                                                             \
+    ".cfi_adjust_cfa_offset 8\n"                                              \
+    ".cfi_offset %rbp, -144\n"                                                \
+    "mov %rsp, %rbp\n"                                                        \
+    ".cfi_def_cfa_register %rbp\n"                                            \
+    "push %rax\n push %rcx\n push %rdx\n push %rsi\n push %rdi\n"             \
+    "push %r8\n push %r9\n push %r10\n push %r11\n"                           \
+    "and $-16, %rsp\n"                                                        \
+    setup                                                                     \
+    "call " #target "@PLT\n"                                                  \
+    "lea -72(%rbp), %rsp\n"                                                   \
+    "pop %r11\n pop %r10\n pop %r9\n pop %r8\n"                               \
+    "pop %rdi\n pop %rsi\n pop %rdx\n pop %rcx\n pop %rax\n"                  \
+    "pop %rbp\n"                                                              \
+    ".cfi_def_cfa %rsp, 136\n"                                                \
+    ".cfi_restore %rbp\n"                                                     \
+    "ret\n"
+#define CTRACE__TRAMPOLINE_TAIL(name)                                         \
+    ".cfi_endproc\n"                                                          \
+    ".size " #name ", .-" #name "\n"                                          \
+    ".popsection\n"
 #define CTRACE__TRAMPOLINE(name, target, setup)                               \
-    __asm__(".pushsection .text." #name ",\"axG\",@progbits," #name           \
-            ",comdat\n"                                                       \
-            ".weak " #name "\n"                                               \
-            ".hidden " #name "\n"                                             \
-            ".type " #name ",@function\n"                                     \
-            ".p2align 4\n"                                                    \
-            #name ":\n"                                                       \
-            ".cfi_startproc simple\n"                                         \
-            ".cfi_def_cfa %rsp, 136\n"                                        \
-            ".cfi_offset %rip, -136\n"                                        \
-            "push %rbp\n"                                                     \
-            ".cfi_adjust_cfa_offset 8\n"                                      \
-            ".cfi_offset %rbp, -144\n"                                        \
-            "mov %rsp, %rbp\n"                                                \
-            ".cfi_def_cfa_register %rbp\n"                                    \
-            "push %rax\n push %rcx\n push %rdx\n push %rsi\n push %rdi\n"     \
-            "push %r8\n push %r9\n push %r10\n push %r11\n"                   \
-            "and $-16, %rsp\n"                                                \
-            setup                                                             \
-            "call " #target "@PLT\n"                                          \
-            "lea -72(%rbp), %rsp\n"                                           \
-            "pop %r11\n pop %r10\n pop %r9\n pop %r8\n"                       \
-            "pop %rdi\n pop %rsi\n pop %rdx\n pop %rcx\n pop %rax\n"          \
-            "pop %rbp\n"                                                      \
-            ".cfi_def_cfa %rsp, 136\n"                                        \
-            ".cfi_restore %rbp\n"                                             \
+    __asm__(CTRACE__TRAMPOLINE_HEAD(name)                                     \
+            CTRACE__TRAMPOLINE_CALL(target, setup)                            \
+            CTRACE__TRAMPOLINE_TAIL(name))
+
+/*
+ * The entry trampoline runs the point's filter (src/point/point.h: the
+ * probe begins with it) before it saves anything: most armed calls are
+ * rejected there, with at most six scratch registers saved instead of all
+ * of them, and no call into the library. It decides only what it can
+ * decide alone: an argument count that differs, and a string or prefix
+ * literal against an unmeasured C string (CTRACE__LEN_LAZY), compared byte
+ * by byte (a literal holds no NUL byte, so the first mismatch comes at the
+ * string's end at the latest). Only a reject needs the sequence lock's
+ * second read: a pass is a hint, and the engine matches the call anyway.
+ * A call that passes, or meets no filter, goes to ctrace__enter_checked();
+ * anything else (no probe, the filter being rewritten, an integer literal,
+ * a measured string) goes to ctrace__enter_lazy(), which runs the filter
+ * in C. The offsets it reads are checked at compile time below and, for
+ * the filter, in the library.
+ */
+#define CTRACE__POP(reg) "pop %" #reg "\n .cfi_adjust_cfa_offset -8\n"
+#define CTRACE__PUSH(reg) "push %" #reg "\n .cfi_adjust_cfa_offset 8\n"
+#define CTRACE__ENTER_TRAMPOLINE(name)                                        \
+    __asm__(CTRACE__TRAMPOLINE_HEAD(name)                                     \
+            CTRACE__PUSH(rcx) CTRACE__PUSH(rdx)                               \
+            "mov 64(%rax), %rcx\n"     /* the probe: its filter */            \
+            "test %rcx, %rcx\n"                                               \
+            "jz .L" #name "_unknown2\n"                                       \
+            "mov (%rcx), %rdx\n"       /* seq, and the word above it */       \
+            "test $1, %dl\n"           /* being rewritten */                  \
+            "jnz .L" #name "_unknown2\n"                                      \
+            "bt $32, %rdx\n"           /* CTRACE__FILTER_ON */                \
+            "jnc .L" #name "_pass2\n"                                         \
+            CTRACE__PUSH(rsi) CTRACE__PUSH(rdi)                               \
+            CTRACE__PUSH(r8) CTRACE__PUSH(r9)                                 \
+            "mov 24(%rax), %esi\n"     /* arity */                            \
+            "cmp $10, %esi\n"          /* CTRACE_POINT_ARGS_MAX */            \
+            "ja .L" #name "_unknown6\n"                                       \
+            "mov %rdx, %rdi\n"                                                \
+            "shr $56, %rdi\n"          /* argument count + 1; 0: any */       \
+            "jz 1f\n"                                                         \
+            "dec %edi\n"                                                      \
+            "cmp %esi, %edi\n"                                                \
+            "jne .L" #name "_reject\n"                                        \
+            "1:\n"                                                            \
+            "mov %rdx, %rdi\n"                                                \
+            "shr $33, %rdi\n"                                                 \
+            "and $7, %edi\n"           /* the operation */                    \
+            "jz .L" #name "_pass6\n"                                          \
+            "cmp $2, %edi\n"           /* beyond bytes and prefix */          \
+            "ja .L" #name "_unknown6\n"                                       \
+            "mov %rdx, %r8\n"                                                 \
+            "shr $40, %r8\n"                                                  \
+            "movzbl %r8b, %r8d\n"      /* the argument's index */             \
+            "cmp %esi, %r8d\n"                                                \
+            "jae .L" #name "_unknown6\n"                                      \
+            "lea (%r8,%r8,2), %r8\n"                                          \
+            "lea (%r11,%r8,8), %r8\n"                                         \
+            "cmpl $5, (%r8)\n"         /* CTRACE_VALUE_STRING */              \
+            "jne .L" #name "_unknown6\n"                                      \
+            "cmpq $-1, 16(%r8)\n"      /* CTRACE__LEN_LAZY */                 \
+            "jne .L" #name "_unknown6\n"                                      \
+            "mov 8(%r8), %r8\n"                                               \
+            "mov %rdx, %rsi\n"                                                \
+            "shr $48, %rsi\n"                                                 \
+            "movzbl %sil, %esi\n"      /* the literal's length */             \
+            "xor %edi, %edi\n"                                                \
+            "test %esi, %esi\n"                                               \
+            "jz 3f\n"                                                         \
+            "2:\n"                                                            \
+            "movzbl (%r8,%rdi), %r9d\n"                                       \
+            "cmpb 8(%rcx,%rdi), %r9b\n"                                       \
+            "jne .L" #name "_reject\n"                                        \
+            "inc %edi\n"                                                      \
+            "cmp %esi, %edi\n"                                                \
+            "jne 2b\n"                                                        \
+            "3:\n"                                                            \
+            "bt $34, %rdx\n"           /* a prefix: the rest is free */       \
+            "jc .L" #name "_pass6\n"                                          \
+            "cmpb $0, (%r8,%rsi)\n"    /* bytes: the string ends there */     \
+            "jne .L" #name "_reject\n"                                        \
+            ".L" #name "_pass6:\n"                                            \
+            CTRACE__POP(r9) CTRACE__POP(r8) CTRACE__POP(rdi) CTRACE__POP(rsi) \
+            CTRACE__POP(rdx) CTRACE__POP(rcx)                                 \
+            "jmp .L" #name "_checked\n"                                       \
+            /* A reject must be read whole: seq unchanged since. */           \
+            ".cfi_def_cfa_offset 184\n"                                       \
+            ".L" #name "_reject:\n"                                           \
+            "cmp (%rcx), %edx\n"                                              \
+            "jne .L" #name "_unknown6\n"                                      \
+            CTRACE__POP(r9) CTRACE__POP(r8) CTRACE__POP(rdi) CTRACE__POP(rsi) \
+            CTRACE__POP(rdx) CTRACE__POP(rcx)                                 \
             "ret\n"                                                           \
-            ".cfi_endproc\n"                                                  \
-            ".size " #name ", .-" #name "\n"                                  \
-            ".popsection\n")
+            ".cfi_def_cfa_offset 184\n"                                       \
+            ".L" #name "_unknown6:\n"                                         \
+            CTRACE__POP(r9) CTRACE__POP(r8) CTRACE__POP(rdi) CTRACE__POP(rsi) \
+            CTRACE__POP(rdx) CTRACE__POP(rcx)                                 \
+            "jmp .L" #name "_unknown\n"                                       \
+            ".cfi_def_cfa_offset 152\n"                                       \
+            ".L" #name "_pass2:\n"                                            \
+            CTRACE__POP(rdx) CTRACE__POP(rcx)                                 \
+            "jmp .L" #name "_checked\n"                                       \
+            ".cfi_def_cfa_offset 152\n"                                       \
+            ".L" #name "_unknown2:\n"                                         \
+            CTRACE__POP(rdx) CTRACE__POP(rcx)                                 \
+            ".L" #name "_unknown:\n"                                          \
+            CTRACE__TRAMPOLINE_CALL(ctrace__enter_lazy,                       \
+                "mov %rax, %rdi\n mov %r10, %rsi\n mov %r11, %rdx\n"          \
+                "mov 8(%rbp), %rcx\n")                                        \
+            ".L" #name "_checked:\n"                                          \
+            CTRACE__TRAMPOLINE_CALL(ctrace__enter_checked,                    \
+                "mov %rax, %rdi\n mov %r10, %rsi\n mov %r11, %rdx\n"          \
+                "mov 8(%rbp), %rcx\n")                                        \
+            CTRACE__TRAMPOLINE_TAIL(name))
+
+/* The layout the entry trampoline reads. */
+_Static_assert(__builtin_offsetof(struct ctrace_point, arity) == 24 &&
+                   __builtin_offsetof(struct ctrace_point, ctrace__probe) == 64,
+               "ctrace: the entry trampoline's struct ctrace_point offsets");
+_Static_assert(sizeof(struct ctrace_value) == 24 &&
+                   __builtin_offsetof(struct ctrace_value, as.str.ptr) == 8 &&
+                   __builtin_offsetof(struct ctrace_value, as.str.len) == 16 &&
+                   CTRACE_VALUE_STRING == 5 && CTRACE_POINT_ARGS_MAX == 10,
+               "ctrace: the entry trampoline's struct ctrace_value layout");
 
 /* Operands: enter (%rax point, %r10 frame, %r11 args), return (%r10 frame,
  * %r11 value), exit (%r10 frame). 8(%rbp) is the return address. */
-CTRACE__TRAMPOLINE(ctrace__enter_pmrz, ctrace__enter_lazy,
-                   "mov %rax, %rdi\n mov %r10, %rsi\n mov %r11, %rdx\n"
-                   "mov 8(%rbp), %rcx\n");
+CTRACE__ENTER_TRAMPOLINE(ctrace__enter_pmrz);
 CTRACE__TRAMPOLINE(ctrace__return_pmrz, ctrace__return_lazy,
                    "mov %r10, %rdi\n mov %r11, %rsi\n");
 CTRACE__TRAMPOLINE(ctrace__exit_pmrz, ctrace__exit, "mov %r10, %rdi\n");

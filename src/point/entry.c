@@ -28,6 +28,15 @@
 #include "point/point.h"
 
 /*
+ * The public entry points are declared cold (ctrace/point_impl.h), for the
+ * traced functions' sake: their callers lay the calls out of line. gcc
+ * then optimizes them for size and calls the helpers below instead of
+ * inlining them, which costs an armed call tens of instructions: the
+ * helpers are inlined by force.
+ */
+#define ENTRY_INLINE static inline __attribute__((always_inline))
+
+/*
  * The installed hook table. Written under the registry lock (so that a
  * registry hook never sees the table change under it), read lock-free.
  */
@@ -77,7 +86,7 @@ void ctrace__point_proc_event(enum ctrace_event_kind kind,
  * the engine may prefer the TSC), else from CLOCK_MONOTONIC, which never
  * steps back, so durations are never negative. Only armed points get here.
  */
-static uint64_t now_ns(const struct ctrace__engine_hooks *h)
+ENTRY_INLINE uint64_t now_ns(const struct ctrace__engine_hooks *h)
 {
     if (h->now_ns != NULL)
         return h->now_ns(h->arg);
@@ -91,11 +100,11 @@ static uint64_t now_ns(const struct ctrace__engine_hooks *h)
  * address this call returns to, inside the traced function: where a
  * captured stack starts to be the user's rather than ctrace's.
  */
-static void enter_at(struct ctrace_point *point,
-                     struct ctrace__frame *frame,
-                     size_t nargs,
-                     const struct ctrace_value *args,
-                     uintptr_t ra)
+ENTRY_INLINE void enter_at(struct ctrace_point *point,
+                           struct ctrace__frame *frame,
+                           size_t nargs,
+                           const struct ctrace_value *args,
+                           uintptr_t ra)
 {
     const struct ctrace__engine_hooks *h = ctrace__engine_hooks();
     if (h == NULL || h->enter == NULL)
@@ -120,9 +129,9 @@ static void enter_at(struct ctrace_point *point,
 }
 
 /* Whether the point's filter rejects the call (point.h). */
-static inline bool rejected(struct ctrace_point *point,
-                            size_t nargs,
-                            const struct ctrace_value *args)
+ENTRY_INLINE bool rejected(struct ctrace_point *point,
+                           size_t nargs,
+                           const struct ctrace_value *args)
 {
     const struct ctrace__point_filter *f =
         atomic_load_explicit(&point->ctrace__probe, memory_order_acquire);
@@ -153,26 +162,27 @@ void ctrace__enter(struct ctrace_point *point,
 }
 
 /* Gives a string the macros left unmeasured (CTRACE__LEN_LAZY) its length. */
-static void measure(struct ctrace_value *v)
+ENTRY_INLINE void measure(struct ctrace_value *v)
 {
     if (v->kind == CTRACE_VALUE_STRING && v->as.str.len == CTRACE__LEN_LAZY)
         v->as.str.len = strlen(v->as.str.ptr);
 }
 
-void ctrace__enter_lazy(struct ctrace_point *point,
-                        struct ctrace__frame *frame,
-                        const struct ctrace_value *args,
-                        uintptr_t ra)
+/* The macros never pass more; a hand-made descriptor is cut, not overrun. */
+ENTRY_INLINE size_t arity_of(const struct ctrace_point *point)
+{
+    return point->arity < CTRACE_POINT_ARGS_MAX ? point->arity
+                                                : CTRACE_POINT_ARGS_MAX;
+}
+
+/* Measures the lazy strings of a call that passed the filter, and enters. */
+ENTRY_INLINE void enter_measured(struct ctrace_point *point,
+                                 struct ctrace__frame *frame,
+                                 size_t nargs,
+                                 const struct ctrace_value *args,
+                                 uintptr_t ra)
 {
     struct ctrace_value v[CTRACE_POINT_ARGS_MAX];
-    /* The macros never pass more; a hand-made descriptor is cut, not
-     * overrun. */
-    size_t nargs = point->arity;
-    if (nargs > CTRACE_POINT_ARGS_MAX)
-        nargs = CTRACE_POINT_ARGS_MAX;
-    /* Before any string is measured: most armed calls end here. */
-    if (rejected(point, nargs, args))
-        return;
     for (size_t i = 0; i < nargs; i++) {
         v[i] = args[i];
         measure(&v[i]);
@@ -180,12 +190,33 @@ void ctrace__enter_lazy(struct ctrace_point *point,
     enter_at(point, frame, nargs, nargs > 0 ? v : NULL, ra);
 }
 
+void ctrace__enter_lazy(struct ctrace_point *point,
+                        struct ctrace__frame *frame,
+                        const struct ctrace_value *args,
+                        uintptr_t ra)
+{
+    size_t nargs = arity_of(point);
+    /* Before any string is measured: most armed calls end here. */
+    if (rejected(point, nargs, args))
+        return;
+    enter_measured(point, frame, nargs, args, ra);
+}
+
+void ctrace__enter_checked(struct ctrace_point *point,
+                           struct ctrace__frame *frame,
+                           const struct ctrace_value *args,
+                           uintptr_t ra)
+{
+    enter_measured(point, frame, arity_of(point), args, ra);
+}
+
 /*
  * Ends an active frame. `active` drops first, so that the scope cleanup
  * that follows CTRACE_RETURN finds nothing left to report, and a hook that
  * somehow re-enters cannot report the same call twice.
  */
-static void finish(struct ctrace__frame *frame, const struct ctrace_value *v)
+ENTRY_INLINE void finish(struct ctrace__frame *frame,
+                         const struct ctrace_value *v)
 {
     frame->active = 0;
     const struct ctrace__engine_hooks *h = ctrace__engine_hooks();

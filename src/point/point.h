@@ -272,7 +272,8 @@ int ctrace__point_disarm(struct ctrace_point *point);
  * before anything else, lazy strings unmeasured. When one spec of one
  * session selects the point, the engine puts that spec's argument count
  * and first flat check in it (a string or prefix literal of up to 16
- * bytes, or an integer; pattern.h's flat form), so that a call it rejects
+ * bytes and no NUL byte, or an integer; pattern.h's flat form), so that a
+ * call it rejects
  * costs a few loads and compares and never reaches the engine.
  *
  * A sequence lock of relaxed atomics: the writer (under the registry lock)
@@ -286,6 +287,10 @@ struct ctrace__point_filter {
     _Atomic uint32_t word; /* CTRACE__FILTER_ fields; 0: no filter */
     _Atomic uint64_t lit[2];
 };
+/* The entry trampoline (ctrace/point_impl.h) reads this layout in asm. */
+_Static_assert(offsetof(struct ctrace__point_filter, word) == 4 &&
+                   offsetof(struct ctrace__point_filter, lit) == 8,
+               "the entry trampoline's filter offsets");
 
 #define CTRACE__FILTER_ON        1u
 #define CTRACE__FILTER_OP(w)     (((w) >> 1) & 7u)

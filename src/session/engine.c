@@ -301,7 +301,13 @@ filter_of(const struct ctrace__spec *spec, uint32_t *word, uint64_t lit[2])
         switch ((enum ctrace__flat_op)c->op) {
         case CTRACE__FLAT_BYTES:
         case CTRACE__FLAT_PREFIX:
-            if (c->len > CTRACE__FILTER_BYTES_MAX)
+            /*
+             * The entry points compare a literal byte by byte with strings
+             * whose end they find at the NUL (point.h): it must hold none,
+             * and one that does can never equal a C string anyway.
+             */
+            if (c->len > CTRACE__FILTER_BYTES_MAX ||
+                memchr(c->lit.bytes, '\0', c->len) != NULL)
                 continue;
             op = c->op == CTRACE__FLAT_BYTES ? CTRACE__FILTER_OP_BYTES
                                              : CTRACE__FILTER_OP_PREFIX;

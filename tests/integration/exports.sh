@@ -7,7 +7,7 @@ set -eu
 lib="$1"
 bad=$(nm -D --defined-only "$lib" | awk '{print $3}' |
       grep -v '^ctrace_' | grep -v '^_init$' | grep -v '^_fini$' || true)
-macro_entries='^ctrace__(enter|enter_lazy|return|return_lazy|exit|event|register_module|unregister_module)$'
+macro_entries='^ctrace__(enter|enter_lazy|enter_checked|return|return_lazy|exit|event|register_module|unregister_module)$'
 internal=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep '^ctrace__' |
            grep -Ev "$macro_entries" || true)
 count=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -c '^ctrace_' || true)

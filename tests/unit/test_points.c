@@ -279,6 +279,12 @@ static int cat_enter(const char *cat, const char *town)
     CTRACE_RETURN((int)(strlen(cat) + strlen(town)));
 }
 
+/* Two strings, either of which may be NULL: the point filter's cases. */
+static void pair(const char *cat, const char *town)
+{
+    CTRACE_CALL(test_points, pair, cat, town);
+}
+
 static int cat_leave(const char *cat)
 {
     CTRACE_CALL(cat_traveler, leave, cat);
@@ -478,7 +484,7 @@ static void points_have_distinct_ids(void **state)
     (void)state;
     struct collected c = {0};
     int n = ctrace_points_foreach("test_points", collect, &c);
-    assert_int_equal(n, 10);
+    assert_int_equal(n, 11);
     for (int i = 0; i < c.n; i++) {
         assert_int_not_equal(c.points[i]->ctrace__id, 0);
         for (int j = i + 1; j < c.n; j++)
@@ -971,6 +977,96 @@ static void the_slow_path_sees_the_published_probe(void **state)
     ctrace__registry_unlock();
 }
 
+/*
+ * The point's filter, as the entry trampoline runs it on x86-64 and the C
+ * entry point elsewhere, against ctrace__point_filter_rejects() on the
+ * measured arguments: every case must reach the engine exactly when the
+ * reference says the filter lets it through.
+ */
+struct filter_case {
+    unsigned op, arg, nargs_plus_one;
+    const char *lit;
+    const char *cat, *town;
+};
+
+static void the_point_filter_rejects_exactly_what_its_contract_says(void **s)
+{
+    (void)s;
+    static const char sixteen[] = "Abcdefghijklmnop";
+    const struct filter_case cases[] = {
+        {CTRACE__FILTER_OP_BYTES, 0, 3, "Tihon", "Tihon", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 0, 3, "Tihon", "Nobody", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 0, 3, "Tihon", "Tihonov", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 0, 3, "Tihon", "Tiho", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 0, 3, "Tihon", "Tihom", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 0, 3, "Tihon", "", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 0, 3, "", "", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 0, 3, "", "Tihon", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 1, 3, "Riga", "Tihon", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 1, 3, "Riga", "Tihon", "Rigas"},
+        {CTRACE__FILTER_OP_BYTES, 0, 3, sixteen, sixteen, "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 0, 3, sixteen, "Abcdefghijklmnoq", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 0, 3, sixteen, "Abcdefghijklmnopq", "Riga"},
+        {CTRACE__FILTER_OP_PREFIX, 0, 3, "Ti", "Tihon", "Riga"},
+        {CTRACE__FILTER_OP_PREFIX, 0, 3, "Ti", "T", "Riga"},
+        {CTRACE__FILTER_OP_PREFIX, 0, 3, "Ti", "Ti", "Riga"},
+        {CTRACE__FILTER_OP_PREFIX, 0, 3, "Ti", "Murzik", "Riga"},
+        {CTRACE__FILTER_OP_PREFIX, 1, 3, "", "Murzik", "Riga"},
+        {CTRACE__FILTER_OP_NONE, 0, 3, "", "Murzik", "Riga"},
+        {CTRACE__FILTER_OP_NONE, 0, 2, "", "Murzik", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 0, 4, "Tihon", "Tihon", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 0, 0, "Tihon", "Tihon", "Riga"},
+        {CTRACE__FILTER_OP_BYTES, 0, 0, "Tihon", "Murzik", "Riga"},
+        /* Not strings: NULL passes as a null value; integers go to C. */
+        {CTRACE__FILTER_OP_BYTES, 0, 3, "Tihon", NULL, "Riga"},
+        {CTRACE__FILTER_OP_INT, 0, 3, "", "Tihon", "Riga"},
+    };
+    static struct {
+        struct ctrace__point_filter filter;
+    } probe;
+    struct ctrace_point *pt = find("test_points", "pair", 2);
+    assert_non_null(pt);
+    ctrace__registry_lock();
+    ctrace__point_set_probe(pt, &probe);
+    ctrace__registry_unlock();
+    arm("test_points", "pair", 2);
+    for (size_t i = 0; i < CTRACE__ARRAY_SIZE(cases); i++) {
+        const struct filter_case *c = &cases[i];
+        uint64_t lit[2] = {0, 0};
+        size_t len = strlen(c->lit);
+        for (size_t b = 0; b < len; b++)
+            lit[b / 8] |= (uint64_t)(unsigned char)c->lit[b] << (8 * (b % 8));
+        uint32_t word = ctrace__filter_word(
+            c->op, c->arg, (unsigned)len, c->nargs_plus_one);
+        ctrace__registry_lock();
+        ctrace__point_filter_set(&probe.filter, word, lit);
+        ctrace__registry_unlock();
+        struct ctrace_value measured[2] = {
+            c->cat ? ctrace_value_string(c->cat) : ctrace_value_null(),
+            ctrace_value_string(c->town),
+        };
+        bool reject = ctrace__point_filter_rejects(&probe.filter, 2, measured);
+        int before = rec.enters;
+        pair(c->cat, c->town);
+        if (rec.enters - before != (reject ? 0 : 1))
+            fail_msg("case %zu (lit \"%s\", cat \"%s\", town \"%s\"): %s",
+                     i,
+                     c->lit,
+                     c->cat ? c->cat : "(null)",
+                     c->town,
+                     reject ? "reached the engine" : "was rejected");
+    }
+    /* While the filter is being rewritten (odd seq), nothing is rejected. */
+    atomic_fetch_add(&probe.filter.seq, 1);
+    int before = rec.enters;
+    pair("Nobody", "Riga");
+    assert_int_equal(rec.enters, before + 1);
+    atomic_fetch_add(&probe.filter.seq, 1);
+    ctrace__registry_lock();
+    ctrace__point_set_probe(pt, NULL);
+    ctrace__registry_unlock();
+}
+
 static void disabled_translation_units_register_and_call_nothing(void **s)
 {
     (void)s;
@@ -1118,6 +1214,7 @@ int main(void)
         T(points_without_an_engine_do_nothing),
         T(arming_counts_sessions),
         T(the_slow_path_sees_the_published_probe),
+        T(the_point_filter_rejects_exactly_what_its_contract_says),
         T(disabled_translation_units_register_and_call_nothing),
         T(arming_while_threads_call_points_is_safe),
 #undef T
