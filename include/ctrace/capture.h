@@ -85,7 +85,8 @@ struct ctrace_capture_opts {
 };
 
 /*
- * Sets the defaults described in struct ctrace_capture_opts.
+ * Sets the defaults described in struct ctrace_capture_opts. NULL is a
+ * no-op.
  * Thread-safety: any thread.
  */
 CTRACE_API void ctrace_capture_opts_init(struct ctrace_capture_opts *opts);

@@ -183,7 +183,8 @@ struct ctrace_session_opts {
 };
 
 /*
- * Sets the defaults described in struct ctrace_session_opts.
+ * Sets the defaults described in struct ctrace_session_opts. NULL is a
+ * no-op.
  * Thread-safety: any thread.
  */
 CTRACE_API void ctrace_session_opts_init(struct ctrace_session_opts *opts);

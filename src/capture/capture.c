@@ -416,6 +416,8 @@ static void on_event(const struct ctrace_event *ev, void *arg)
 
 void ctrace_capture_opts_init(struct ctrace_capture_opts *opts)
 {
+    if (opts == NULL)
+        return;
     memset(opts, 0, sizeof(*opts));
     opts->only_this_thread = false;
     opts->max_events = 100000;

@@ -67,6 +67,8 @@ void ctrace__session_unpublish(struct ctrace_session *s)
 
 void ctrace_session_opts_init(struct ctrace_session_opts *opts)
 {
+    if (opts == NULL)
+        return;
     memset(opts, 0, sizeof(*opts));
     opts->time_ms = 15000;
     opts->msgs = 10;

@@ -587,6 +587,17 @@ static void every_failed_allocation_is_counted_never_crashes(void **state)
     assert_true(n > 66);
 }
 
+static void opts_init_of_null_does_nothing(void **state)
+{
+    (void)state;
+    ctrace_capture_opts_init(NULL);
+    struct ctrace_capture_opts o;
+    memset(&o, 0xff, sizeof(o));
+    ctrace_capture_opts_init(&o);
+    assert_int_equal(o.max_events, 100000);
+    assert_false(o.only_this_thread);
+}
+
 static void stop_is_idempotent_and_free_of_null_is_a_no_op(void **state)
 {
     (void)state;
@@ -707,6 +718,7 @@ int main(void)
         T(long_strings_are_cut_visibly),
         T(failed_allocation_loses_the_event_and_reports_enomem),
         T(every_failed_allocation_is_counted_never_crashes),
+        T(opts_init_of_null_does_nothing),
         T(stop_is_idempotent_and_free_of_null_is_a_no_op),
         T(events_can_be_read_while_the_capture_runs),
         T(calls_of_many_threads_are_all_kept),

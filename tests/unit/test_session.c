@@ -975,6 +975,17 @@ library_unloaded_while_traced_leaves_the_session_intact(void **state)
     assert_int_equal(err.code, CTRACE_ENOMATCH);
 }
 
+static void opts_init_of_null_does_nothing(void **state)
+{
+    (void)state;
+    ctrace_session_opts_init(NULL);
+    struct ctrace_session_opts o;
+    memset(&o, 0xff, sizeof(o));
+    ctrace_session_opts_init(&o);
+    assert_int_equal(o.msgs, 10);
+    assert_int_equal(o.time_ms, 15000);
+}
+
 static void
 queue_beyond_the_memory_cap_is_refused_before_allocating(void **state)
 {
@@ -1111,6 +1122,7 @@ int main(void)
         T(child_after_fork_drops_sessions_and_can_trace_anew),
         T(library_unloaded_while_traced_leaves_the_session_intact),
         T(queue_beyond_the_memory_cap_is_refused_before_allocating),
+        T(opts_init_of_null_does_nothing),
         T(sessions_start_and_stop_safely_under_concurrent_calls),
 #undef T
     };
