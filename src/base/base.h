@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "ctrace/error.h"
 #include "ctrace/value.h"
@@ -112,9 +114,70 @@ struct ctrace__sbuf {
         NULL, 0, 0, false \
     }
 
-void ctrace__sbuf_append(struct ctrace__sbuf *b, const char *s, size_t len);
+/*
+ * memcpy() for the short pieces renderers and records move most: two
+ * overlapping loads and stores of 8 or 4 bytes cover 4 to 16 bytes
+ * exactly, three single bytes cover 1 to 3, and only longer copies call
+ * memcpy(). Nothing outside [src, src + n) is read; n 0 copies nothing.
+ */
+static inline void ctrace__copy_small(char *dst, const char *src, size_t n)
+{
+    if (n > 16) {
+        memcpy(dst, src, n);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, src + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy(dst + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, src, 4);
+        memcpy(&b, src + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy(dst + n - 4, &b, 4);
+    } else if (n > 0) {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
+    }
+}
+
+/* Appends `len` bytes, which are not scanned for NUL. */
+void ctrace__sbuf_append_slow(struct ctrace__sbuf *b,
+                              const char *s,
+                              size_t len);
+/*
+ * Inline for the renderers' per-event path: while the buffer has room, an
+ * append is a copy and a store, with no call.
+ */
+static inline void
+ctrace__sbuf_append(struct ctrace__sbuf *b, const char *s, size_t len)
+{
+    if (b->len + len < b->cap && !b->failed) {
+        ctrace__copy_small(b->data + b->len, s, len);
+        b->len += len;
+        b->data[b->len] = '\0';
+        return;
+    }
+    ctrace__sbuf_append_slow(b, s, len);
+}
+static inline void ctrace__sbuf_putc(struct ctrace__sbuf *b, char c)
+{
+    if (b->len + 1 < b->cap && !b->failed) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return;
+    }
+    ctrace__sbuf_append_slow(b, &c, 1);
+}
 void ctrace__sbuf_puts(struct ctrace__sbuf *b, const char *s);
-void ctrace__sbuf_putc(struct ctrace__sbuf *b, char c);
+/*
+ * Appends `v` in decimal with at least `width` digits, zero-padded
+ * (`width` 0 or 1: no padding; at most 20). No printf: the text sinks call
+ * it for every number of every event.
+ */
+void ctrace__sbuf_put_u64(struct ctrace__sbuf *b, uint64_t v, unsigned width);
 void ctrace__sbuf_printf(struct ctrace__sbuf *b, const char *fmt, ...)
     CTRACE__PRINTF(2, 3);
 /*

@@ -33,7 +33,7 @@ static bool sbuf_reserve(struct ctrace__sbuf *b, size_t extra)
     return true;
 }
 
-void ctrace__sbuf_append(struct ctrace__sbuf *b, const char *s, size_t len)
+void ctrace__sbuf_append_slow(struct ctrace__sbuf *b, const char *s, size_t len)
 {
     if (!sbuf_reserve(b, len))
         return;
@@ -48,9 +48,41 @@ void ctrace__sbuf_puts(struct ctrace__sbuf *b, const char *s)
     ctrace__sbuf_append(b, s, strlen(s));
 }
 
-void ctrace__sbuf_putc(struct ctrace__sbuf *b, char c)
+/* "00" to "99": two digits per division. */
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
+void ctrace__sbuf_put_u64(struct ctrace__sbuf *b, uint64_t v, unsigned width)
 {
-    ctrace__sbuf_append(b, &c, 1);
+    char digits[20];
+    size_t n = 0;
+    while (v >= 100) {
+        unsigned pair = (unsigned)(v % 100) * 2;
+        v /= 100;
+        n += 2;
+        digits[sizeof(digits) - n] = digit_pairs[pair];
+        digits[sizeof(digits) - n + 1] = digit_pairs[pair + 1];
+    }
+    if (v >= 10) {
+        n += 2;
+        digits[sizeof(digits) - n] = digit_pairs[v * 2];
+        digits[sizeof(digits) - n + 1] = digit_pairs[v * 2 + 1];
+    } else {
+        digits[sizeof(digits) - ++n] = (char)('0' + v);
+    }
+    if (width > sizeof(digits))
+        width = sizeof(digits);
+    while (n < width)
+        digits[sizeof(digits) - ++n] = '0';
+    ctrace__sbuf_append(b, digits + sizeof(digits) - n, n);
 }
 
 void ctrace__sbuf_printf(struct ctrace__sbuf *b, const char *fmt, ...)

@@ -56,7 +56,7 @@ static void put_mem(struct writer *w, const char *s, size_t n)
         return;
     if (w->size > 0 && w->len < w->size - 1) {
         size_t room = w->size - 1 - w->len;
-        memcpy(w->buf + w->len, s, n < room ? n : room);
+        ctrace__copy_small(w->buf + w->len, s, n < room ? n : room);
     }
     w->len = n > SIZE_MAX - w->len ? SIZE_MAX : w->len + n;
 }
@@ -260,6 +260,10 @@ static void put_escaped(struct writer *w, const char *s, size_t len, char quote)
             unsigned char c = p[i];
             if (c < 0x20 || c == 0x7f || c == '\\' || c == (unsigned char)quote)
                 break;
+            if (c < 0x80) { /* most text: no call per byte */
+                i++;
+                continue;
+            }
             size_t seq = utf8_seq_len(p + i, len - i);
             if (seq == 0)
                 break;

@@ -32,35 +32,6 @@ void ctrace__record_layout_init(struct ctrace__record_layout *l,
                    l->nvalues * sizeof(struct ctrace_value) + l->nbytes;
 }
 
-/*
- * Copies n bytes, for the short strings most arguments are, without a
- * call: two overlapping loads and stores of 8 or 4 bytes cover 4 to 16
- * bytes exactly, three single bytes cover 1 to 3. Nothing outside
- * [src, src + n) is read.
- */
-static inline void copy_chars(char *dst, const char *src, size_t n)
-{
-    if (n > 16) {
-        memcpy(dst, src, n);
-    } else if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, src, 8);
-        memcpy(&b, src + n - 8, 8);
-        memcpy(dst, &a, 8);
-        memcpy(dst + n - 8, &b, 8);
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, src, 4);
-        memcpy(&b, src + n - 4, 4);
-        memcpy(dst, &a, 4);
-        memcpy(dst + n - 4, &b, 4);
-    } else if (n > 0) {
-        dst[0] = src[0];
-        dst[n / 2] = src[n / 2];
-        dst[n - 1] = src[n - 1];
-    }
-}
-
 struct pools {
     struct ctrace_value *values;
     size_t nvalues, used_values;
@@ -149,7 +120,7 @@ void ctrace__record_copy(const struct ctrace__record_layout *l,
             }
             char *dst = p.bytes + p.used_bytes;
             /* (NULL, 0) is a valid empty value: copies nothing. */
-            copy_chars(dst, x->as.str.ptr, want);
+            ctrace__copy_small(dst, x->as.str.ptr, want);
             x->as.str.ptr = dst;
             x->as.str.len = want;
             p.used_bytes += want;

@@ -63,11 +63,27 @@ static void put_name(struct ctrace__sbuf *out, const char *s)
     size_t i = 0;
     while (i < len) {
         size_t start = i;
+        /*
+         * Eight bytes at a time while none of them is a control byte, DEL
+         * or above ASCII: such a byte sets the top bit of its lane in one
+         * of the three terms (a borrow or carry from a neighbour can only
+         * set more bits, which sends plain text to the byte loop, never
+         * the other way).
+         */
+        while (len - i >= 8) {
+            uint64_t x;
+            memcpy(&x, p + i, 8);
+            uint64_t t = (x - UINT64_C(0x2020202020202020)) | x |
+                         (x + UINT64_C(0x0101010101010101));
+            if ((t & UINT64_C(0x8080808080808080)) != 0)
+                break;
+            i += 8;
+        }
         while (i < len) {
             size_t seq = 1;
             if (p[i] < 0x20 || p[i] == 0x7f)
                 break;
-            if (p[i] >= 0x80) {
+            if (CTRACE__UNLIKELY(p[i] >= 0x80)) {
                 seq = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : 2;
                 if (seq > len - i || !ctrace__utf8_valid(s + i, seq))
                     break;
@@ -122,7 +138,9 @@ static void put_key(struct ctrace__sbuf *out, const char *key)
 
 static void put_pid(struct ctrace__sbuf *out, uint64_t pid)
 {
-    ctrace__sbuf_printf(out, "<0.%" PRIu64 ".0>", pid);
+    ctrace__sbuf_append(out, "<0.", 3);
+    ctrace__sbuf_put_u64(out, pid, 0);
+    ctrace__sbuf_append(out, ".0>", 3);
 }
 
 /* The pid as a JSON string: `"<0.N.0>"`. */
@@ -134,11 +152,18 @@ static void put_json_pid(struct ctrace__sbuf *out, uint64_t pid)
 }
 
 /*
- * Splits microseconds since the epoch into a UTC calendar time and the
- * microseconds of the second. Times before 1970 round down, so the fraction
- * is never negative.
+ * A UTC time, split by arithmetic rather than gmtime_r() and printf (most
+ * of a text event's cost when they were used): days since the epoch, the
+ * second of that day, and the microseconds of that second. Times before
+ * 1970 round down, so the parts are never negative.
  */
-static void utc_time(int64_t time_us, struct tm *tm, uint32_t *us)
+struct utc {
+    int64_t days;
+    uint32_t second_of_day;
+    uint32_t us;
+};
+
+static struct utc utc_of(int64_t time_us)
 {
     int64_t sec = time_us / 1000000;
     int64_t frac = time_us % 1000000;
@@ -146,10 +171,33 @@ static void utc_time(int64_t time_us, struct tm *tm, uint32_t *us)
         frac += 1000000;
         sec--;
     }
-    time_t t = (time_t)sec;
-    if (gmtime_r(&t, tm) == NULL)
-        memset(tm, 0, sizeof(*tm));
-    *us = (uint32_t)frac;
+    int64_t days = sec / 86400;
+    int64_t sod = sec % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    return (struct utc){days, (uint32_t)sod, (uint32_t)frac};
+}
+
+/*
+ * The proleptic Gregorian date of a day counted from 1970-01-01, by eras
+ * of 400 years (146097 days) that start on March 1st, so that the leap
+ * day ends a year.
+ */
+static void
+civil_date(int64_t days, int64_t *year, unsigned *month, unsigned *day)
+{
+    int64_t z = days + 719468; /* days from 0000-03-01 */
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097; /* 0..146096 */
+    int64_t yoe =
+        (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* 0..399 */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);     /* 0..365 */
+    int64_t mp = (5 * doy + 2) / 153; /* 0..11, March first */
+    *day = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    *month = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    *year = yoe + era * 400 + (*month <= 2);
 }
 
 /* `HH:MM:SS.ffffff`, or `HH:MM:SS.fff` with timestamps_ms. */
@@ -157,15 +205,17 @@ static void put_clock(struct ctrace__sbuf *out,
                       const struct ctrace__format_opts *o,
                       int64_t time_us)
 {
-    struct tm tm;
-    uint32_t us;
-    utc_time(time_us, &tm, &us);
-    ctrace__sbuf_printf(
-        out, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
+    struct utc t = utc_of(time_us);
+    ctrace__sbuf_put_u64(out, t.second_of_day / 3600, 2);
+    ctrace__sbuf_putc(out, ':');
+    ctrace__sbuf_put_u64(out, t.second_of_day / 60 % 60, 2);
+    ctrace__sbuf_putc(out, ':');
+    ctrace__sbuf_put_u64(out, t.second_of_day % 60, 2);
+    ctrace__sbuf_putc(out, '.');
     if (o->timestamps_ms)
-        ctrace__sbuf_printf(out, ".%03" PRIu32, us / 1000);
+        ctrace__sbuf_put_u64(out, t.us / 1000, 3);
     else
-        ctrace__sbuf_printf(out, ".%06" PRIu32, us);
+        ctrace__sbuf_put_u64(out, t.us, 6);
 }
 
 /* RFC 3339 in UTC: `"2026-11-27T00:44:52.123456Z"`, `.123Z` in ms. */
@@ -173,11 +223,18 @@ static void put_json_time(struct ctrace__sbuf *out,
                           const struct ctrace__format_opts *o,
                           int64_t time_us)
 {
-    struct tm tm;
-    uint32_t us;
-    utc_time(time_us, &tm, &us);
-    ctrace__sbuf_printf(
-        out, "\"%04d-%02d-%02dT", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    int64_t year;
+    unsigned month, day;
+    civil_date(utc_of(time_us).days, &year, &month, &day);
+    ctrace__sbuf_putc(out, '"');
+    if (year < 0 || year > 9999) /* RFC 3339 has four digits */
+        year = year < 0 ? 0 : 9999;
+    ctrace__sbuf_put_u64(out, (uint64_t)year, 4);
+    ctrace__sbuf_putc(out, '-');
+    ctrace__sbuf_put_u64(out, month, 2);
+    ctrace__sbuf_putc(out, '-');
+    ctrace__sbuf_put_u64(out, day, 2);
+    ctrace__sbuf_putc(out, 'T');
     put_clock(out, o, time_us);
     ctrace__sbuf_puts(out, "Z\"");
 }
@@ -204,7 +261,8 @@ static void put_mfa(struct ctrace__sbuf *out,
     put_name(out, module);
     ctrace__sbuf_putc(out, ':');
     put_name(out, function);
-    ctrace__sbuf_printf(out, "/%u", arity);
+    ctrace__sbuf_putc(out, '/');
+    ctrace__sbuf_put_u64(out, arity, 0);
 }
 
 /*

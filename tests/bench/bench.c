@@ -20,6 +20,9 @@
  *   enabled_match_return  the same with `-> return`
  *   enabled_count_by      every call counted by its first argument, none
  *                         queued: cat_traveler:enter/2 -> count(1)
+ *   enabled_match_text    enabled_match into a text sink: the consumer
+ *                         renders each event as redbug does and writes it
+ *                         to /dev/null
  *   proto_*               prototypes of other trace-point macro shapes
  *                         (proto.c; docs/performance.md)
  *
@@ -27,11 +30,11 @@
  *
  * The sessions have the public API's defaults except: msgs UINT32_MAX and
  * time 49 days (with `force`), so no limit stops them during the run; a
- * callback sink that discards every event (--print 1 also renders them to
- * stdout, to check what a prototype records); and a queue of --max-queue
- * events (default 4096) with --msg-size bytes kept per string (default
- * 256, the library's default). The session's consumer thread drains the
- * queue concurrently, on the other core when there is one.
+ * callback sink that discards every event (the text variant's excepted)
+ * (--print 1 also renders them to stdout, to check what a prototype records);
+ * and a queue of --max-queue events (default 4096) with --msg-size bytes kept
+ * per string (default 256, the library's default). The session's consumer
+ * thread drains the queue concurrently, on the other core when there is one.
  *
  * The consumer renders events and is slower than a traced thread that only
  * copies them, so any queue fills in a long enough run; a full queue drops
@@ -130,39 +133,67 @@ static void loop_enter(uint64_t n)
     }
 PROTO_FUNCTIONS(PROTO_LOOP)
 
+/* Where a variant's session sends its events. */
+enum sink {
+    SINK_DISCARD, /* a callback that throws each event away */
+    SINK_TEXT     /* redbug text, written to /dev/null by the consumer */
+};
+
 struct variant {
     const char *name;
     void (*loop)(uint64_t n);
     const char *spec; /* NULL: no session */
     const char *function;
+    /* Events queued per call: 0 (rejected or only counted), 1, or 2. */
+    unsigned events_per_call;
+    enum sink sink;
 };
 
-#define PROTO_VARIANT(name, armable)                        \
-    {"proto_" #name "_disabled", loop_##name, NULL, #name}, \
+#define PROTO_VARIANT(name, armable)                              \
+    {"proto_" #name "_disabled", loop_##name, NULL, #name, 0, 0}, \
         PROTO_ARMED_##armable(name)
 #define PROTO_ARMED_0(name)
 #define PROTO_ARMED_1(name)                      \
     {"proto_" #name "_match_return",             \
      loop_##name,                                \
      "cat_traveler_proto:" #name "/2 -> return", \
-     #name},
+     #name,                                      \
+     2,                                          \
+     SINK_DISCARD},
 
 static const struct variant variants[] = {
-    {"baseline", loop_baseline, NULL, "enter_baseline"},
-    {"disabled", loop_enter, NULL, "enter"},
+    {"baseline", loop_baseline, NULL, "enter_baseline", 0, SINK_DISCARD},
+    {"disabled", loop_enter, NULL, "enter", 0, SINK_DISCARD},
     {"enabled_nomatch",
      loop_enter,
      "cat_traveler:enter(\"Nobody\", _)",
-     "enter"},
-    {"enabled_match", loop_enter, "cat_traveler:enter/2", "enter"},
+     "enter",
+     0,
+     SINK_DISCARD},
+    {"enabled_match",
+     loop_enter,
+     "cat_traveler:enter/2",
+     "enter",
+     1,
+     SINK_DISCARD},
     {"enabled_match_return",
      loop_enter,
      "cat_traveler:enter/2 -> return",
-     "enter"},
+     "enter",
+     2,
+     SINK_DISCARD},
     {"enabled_count_by",
      loop_enter,
      "cat_traveler:enter/2 -> count(1)",
-     "enter"},
+     "enter",
+     0,
+     SINK_DISCARD},
+    {"enabled_match_text",
+     loop_enter,
+     "cat_traveler:enter/2",
+     "enter",
+     1,
+     SINK_TEXT},
     PROTO_FUNCTIONS(PROTO_VARIANT)};
 
 #define NVARIANTS (sizeof(variants) / sizeof(variants[0]))
@@ -253,11 +284,12 @@ static void discard(const struct ctrace_event *event, void *arg)
     (void)arg;
 }
 
-static struct ctrace_session *start_session(const char *spec,
+static struct ctrace_session *start_session(const struct variant *v,
                                             uint64_t max_queue,
                                             uint64_t msg_size,
                                             bool print)
 {
+    const char *spec = v->spec;
     struct ctrace_session_opts o;
     ctrace_session_opts_init(&o);
     o.msgs = UINT32_MAX;
@@ -268,9 +300,14 @@ static struct ctrace_session *start_session(const char *spec,
      * which under valgrind would drop most calls. */
     o.max_overhead_pct = 100;
     o.max_msg_size = (uint32_t)msg_size;
-    o.on_event = discard;
-    if (print)
-        o.fd = 1; /* --print 1: also render each event to stdout */
+    if (v->sink == SINK_TEXT) {
+        o.path = "/dev/null";
+        o.format = CTRACE_FORMAT_REDBUG;
+    } else {
+        o.on_event = discard;
+        if (print)
+            o.fd = 1; /* --print 1: also render each event to stdout */
+    }
     struct ctrace_error err = {0};
     struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
     if (s == NULL)
@@ -368,7 +405,7 @@ int main(int argc, char **argv)
 
     struct ctrace_session *session = NULL;
     if (v->spec != NULL) {
-        session = start_session(v->spec, max_queue, msg_size, print != 0);
+        session = start_session(v, max_queue, msg_size, print != 0);
         if (session == NULL)
             return 1;
     }
@@ -386,13 +423,12 @@ int main(int argc, char **argv)
      */
     struct pacer pacer = {.session = session};
     /* A rejected call and a counted one (count(...) alone) queue nothing. */
-    bool recording = v->spec != NULL && strstr(v->spec, "Nobody") == NULL &&
-                     strstr(v->spec, "count(") == NULL;
+    bool recording = v->events_per_call > 0;
     if (warmup == UINT64_MAX)
         warmup = recording ? 2 * max_queue / threads + 10000 : 10000;
     uint64_t chunk = UINT64_MAX;
     if (recording && paced) {
-        pacer.events_per_call = strstr(v->spec, "return") != NULL ? 2 : 1;
+        pacer.events_per_call = v->events_per_call;
         pacer.limit = max_queue / 4;
         chunk = max_queue / (4 * threads * pacer.events_per_call);
         if (chunk == 0)

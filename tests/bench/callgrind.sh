@@ -20,12 +20,12 @@
 # Prints one line per variant: its name, instructions per call, and the
 # difference to baseline (measured first when it is in the list).
 #
-# Then, for enabled_match when it and baseline are in the list, the whole
-# process: every instruction of every thread (the traced thread, the
-# session's consumer delivering to the bench's discarding callback, the
-# pacer that keeps the queue from overflowing), per call, over the same
-# for baseline, again from runs of ITERS and 2*ITERS calls. WHOLE=0 skips
-# it.
+# Then, for enabled_match and enabled_match_text when they and baseline
+# are in the list, the whole process: every instruction of every thread
+# (the traced thread, the session's consumer delivering to the bench's
+# discarding callback or rendering redbug text into /dev/null, the pacer
+# that keeps the queue from overflowing), per call, over the same for
+# baseline, again from runs of ITERS and 2*ITERS calls. WHOLE=0 skips it.
 # Valgrind 3.19 (Debian 12) cannot read the DWARF 5 that clang 14 emits by
 # default: measure a clang build configured with CMAKE_C_FLAGS=-gdwarf-4.
 # Symbols are what callgrind needs to find the functions, so the build
@@ -114,9 +114,13 @@ per_call_all() {
 
 has() { case " $list " in *" $1 "*) return 0 ;; esac; return 1; }
 list="$*"
-if has baseline && has enabled_match && [ "${WHOLE:-1}" != 0 ]; then
-    wb=$(per_call_all baseline)
-    wm=$(per_call_all enabled_match)
-    awk -v p="$wm" -v b="$wb" \
-        'BEGIN { printf "%-32s %9.2f instructions/call  %+9.2f vs baseline\n", "whole_process_enabled_match", p, p - b }'
+if has baseline && [ "${WHOLE:-1}" != 0 ]; then
+    wb=""
+    for variant in enabled_match enabled_match_text; do
+        has "$variant" || continue
+        [ -n "$wb" ] || wb=$(per_call_all baseline)
+        wm=$(per_call_all "$variant")
+        awk -v v="whole_process_$variant" -v p="$wm" -v b="$wb" \
+            'BEGIN { printf "%-32s %9.2f instructions/call  %+9.2f vs baseline\n", v, p, p - b }'
+    done
 fi

@@ -634,6 +634,70 @@ static void recon_prints_no_process_label(void **state)
           "\"Minsk\")\n");
 }
 
+/*
+ * The formatters split times by arithmetic, not gmtime_r(): the JSON time
+ * of instants around leap days, century years, the epoch and before it,
+ * and a pseudo-random sweep, must be what gmtime_r() and the microseconds
+ * make of them.
+ */
+static void json_time_agrees_with_gmtime_on_any_instant(void **state)
+{
+    (void)state;
+    int64_t instants[64 + 10] = {
+        0,
+        -1,
+        -86400000000LL,
+        951782400000000LL,   /* 2000-02-29 */
+        951868799999999LL,   /* 2000-02-29 23:59:59.999999 */
+        -2203891200000000LL, /* 1900-03-01 */
+        4107542400000000LL,  /* 2100-03-01 */
+        1795741323000042LL,
+        253402300799999999LL, /* 9999-12-31 23:59:59.999999 */
+        -62135596800000000LL, /* 0001-01-01 */
+    };
+    uint64_t x = 88172645463325252ULL;
+    for (size_t i = 10; i < CTRACE__ARRAY_SIZE(instants); i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        /* Years 1 to 9999, in microseconds. */
+        instants[i] =
+            (int64_t)(x % 315537897600000000ULL) - 62135596800000000LL;
+    }
+    for (size_t i = 0; i < CTRACE__ARRAY_SIZE(instants); i++) {
+        struct ctrace_event ev = call_event();
+        ev.time_us = instants[i];
+        int64_t sec = ev.time_us / 1000000, us = ev.time_us % 1000000;
+        if (us < 0) {
+            us += 1000000;
+            sec--;
+        }
+        time_t t = (time_t)sec;
+        struct tm tm;
+        assert_non_null(gmtime_r(&t, &tm));
+        char want[64];
+        snprintf(want,
+                 sizeof(want),
+                 "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+                 tm.tm_year + 1900,
+                 tm.tm_mon + 1,
+                 tm.tm_mday,
+                 tm.tm_hour,
+                 tm.tm_min,
+                 tm.tm_sec,
+                 (int)us);
+        json_t *obj = json_of(&ev);
+        const char *got = json_string_value(json_object_get(obj, "time"));
+        assert_non_null(got);
+        if (strcmp(got, want) != 0)
+            fail_msg("time_us %lld: %s, gmtime says %s",
+                     (long long)instants[i],
+                     got,
+                     want);
+        json_decref(obj);
+    }
+}
+
 static void recon_pads_hour_and_minute_with_zeros(void **state)
 {
     (void)state;
@@ -1454,6 +1518,7 @@ int main(void)
         cmocka_unit_test(recon_return_prints_long_arrow_and_duration),
         cmocka_unit_test(recon_prints_no_process_label),
         cmocka_unit_test(recon_pads_hour_and_minute_with_zeros),
+        cmocka_unit_test(json_time_agrees_with_gmtime_on_any_instant),
         cmocka_unit_test(recon_call_prints_stack_and_caller_indented),
         cmocka_unit_test(recon_send_and_receive_print_arrows),
         cmocka_unit_test(recon_process_events_print_as_recon_does),
