@@ -178,6 +178,11 @@ void ctrace__sbuf_puts(struct ctrace__sbuf *b, const char *s);
  * it for every number of every event.
  */
 void ctrace__sbuf_put_u64(struct ctrace__sbuf *b, uint64_t v, unsigned width);
+/*
+ * The same digits written at `buf` (room for 20), not NUL-terminated;
+ * returns how many.
+ */
+size_t ctrace__u64_text(char *buf, uint64_t v, unsigned width);
 void ctrace__sbuf_printf(struct ctrace__sbuf *b, const char *fmt, ...)
     CTRACE__PRINTF(2, 3);
 /*

@@ -60,29 +60,47 @@ static const char digit_pairs[201] = "00010203040506070809"
                                      "80818283848586878889"
                                      "90919293949596979899";
 
-void ctrace__sbuf_put_u64(struct ctrace__sbuf *b, uint64_t v, unsigned width)
+/*
+ * Writes the digits of `v` at the end of `digits` and returns how many;
+ * they start at digits + 20 - n.
+ */
+static inline size_t u64_digits(char digits[20], uint64_t v, unsigned width)
 {
-    char digits[20];
     size_t n = 0;
     while (v >= 100) {
         unsigned pair = (unsigned)(v % 100) * 2;
         v /= 100;
         n += 2;
-        digits[sizeof(digits) - n] = digit_pairs[pair];
-        digits[sizeof(digits) - n + 1] = digit_pairs[pair + 1];
+        digits[20 - n] = digit_pairs[pair];
+        digits[20 - n + 1] = digit_pairs[pair + 1];
     }
     if (v >= 10) {
         n += 2;
-        digits[sizeof(digits) - n] = digit_pairs[v * 2];
-        digits[sizeof(digits) - n + 1] = digit_pairs[v * 2 + 1];
+        digits[20 - n] = digit_pairs[v * 2];
+        digits[20 - n + 1] = digit_pairs[v * 2 + 1];
     } else {
-        digits[sizeof(digits) - ++n] = (char)('0' + v);
+        digits[20 - ++n] = (char)('0' + v);
     }
-    if (width > sizeof(digits))
-        width = sizeof(digits);
+    if (width > 20)
+        width = 20;
     while (n < width)
-        digits[sizeof(digits) - ++n] = '0';
-    ctrace__sbuf_append(b, digits + sizeof(digits) - n, n);
+        digits[20 - ++n] = '0';
+    return n;
+}
+
+size_t ctrace__u64_text(char *buf, uint64_t v, unsigned width)
+{
+    char digits[20];
+    size_t n = u64_digits(digits, v, width);
+    memcpy(buf, digits + 20 - n, n);
+    return n;
+}
+
+void ctrace__sbuf_put_u64(struct ctrace__sbuf *b, uint64_t v, unsigned width)
+{
+    char digits[20];
+    size_t n = u64_digits(digits, v, width);
+    ctrace__sbuf_append(b, digits + 20 - n, n);
 }
 
 void ctrace__sbuf_printf(struct ctrace__sbuf *b, const char *fmt, ...)

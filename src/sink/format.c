@@ -505,7 +505,7 @@ static void put_json_mfa(struct ctrace__sbuf *out,
     put_key(out, "function");
     put_json_string(out, function);
     put_key(out, "arity");
-    ctrace__sbuf_printf(out, "%u", arity);
+    ctrace__sbuf_put_u64(out, arity, 0);
 }
 
 /*
@@ -534,11 +534,14 @@ static void format_json(const struct ctrace__format_opts *o,
                         const struct ctrace_event *ev,
                         struct ctrace__sbuf *out)
 {
-    ctrace__sbuf_printf(out, "{\"seq\":%" PRIu64, ev->seq);
+    ctrace__sbuf_puts(out, "{\"seq\":");
+    ctrace__sbuf_put_u64(out, ev->seq, 0);
     put_key(out, "time");
     put_json_time(out, o, ev->time_us);
     put_key(out, "kind");
-    ctrace__sbuf_printf(out, "\"%s\"", json_kind(ev->kind));
+    ctrace__sbuf_putc(out, '"');
+    ctrace__sbuf_puts(out, json_kind(ev->kind));
+    ctrace__sbuf_putc(out, '"');
     put_key(out, "pid");
     put_json_pid(out, ev->pid);
     put_key(out, "process");
@@ -593,7 +596,7 @@ static void format_json(const struct ctrace__format_opts *o,
         put_json_mfa(out, ev->module, ev->function, ev->arity);
         put_json_value_and_text(out, o, "result", "result_text", ev->result);
         put_key(out, "duration_ns");
-        ctrace__sbuf_printf(out, "%" PRIu64, ev->duration_ns);
+        ctrace__sbuf_put_u64(out, ev->duration_ns, 0);
         break;
     case CTRACE_EVENT_SEND:
         put_json_value_and_text(out, o, "message", "message_text", ev->message);
@@ -699,6 +702,22 @@ void ctrace__format_stopped(const struct ctrace__format_opts *o,
     ctrace__sbuf_puts(out, ")\n");
 }
 
+/* `N unit`, or `N.DD unit` with `decimals` digits after the point. */
+static size_t
+unit_text(char *buf, uint64_t r, unsigned decimals, const char *unit)
+{
+    uint64_t scale = decimals == 2 ? 100 : decimals == 1 ? 10 : 1;
+    size_t n = ctrace__u64_text(buf, r / scale, 0);
+    if (decimals > 0) {
+        buf[n++] = '.';
+        n += ctrace__u64_text(buf + n, r % scale, decimals);
+    }
+    buf[n++] = ' ';
+    size_t len = strlen(unit);
+    memcpy(buf + n, unit, len + 1);
+    return n + len;
+}
+
 /*
  * Writes the text of ctrace__format_duration() into `buf` (at least
  * DURATION_TEXT bytes) and returns its length.
@@ -715,7 +734,7 @@ static size_t duration_text(uint64_t ns, char *buf)
         const char *name;
     } units[] = {{1000, "us"}, {1000000, "ms"}, {1000000000, "s"}};
     if (ns < 1000)
-        return (size_t)snprintf(buf, DURATION_TEXT, "%" PRIu64 " ns", ns);
+        return unit_text(buf, ns, 0, "ns");
     uint64_t r = 0;
     for (size_t u = 0; u < CTRACE__ARRAY_SIZE(units); u++) {
         uint64_t step = units[u].ns / 100; /* one hundredth of the unit */
@@ -723,23 +742,13 @@ static size_t duration_text(uint64_t ns, char *buf)
             /* Round half up without overflowing near UINT64_MAX. */
             r = ns / step + (ns % step >= step - step / 2 ? 1 : 0);
             if (r < 1000) {
-                if (decimals == 0)
-                    return (size_t)snprintf(
-                        buf, DURATION_TEXT, "%" PRIu64 " %s", r, units[u].name);
-                uint64_t scale = decimals == 2 ? 100 : 10;
-                return (size_t)snprintf(buf,
-                                        DURATION_TEXT,
-                                        "%" PRIu64 ".%0*" PRIu64 " %s",
-                                        r / scale,
-                                        decimals,
-                                        r % scale,
-                                        units[u].name);
+                return unit_text(buf, r, (unsigned)decimals, units[u].name);
             }
             step *= 10;
         }
     }
     /* 1000 s and more: whole seconds; r holds the rounded seconds. */
-    return (size_t)snprintf(buf, DURATION_TEXT, "%" PRIu64 " s", r);
+    return unit_text(buf, r, 0, "s");
 }
 
 void ctrace__format_duration(uint64_t ns, struct ctrace__sbuf *out)

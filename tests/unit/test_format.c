@@ -1334,6 +1334,37 @@ static void check_duration(uint64_t ns, const char *expected)
     ctrace__sbuf_free(&out);
 }
 
+static void decimal_numbers_are_printed_whole_and_padded(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t v;
+        unsigned width;
+        const char *want;
+    } cases[] = {
+        {0, 0, "0"},
+        {7, 0, "7"},
+        {10, 0, "10"},
+        {99, 0, "99"},
+        {100, 0, "100"},
+        {1297, 0, "1297"},
+        {42, 6, "000042"},
+        {123456, 6, "123456"},
+        {1234567, 6, "1234567"},
+        {0, 2, "00"},
+        {5, 30, "00000000000000000005"}, /* width is capped at 20 */
+        {UINT64_MAX, 0, "18446744073709551615"},
+    };
+    for (size_t i = 0; i < CTRACE__ARRAY_SIZE(cases); i++) {
+        struct ctrace__sbuf out = CTRACE__SBUF_INIT;
+        ctrace__sbuf_puts(&out, "=");
+        ctrace__sbuf_put_u64(&out, cases[i].v, cases[i].width);
+        assert_false(out.failed);
+        assert_string_equal(out.data + 1, cases[i].want);
+        ctrace__sbuf_free(&out);
+    }
+}
+
 static void duration_below_one_us_prints_whole_ns(void **state)
 {
     (void)state;
@@ -1548,6 +1579,7 @@ int main(void)
         cmocka_unit_test(stop_reason_text_for_every_reason),
         cmocka_unit_test(stop_reason_sink_accepts_errno_of_either_sign),
         cmocka_unit_test(stop_reason_is_cut_like_snprintf),
+        cmocka_unit_test(decimal_numbers_are_printed_whole_and_padded),
         cmocka_unit_test(duration_below_one_us_prints_whole_ns),
         cmocka_unit_test(duration_prints_three_significant_digits),
         cmocka_unit_test(duration_rounding_carries_into_the_next_unit),
