@@ -312,7 +312,11 @@ CTRACE_API CTRACE__COLD void ctrace__enter_lazy(struct ctrace_point *point,
                                                 struct ctrace__frame *frame,
                                                 const struct ctrace_value *args,
                                                 uintptr_t ra);
-/* ctrace__enter_lazy() for a call the entry trampoline's filter passed. */
+/*
+ * ctrace__enter_lazy() for a call the entry trampoline's filter passed.
+ * `args` is the macro's own array (a compound literal of the call, not
+ * const): the lazy strings' lengths are written into it in place.
+ */
 CTRACE_API CTRACE__COLD void
 ctrace__enter_checked(struct ctrace_point *point,
                       struct ctrace__frame *frame,
@@ -734,7 +738,7 @@ CTRACE__DESTRUCTOR static void ctrace__module_unregister(void)
         mod, fun, n, ctrace__call_names, ctrace__call_kinds, 0);     \
     CTRACE__POINT_REF(ctrace__call_ref, ctrace__call_pt);            \
     CTRACE__CALL_FIRE(n,                                             \
-                      ((const struct ctrace_value[]){                \
+                      ((struct ctrace_value[]){                      \
                           CTRACE__LIST(n, CTRACE__ARG_LAZY, __VA_ARGS__)}))
 
 /*

@@ -110,4 +110,5 @@ void ctrace__spec_flatten(struct ctrace__spec *spec)
         f->checks[f->nchecks++] = c;
     }
     f->decides = decides;
+    f->always = decides && f->nargs < 0;
 }

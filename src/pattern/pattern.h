@@ -222,6 +222,12 @@ struct ctrace__flat {
     int nargs;
     /* The checks say the whole answer: no full match is needed. */
     bool decides;
+    /*
+     * No argument pattern and no guard: every call of a selected point
+     * fires, and the engine asks nothing (ctrace__spec_flat_match() would
+     * answer YES).
+     */
+    bool always;
     uint8_t nchecks;
     struct ctrace__flat_check checks[CTRACE__FLAT_MAX];
 };

@@ -207,7 +207,16 @@ void ctrace__enter_checked(struct ctrace_point *point,
                            const struct ctrace_value *args,
                            uintptr_t ra)
 {
-    enter_measured(point, frame, arity_of(point), args, ra);
+    /*
+     * Only the entry trampoline calls this, with the array the macro built
+     * for this call, which is writable (point_impl.h): the strings are
+     * measured where they are rather than in a copy.
+     */
+    struct ctrace_value *v = (struct ctrace_value *)args;
+    size_t nargs = arity_of(point);
+    for (size_t i = 0; i < nargs; i++)
+        measure(&v[i]);
+    enter_at(point, frame, nargs, nargs > 0 ? v : NULL, ra);
 }
 
 /*

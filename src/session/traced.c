@@ -256,7 +256,8 @@ __attribute__((noinline)) static bool fire(struct ctrace_point *pt,
              * cannot decide (guards, repeated variables, nested patterns).
              */
             enum ctrace__flat_result r =
-                ctrace__spec_flat_match(spec, args, nargs);
+                spec->flat.always ? CTRACE__FLAT_YES
+                                  : ctrace__spec_flat_match(spec, args, nargs);
             if (r == CTRACE__FLAT_NO ||
                 (r == CTRACE__FLAT_MAYBE &&
                  !ctrace__spec_match(spec, args, nargs)))

@@ -1615,6 +1615,11 @@ static void flat_match_agrees_with_the_full_matcher(void **state)
                     bool full = ctrace__spec_match(spec, args, n);
                     enum ctrace__flat_result flat =
                         ctrace__spec_flat_match(spec, args, n);
+                    /* `always` stands for a YES the engine does not ask. */
+                    if (spec->flat.always && !full)
+                        fail_msg("%s with %zu args: always, yet no match",
+                                 specs[k],
+                                 n);
                     if (flat == CTRACE__FLAT_MAYBE)
                         continue;
                     decided++;
@@ -1643,26 +1648,33 @@ flat_form_decides_literals_and_leaves_guards_to_the_matcher(void **state)
         const char *text;
         bool decides;
         unsigned nchecks;
+        bool always;
     } cases[] = {
-        {"m:f", true, 0},
-        {"m:f/2", true, 0},
-        {"m:f(\"Tihon\", _)", true, 1},
-        {"m:f(\"Ti\" ++ T, 1)", true, 2},
-        {"m:f(X, X)", false, 0},
-        {"m:f(X, _) when X == 1", false, 0},
-        {"m:f({A, _}, ok)", false, 1},
-        {"m:f(_, 1.0)", false, 0},
+        {"m:f", true, 0, true},
+        {"m:f/2", true, 0, true},
+        {"m:f(_, _)", true, 0, false}, /* the count is still checked */
+        {"m:f(\"Tihon\", _)", true, 1, false},
+        {"m:f(\"Ti\" ++ T, 1)", true, 2, false},
+        {"m:f(X, X)", false, 0, false},
+        {"m:f(X, _) when X == 1", false, 0, false},
+        {"m:f(_, _) when true", false, 0, false},
+        {"m:f({A, _}, ok)", false, 1, false},
+        {"m:f(_, 1.0)", false, 0, false},
     };
     for (size_t k = 0; k < CTRACE__ARRAY_SIZE(cases); k++) {
         struct ctrace__spec *spec = parse_ok(cases[k].text);
         if (spec->flat.decides != cases[k].decides ||
-            spec->flat.nchecks != cases[k].nchecks)
-            fail_msg("%s: decides %d with %u checks, expected %d with %u",
+            spec->flat.nchecks != cases[k].nchecks ||
+            spec->flat.always != cases[k].always)
+            fail_msg("%s: decides %d with %u checks, always %d, expected %d "
+                     "with %u, always %d",
                      cases[k].text,
                      spec->flat.decides,
                      spec->flat.nchecks,
+                     spec->flat.always,
                      cases[k].decides,
-                     cases[k].nchecks);
+                     cases[k].nchecks,
+                     cases[k].always);
         ctrace__spec_free(spec);
     }
 }
