@@ -373,17 +373,20 @@ static void format_count_by(struct ctrace_session *s,
                             struct ctrace__sbuf *text)
 {
     struct ctrace__count_key keys[COUNT_KEYS];
+    /* Each key rendered once, here: traced threads store raw bytes. */
+    char texts[COUNT_KEYS][COUNT_TEXT_BYTES]; /* 16 KiB of stack */
     size_t n = 0;
     for (size_t i = 0; i < COUNT_KEYS; i++) {
         struct count_key *k = &a->by->keys[i];
         if (!atomic_load(&k->ready))
             continue;
         uint64_t calls = atomic_load(&k->calls);
+        ctrace__count_key_text(k->key, k->len, texts[n], sizeof(texts[n]));
         size_t j = 0;
-        while (j < n && strcmp(keys[j].text, k->text) != 0)
+        while (j < n && strcmp(keys[j].text, texts[n]) != 0)
             j++;
         if (j == n)
-            keys[n++] = (struct ctrace__count_key){k->text, 0};
+            keys[n++] = (struct ctrace__count_key){texts[j], 0};
         keys[j].calls += calls;
     }
     if (n == 0 && atomic_load(&a->by->other) == 0)

@@ -117,21 +117,48 @@ _Static_assert(offsetof(struct probe, filter) == 0,
 
 /*
  * `count(N, ...)` at one point: calls per distinct key (the chosen
- * arguments rendered as text), in a fixed table that traced threads fill
- * without a lock. A slot is claimed by setting its hash, then its text is
- * written and `ready` set; a thread that finds a claimed slot not yet ready
- * takes another, so the same key may own two slots, which the report
- * merges. Keys that find no free slot are summed in `other`.
+ * arguments' raw bytes, count.c), in a fixed table that traced threads
+ * fill without a lock. A slot is claimed by setting its hash, then its key
+ * is written and `ready` set; a thread that finds a claimed slot not yet
+ * ready takes another, so the same key may own two slots, which the
+ * report merges (by text). Keys that find no free slot are summed in
+ * `other`.
  */
-#define COUNT_KEYS      64
-#define COUNT_KEY_BYTES 96
+#define COUNT_KEYS 64
+/*
+ * Room for the raw key of CTRACE__COUNT_MAX_ARGS arguments of any kind but
+ * a container: a kind, a length and up to 36 bytes each (count.c).
+ */
+#define COUNT_KEY_BYTES (CTRACE__COUNT_MAX_ARGS * 38)
+/* Room for a key's text in the report. */
+#define COUNT_TEXT_BYTES 256
 
 struct count_key {
     _Atomic uint64_t hash; /* 0: free */
-    atomic_bool ready;     /* text written */
+    atomic_bool ready;     /* key written */
     atomic_uint_fast64_t calls;
-    char text[COUNT_KEY_BYTES];
+    uint32_t len;
+    unsigned char key[COUNT_KEY_BYTES];
 };
+
+/*
+ * The key of a call for `spec`'s count(...) into `out`; returns its
+ * length. No allocation, no lock: for traced threads.
+ */
+size_t ctrace__count_key_encode(const struct ctrace__spec *spec,
+                                const struct ctrace_value *args,
+                                size_t nargs,
+                                unsigned char out[COUNT_KEY_BYTES]);
+/* A key's hash, never 0. */
+uint64_t ctrace__count_key_hash(const unsigned char *key, size_t len);
+/*
+ * The text the report prints for a key ("\"Tihon\", 3"), NUL-terminated in
+ * `text` (cut to `size`); returns its length.
+ */
+size_t ctrace__count_key_text(const unsigned char *key,
+                              size_t len,
+                              char *text,
+                              size_t size);
 
 struct count_by {
     const struct ctrace__spec *spec; /* whose count(...) this is */

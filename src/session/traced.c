@@ -138,56 +138,36 @@ capture_stack(struct ctrace__record *r, unsigned actions, uintptr_t ra)
 }
 
 /*
- * Counts one call under its key: the arguments count(...) names, rendered
- * on the traced thread (the one thing rendered there; nothing allocates).
+ * Counts one call under its key, the raw bytes of the arguments count(...)
+ * names (count.c); nothing is rendered or allocated here.
  */
 static void
 count_key(struct count_by *by, const struct ctrace_value *args, size_t nargs)
 {
-    char text[COUNT_KEY_BYTES];
-    size_t len = 0;
-    struct ctrace_render_opts ro;
-    ctrace_render_opts_init(&ro);
-    ro.max_size = 32;
-    ro.depth = 4;
-    for (unsigned k = 0; k < by->spec->ncount_by; k++) {
-        if (k > 0 && len + 2 < sizeof(text)) {
-            memcpy(text + len, ", ", 2);
-            len += 2;
-        }
-        unsigned pos = by->spec->count_by[k] - 1;
-        size_t n = pos < nargs
-                       ? ctrace_value_format(
-                             &args[pos], &ro, text + len, sizeof(text) - len)
-                       : (size_t)snprintf(text + len, sizeof(text) - len, "?");
-        len += n < sizeof(text) - len ? n : sizeof(text) - len - 1;
-    }
-    text[len] = '\0';
-    uint64_t h = UINT64_C(1469598103934665603);
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)text[i]) * UINT64_C(1099511628211);
-    h |= 1; /* 0 marks a free slot */
+    unsigned char key[COUNT_KEY_BYTES];
+    size_t len = ctrace__count_key_encode(by->spec, args, nargs, key);
+    uint64_t h = ctrace__count_key_hash(key, len);
     for (size_t probe = 0, i = (size_t)h % COUNT_KEYS; probe < COUNT_KEYS;
          probe++, i = (i + 1) % COUNT_KEYS) {
-        struct count_key *key = &by->keys[i];
-        uint64_t cur = atomic_load_explicit(&key->hash, memory_order_acquire);
+        struct count_key *k = &by->keys[i];
+        uint64_t cur = atomic_load_explicit(&k->hash, memory_order_acquire);
         if (cur == 0) {
-            if (!atomic_compare_exchange_strong_explicit(&key->hash,
+            if (!atomic_compare_exchange_strong_explicit(&k->hash,
                                                          &cur,
                                                          h,
                                                          memory_order_acq_rel,
                                                          memory_order_acquire))
                 goto claimed; /* another thread took it: cur is its hash */
-            memcpy(key->text, text, len + 1);
-            atomic_fetch_add_explicit(&key->calls, 1, memory_order_relaxed);
-            atomic_store_explicit(&key->ready, true, memory_order_release);
+            memcpy(k->key, key, len);
+            k->len = (uint32_t)len;
+            atomic_fetch_add_explicit(&k->calls, 1, memory_order_relaxed);
+            atomic_store_explicit(&k->ready, true, memory_order_release);
             return;
         }
     claimed:
-        if (cur == h &&
-            atomic_load_explicit(&key->ready, memory_order_acquire) &&
-            strcmp(key->text, text) == 0) {
-            atomic_fetch_add_explicit(&key->calls, 1, memory_order_relaxed);
+        if (cur == h && atomic_load_explicit(&k->ready, memory_order_acquire) &&
+            k->len == len && memcmp(k->key, key, len) == 0) {
+            atomic_fetch_add_explicit(&k->calls, 1, memory_order_relaxed);
             return;
         }
     }

@@ -25,6 +25,8 @@
 #include "base/base.h"
 #include "ctrace/ctrace.h"
 #include "ctrace/session.h"
+#include "pattern/pattern.h"
+#include "session/engine.h"
 #include "session/session.h"
 
 /* ---- The traced code. ---- */
@@ -787,6 +789,106 @@ static void *count_thread(void *arg)
     return NULL;
 }
 
+/*
+ * A count(...) key is the arguments' raw bytes, rendered only for the
+ * report: its text must be what rendering the arguments on the traced
+ * thread printed (each with max_size 32 and depth 4, joined by ", ").
+ */
+static void count_keys_print_what_their_arguments_render_to(void **state)
+{
+    (void)state;
+    static const struct ctrace_value pair[2] = {
+        {CTRACE_VALUE_SYMBOL, {.str = {"cat", 3}}},
+        {CTRACE_VALUE_INT, {.i = 7}},
+    };
+    const struct ctrace_value tuple = ctrace_value_tuple(pair, 2);
+    static const char long40[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN";
+    /* A 3-byte sequence across the 32-byte cut, and a 2-byte one. */
+    static const char euro[] = "abcdefghijklmnopqrstuvwxyzABCDE\xe2\x82\xac!";
+    static const char eacute[] = "abcdefghijklmnopqrstuvwxyzABCDE\xc3\xa9xyz";
+    const struct ctrace_value values[] = {
+        ctrace_value_string("Tihon"),
+        ctrace_value_string(""),
+        ctrace_value_stringn(long40, 32),
+        ctrace_value_stringn(long40, 33),
+        ctrace_value_string(long40),
+        ctrace_value_string(euro),
+        ctrace_value_string(eacute),
+        ctrace_value_string("say \"meow\"\n\tand\\go"),
+        ctrace_value_bytes("\x00\x01\xff", 3),
+        ctrace_value_symbol("not_in_town"),
+        ctrace_value_int(-42),
+        ctrace_value_uint(UINT64_MAX),
+        ctrace_value_double(2.5),
+        ctrace_value_bool(true),
+        ctrace_value_bool(false),
+        ctrace_value_null(),
+        ctrace_value_pointer((void *)0x1234),
+        ctrace_value_pid(1297),
+        tuple,
+    };
+    const char *specs[] = {
+        "m:f/2 -> count(1)",
+        "m:f/2 -> count(2)",
+        "m:f/2 -> count(1, 2)",
+        "m:f/2 -> count(2, 1, 2)",
+    };
+    struct ctrace_render_opts ro;
+    ctrace_render_opts_init(&ro);
+    ro.max_size = 32;
+    ro.depth = 4;
+    size_t nv = CTRACE__ARRAY_SIZE(values);
+    for (size_t k = 0; k < CTRACE__ARRAY_SIZE(specs); k++) {
+        struct ctrace_error err = {0};
+        struct ctrace__spec *spec =
+            ctrace__spec_parse(specs[k], strlen(specs[k]), &err);
+        assert_non_null(spec);
+        for (size_t i = 0; i < nv; i++)
+            for (size_t j = 0; j < nv; j++)
+                for (size_t nargs = 1; nargs <= 2; nargs++) {
+                    const struct ctrace_value args[2] = {values[i], values[j]};
+                    char want[COUNT_TEXT_BYTES] = "";
+                    size_t len = 0;
+                    for (unsigned c = 0; c < spec->ncount_by; c++) {
+                        if (c > 0)
+                            len += (size_t)snprintf(
+                                want + len, sizeof(want) - len, ", ");
+                        unsigned pos = spec->count_by[c] - 1;
+                        if (pos < nargs)
+                            len += ctrace_value_format(&args[pos],
+                                                       &ro,
+                                                       want + len,
+                                                       sizeof(want) - len);
+                        else
+                            len += (size_t)snprintf(
+                                want + len, sizeof(want) - len, "?");
+                    }
+                    unsigned char key[COUNT_KEY_BYTES];
+                    size_t klen =
+                        ctrace__count_key_encode(spec, args, nargs, key);
+                    assert_true(klen <= COUNT_KEY_BYTES);
+                    char got[COUNT_TEXT_BYTES];
+                    ctrace__count_key_text(key, klen, got, sizeof(got));
+                    if (strcmp(got, want) != 0)
+                        fail_msg("%s, values %zu and %zu, %zu args: key "
+                                 "prints %s, the arguments %s",
+                                 specs[k],
+                                 i,
+                                 j,
+                                 nargs,
+                                 got,
+                                 want);
+                    /* Equal arguments, equal keys, equal hashes. */
+                    unsigned char again[COUNT_KEY_BYTES];
+                    assert_int_equal(
+                        ctrace__count_key_encode(spec, args, nargs, again),
+                        klen);
+                    assert_memory_equal(key, again, klen);
+                }
+        ctrace__spec_free(spec);
+    }
+}
+
 static void count_by_argument_reports_calls_per_key_and_the_rest(void **state)
 {
     (void)state;
@@ -1116,6 +1218,7 @@ int main(void)
         T(dump_action_describes_the_calling_process),
         T(failing_sink_stops_the_session_with_its_error),
         T(count_and_time_actions_report_at_the_end),
+        T(count_keys_print_what_their_arguments_render_to),
         T(count_by_argument_reports_calls_per_key_and_the_rest),
         T(closed_pipe_sink_stops_the_session_and_spares_the_process),
         T(path_sink_appends_to_the_named_file),
