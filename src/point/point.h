@@ -174,6 +174,15 @@ void ctrace__registry_unlock(void);
 bool ctrace__registry_locked(void);
 
 /*
+ * How many modules have been removed so far: a reader that copied a
+ * point's names under the registry lock may use its copy without the lock
+ * while this has not changed (the point's module is then still loaded, or
+ * was removed after the copy, which the reader may ignore).
+ * Thread-safety: any thread (an acquire load).
+ */
+uint64_t ctrace__registry_generation(void);
+
+/*
  * Called for each point a walk selects; returns non-zero to stop the walk.
  * Called with registry lock held.
  */

@@ -151,6 +151,14 @@ void ctrace__register_module(struct ctrace_point *const *start,
     ctrace__registry_unlock();
 }
 
+/* Modules removed; written under the registry lock. */
+static _Atomic uint64_t generation;
+
+uint64_t ctrace__registry_generation(void)
+{
+    return atomic_load_explicit(&generation, memory_order_acquire);
+}
+
 void ctrace__unregister_module(struct ctrace_point *const *start,
                                struct ctrace_point *const *stop)
 {
@@ -166,6 +174,7 @@ void ctrace__unregister_module(struct ctrace_point *const *start,
         return;
     }
     if (--m->refs == 0) {
+        atomic_fetch_add_explicit(&generation, 1, memory_order_release);
         const struct ctrace__engine_hooks *h = ctrace__engine_hooks();
         if (h != NULL && h->module_removed != NULL)
             h->module_removed(h->arg, start, stop);

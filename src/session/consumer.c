@@ -187,20 +187,22 @@ static void deliver(struct ctrace_session *s,
      * then. Only a return or an exit may say (dead), when the process has
      * ended by the time the line is printed, as in redbug; a call, a
      * message or a spawn was made by a running process. The label stays
-     * (JSON has both).
+     * (JSON has both). A recorded label is interned and never freed
+     * (proc.c): the event points at it.
      */
     bool may_be_dead =
         r->kind == CTRACE_EVENT_RETURN || r->kind == CTRACE_EVENT_EXIT;
     if (r->label != NULL && !may_be_dead) {
-        ctrace__strlcpy(label, r->label, sizeof(label));
+        ev.process = r->label;
         ev.dead = false;
     } else {
+        label[0] = '\0';
         ev.dead =
             !ctrace__proc_label(r->pid, label, sizeof(label)) && may_be_dead;
-        if (r->label != NULL)
-            ctrace__strlcpy(label, r->label, sizeof(label));
+        ev.process = r->label != NULL   ? r->label
+                     : label[0] != '\0' ? label
+                                        : NULL;
     }
-    ev.process = label[0] != '\0' ? label : NULL;
     struct ctrace_value *values = ctrace__record_values(r);
     if (r->point == NULL) {
         deliver_proc_event(s, r, &ev, values, text);
@@ -211,23 +213,37 @@ static void deliver(struct ctrace_session *s,
      * moment: check and copy them under the registry lock, which module
      * removal takes too.
      */
-    char module[CTRACE_POINT_NAME_MAX + 1] = "?";
-    char function[CTRACE_POINT_NAME_MAX + 1] = "?";
-    ev.arity = r->nargs;
-    ctrace__registry_lock();
-    if (!point_gone(s, r->point)) {
-        ctrace__strlcpy(module, r->point->module, sizeof(module));
-        ctrace__strlcpy(function, r->point->function, sizeof(function));
-        ev.arity = r->point->arity;
-        /* The per-point count of ctrace__engine_armed_points(). */
-        struct probe *p = atomic_load_explicit(&r->point->ctrace__probe,
-                                               memory_order_relaxed);
-        if (p != NULL)
-            atomic_fetch_add_explicit(&p->delivered, 1, memory_order_relaxed);
+    if (r->point != s->names.point ||
+        ctrace__registry_generation() != s->names.generation) {
+        ctrace__registry_lock();
+        s->names.point = r->point;
+        s->names.generation = ctrace__registry_generation();
+        s->names.gone = point_gone(s, r->point);
+        if (!s->names.gone) {
+            ctrace__strlcpy(
+                s->names.module, r->point->module, sizeof(s->names.module));
+            ctrace__strlcpy(s->names.function,
+                            r->point->function,
+                            sizeof(s->names.function));
+            s->names.arity = r->point->arity;
+            /* Probes are never freed: the copy may keep it. */
+            s->names.probe = atomic_load_explicit(&r->point->ctrace__probe,
+                                                  memory_order_relaxed);
+        }
+        ctrace__registry_unlock();
     }
-    ctrace__registry_unlock();
-    ev.module = module;
-    ev.function = function;
+    ev.arity = r->nargs;
+    ev.module = "?";
+    ev.function = "?";
+    if (!s->names.gone) {
+        ev.module = s->names.module;
+        ev.function = s->names.function;
+        ev.arity = s->names.arity;
+        /* The per-point count of ctrace__engine_armed_points(). */
+        if (s->names.probe != NULL)
+            atomic_fetch_add_explicit(
+                &s->names.probe->delivered, 1, memory_order_relaxed);
+    }
     if (r->kind == CTRACE_EVENT_CALL) {
         ev.args = values;
         ev.nargs = r->nargs;

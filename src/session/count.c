@@ -57,9 +57,10 @@ static size_t encode_text(const struct ctrace__spec *spec,
             len += 2;
         }
         unsigned pos = spec->count_by[k] - 1;
-        size_t n = pos < nargs ? ctrace_value_format(
-                                     &args[pos], &ro, text + len, room - len)
-                               : (size_t)snprintf(text + len, room - len, "?");
+        size_t n =
+            pos < nargs
+                ? ctrace_value_format(&args[pos], &ro, text + len, room - len)
+                : (size_t)snprintf(text + len, room - len, "?");
         len += n < room - len ? n : room - len - 1;
     }
     out[0] = TAG_TEXT;

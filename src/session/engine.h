@@ -228,7 +228,22 @@ struct ctrace_session {
     bool ov_shedding;
     int sink_errno;
     struct ctrace__symbolizer *symbolizer; /* made on first use */
-    bool owns_fd;                          /* opened from opts.path */
+    /*
+     * The consumer's copy of the last point it delivered an event of, so
+     * that a run of events at one point takes the registry lock once:
+     * valid while `point` is the record's and the registry generation is
+     * `generation` (point.h). Consumer only.
+     */
+    struct {
+        const struct ctrace_point *point;
+        uint64_t generation;
+        bool gone;
+        unsigned arity;
+        struct probe *probe;
+        char module[CTRACE_POINT_NAME_MAX + 1];
+        char function[CTRACE_POINT_NAME_MAX + 1];
+    } names;
+    bool owns_fd; /* opened from opts.path */
     char reason[96];
     enum ctrace_stop_reason final_reason;
 
