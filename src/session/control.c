@@ -331,6 +331,11 @@ static int select_points(struct ctrace_session *s, struct ctrace_error *err)
                 by = spec;
         }
         s->armed[i].timed = (actions & CTRACE__ACTION_TIME) != 0;
+        uint32_t specs = s->armed[i].specs;
+        s->armed[i].always = specs != 0 && (specs & (specs - 1)) == 0 &&
+                             s->specs[__builtin_ctz(specs)]->flat.always;
+        /* 0 when the specs decide call by call: fire() ORs their masks. */
+        s->armed[i].always_actions = s->armed[i].always ? actions : 0;
         if (by != NULL) {
             s->armed[i].by = ctrace__calloc(1, sizeof(*s->armed[i].by));
             if (s->armed[i].by == NULL)

@@ -176,6 +176,13 @@ struct armed {
     atomic_uint_fast64_t total_ticks;
     atomic_uint_fast64_t max_ticks;
     bool timed;
+    /*
+     * One spec selects the point and it has no argument pattern or guard
+     * (flat.always): every call fires, with `always_actions`, and fire()
+     * skips the spec loop.
+     */
+    bool always;
+    unsigned always_actions;
     struct count_by *by; /* NULL unless a spec says count(N, ...) */
 };
 

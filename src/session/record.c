@@ -100,43 +100,46 @@ void ctrace__record_copy(const struct ctrace__record_layout *l,
         n = p.nvalues;
 
     /*
-     * The first level in one pass: scalars by assignment, strings, bytes
-     * and symbols into the byte pool. Most calls have no container, and
-     * then this is all.
+     * The first level in one pass: scalars by assignment, strings and
+     * bytes (tested first: most arguments are) into the byte pool, symbols
+     * whole or cut. Most calls have no container, and then this is all.
      */
     bool nested = false;
+    const size_t max_bytes = l->max_bytes;
+    char *bytes = p.bytes;
+    size_t room = p.nbytes;
     for (size_t i = 0; i < n; i++) {
         struct ctrace_value *x = &p.values[i];
         *x = v[i];
-        switch (x->kind) {
-        case CTRACE_VALUE_STRING:
-        case CTRACE_VALUE_BYTES: {
+        enum ctrace_value_kind kind = x->kind;
+        if (CTRACE__LIKELY(kind == CTRACE_VALUE_STRING ||
+                           kind == CTRACE_VALUE_BYTES)) {
             size_t want = x->as.str.len;
-            if (want > l->max_bytes)
-                want = l->max_bytes + 1;
-            if (CTRACE__UNLIKELY(want > p.nbytes - p.used_bytes)) {
+            if (want > max_bytes)
+                want = max_bytes + 1;
+            if (CTRACE__UNLIKELY(want > room)) {
+                p.used_bytes = (size_t)(bytes - p.bytes);
                 copy_bytes(l, &p, x); /* the pool runs out: cut, marked */
-                break;
+                bytes = p.bytes + p.used_bytes;
+                room = p.nbytes - p.used_bytes;
+                continue;
             }
-            char *dst = p.bytes + p.used_bytes;
             /* (NULL, 0) is a valid empty value: copies nothing. */
-            ctrace__copy_small(dst, x->as.str.ptr, want);
-            x->as.str.ptr = dst;
+            ctrace__copy_small(bytes, x->as.str.ptr, want);
+            x->as.str.ptr = bytes;
             x->as.str.len = want;
-            p.used_bytes += want;
-            break;
-        }
-        case CTRACE_VALUE_SYMBOL:
+            bytes += want;
+            room -= want;
+        } else if (kind == CTRACE_VALUE_SYMBOL) {
+            p.used_bytes = (size_t)(bytes - p.bytes);
             copy_symbol(&p, x);
-            break;
-        case CTRACE_VALUE_TUPLE:
-        case CTRACE_VALUE_LIST:
+            bytes = p.bytes + p.used_bytes;
+            room = p.nbytes - p.used_bytes;
+        } else if (kind == CTRACE_VALUE_TUPLE || kind == CTRACE_VALUE_LIST) {
             nested = true;
-            break;
-        default:
-            break;
         }
     }
+    p.used_bytes = (size_t)(bytes - p.bytes);
     p.used_values = n;
     if (!nested)
         return;

@@ -226,9 +226,10 @@ __attribute__((noinline)) static bool fire(struct ctrace_point *pt,
         struct armed *a = armed_at(s, p, i, pt);
         if (a == NULL)
             continue;
-        unsigned actions = 0;
-        bool fired = false;
-        for (uint32_t specs = a->specs; specs != 0; specs &= specs - 1) {
+        unsigned actions = a->always_actions;
+        bool fired = a->always;
+        for (uint32_t specs = fired ? 0 : a->specs; specs != 0;
+             specs &= specs - 1) {
             const struct ctrace__spec *spec = s->specs[__builtin_ctz(specs)];
             /*
              * The flat checks first (pattern.h): literals compared in place
