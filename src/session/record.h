@@ -103,4 +103,28 @@ void ctrace__record_copy(const struct ctrace__record_layout *l,
                          const struct ctrace_value *v,
                          size_t n);
 
+/*
+ * ctrace__record_copy() of one value, for returns and messages: a scalar,
+ * which owns no memory elsewhere, is stored as it is, without the call.
+ */
+static inline void
+ctrace__record_copy_one(const struct ctrace__record_layout *l,
+                        struct ctrace__record *r,
+                        const struct ctrace_value *v)
+{
+    switch (v->kind) {
+    case CTRACE_VALUE_NULL:
+    case CTRACE_VALUE_INT:
+    case CTRACE_VALUE_UINT:
+    case CTRACE_VALUE_DOUBLE:
+    case CTRACE_VALUE_BOOL:
+    case CTRACE_VALUE_POINTER:
+    case CTRACE_VALUE_PID:
+        ctrace__record_values(r)[0] = *v;
+        return;
+    default:
+        ctrace__record_copy(l, r, v, 1);
+    }
+}
+
 #endif /* CTRACE_CORE_RECORD_H */

@@ -253,15 +253,16 @@ __attribute__((noinline)) static bool fire(struct ctrace_point *pt,
             frame->start_ns = ctrace__clock_ticks();
         if (is_event)
             actions &= ~(unsigned)(CTRACE__ACTION_RETURN | CTRACE__ACTION_TIME);
-        if (actions & COUNTER_ACTIONS)
+        /* One test for the counters, which most traces do not ask for. */
+        if (CTRACE__UNLIKELY(actions & COUNTER_ACTIONS)) {
             atomic_fetch_add_explicit(&a->calls, 1, memory_order_relaxed);
-        if ((actions & CTRACE__ACTION_COUNT) && a->by != NULL)
-            count_key(a->by, args, nargs);
-        if (actions & CTRACE__ACTION_TIME)
-            time_mask |= UINT64_C(1) << i;
-        if (actions & COUNTER_ACTIONS &&
-            (actions & ~(unsigned)COUNTER_ACTIONS) == 0)
-            goto want_return; /* only counting: no event */
+            if ((actions & CTRACE__ACTION_COUNT) && a->by != NULL)
+                count_key(a->by, args, nargs);
+            if (actions & CTRACE__ACTION_TIME)
+                time_mask |= UINT64_C(1) << i;
+            if ((actions & ~(unsigned)COUNTER_ACTIONS) == 0)
+                goto want_return; /* only counting: no event */
+        }
         /*
          * Count the return as due before the ticket can stop the session:
          * a consumer that sees the msgs stop then also sees it is owed one.
@@ -294,15 +295,21 @@ __attribute__((noinline)) static bool fire(struct ctrace_point *pt,
         r->label = label;
         r->point = pt;
         ctrace__record_copy(&s->layout, r, args, r->nargs);
-        capture_stack(r, actions, frame->engine[3]);
-        /*
-         * `dump` describes the process as it is at the call, as Erlang's
-         * process_dump does: here, on the calling thread, taking the
-         * process table's lock (the only action that takes a lock).
-         */
-        if ((actions & CTRACE__ACTION_DUMP) && s->layout.dump_bytes > 0)
-            ctrace__proc_describe(
-                pid, ctrace__record_dump(&s->layout, r), s->layout.dump_bytes);
+        if (CTRACE__UNLIKELY(actions &
+                             (CTRACE__ACTION_STACK | CTRACE__ACTION_CALLER |
+                              CTRACE__ACTION_DUMP))) {
+            capture_stack(r, actions, frame->engine[3]);
+            /*
+             * `dump` describes the process as it is at the call, as
+             * Erlang's process_dump does: here, on the calling thread,
+             * taking the process table's lock (the only action that takes
+             * a lock).
+             */
+            if ((actions & CTRACE__ACTION_DUMP) && s->layout.dump_bytes > 0)
+                ctrace__proc_describe(pid,
+                                      ctrace__record_dump(&s->layout, r),
+                                      s->layout.dump_bytes);
+        }
         ctrace__queue_commit(&s->queue, r);
         cost_end(s, cost_start);
         if (wants_ret)
@@ -395,7 +402,7 @@ void ctrace__traced_ret(void *arg,
         r->label = atomic_load_explicit(&t->label, memory_order_acquire);
         r->point = pt;
         if (value != NULL)
-            ctrace__record_copy(&s->layout, r, value, 1);
+            ctrace__record_copy_one(&s->layout, r, value);
         ctrace__queue_commit(&s->queue, r);
         cost_end(s, cost_start);
     }
@@ -482,7 +489,7 @@ void ctrace__traced_proc_event(void *arg,
                        : NULL;
         r->point = NULL;
         if (value != NULL)
-            ctrace__record_copy(&s->layout, r, value, 1);
+            ctrace__record_copy_one(&s->layout, r, value);
         ctrace__queue_commit(&s->queue, r);
     }
     ctrace__thread_leave(t);
