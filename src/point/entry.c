@@ -161,11 +161,18 @@ void ctrace__enter(struct ctrace_point *point,
     enter_at(point, frame, nargs, args, (uintptr_t)__builtin_return_address(0));
 }
 
-/* Gives a string the macros left unmeasured (CTRACE__LEN_LAZY) its length. */
+/*
+ * Gives a string the macros left unmeasured (CTRACE__LEN_LAZY) its length,
+ * or makes it the null value a NULL C string is everywhere else.
+ */
 ENTRY_INLINE void measure(struct ctrace_value *v)
 {
-    if (v->kind == CTRACE_VALUE_STRING && v->as.str.len == CTRACE__LEN_LAZY)
-        v->as.str.len = strlen(v->as.str.ptr);
+    if (v->kind == CTRACE_VALUE_STRING && v->as.str.len == CTRACE__LEN_LAZY) {
+        if (v->as.str.ptr != NULL)
+            v->as.str.len = strlen(v->as.str.ptr);
+        else
+            *v = ctrace_value_null();
+    }
 }
 
 /* The macros never pass more; a hand-made descriptor is cut, not overrun. */

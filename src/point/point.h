@@ -362,6 +362,8 @@ ctrace__point_filter_rejects(const struct ctrace__point_filter *f,
         size_t len = CTRACE__FILTER_LEN(w);
         size_t have = v->as.str.len;
         bool lazy = have == CTRACE__LEN_LAZY;
+        if (lazy && v->as.str.ptr == NULL)
+            return true; /* a NULL C string: the null value */
         if (!lazy && (op == CTRACE__FILTER_OP_BYTES ? have != len : have < len))
             return true;
         /*
