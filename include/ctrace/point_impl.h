@@ -404,26 +404,22 @@ ctrace__return_lazy(struct ctrace__frame *frame,
             "jnc .L" #name "_pass2\n"                                         \
             CTRACE__PUSH(rsi) CTRACE__PUSH(rdi)                               \
             CTRACE__PUSH(r8) CTRACE__PUSH(r9)                                 \
-            "mov 24(%rax), %esi\n"     /* arity */                            \
-            "cmp $10, %esi\n"          /* CTRACE_POINT_ARGS_MAX */            \
-            "ja .L" #name "_unknown6\n"                                       \
-            "mov %rdx, %rdi\n"                                                \
-            "shr $56, %rdi\n"          /* argument count + 1; 0: any */       \
-            "jz 1f\n"                                                         \
+            /* The word's fields by byte (x86 is little-endian). */           \
+            "movzbl 7(%rcx), %edi\n"   /* argument count + 1 */               \
+            "test %edi, %edi\n"        /* 0: any count */                     \
+            "jz .L" #name "_unknown6\n"                                       \
             "dec %edi\n"                                                      \
-            "cmp %esi, %edi\n"                                                \
+            "cmp 24(%rax), %edi\n"     /* the point's arity */                \
             "jne .L" #name "_reject\n"                                        \
-            "1:\n"                                                            \
-            "mov %rdx, %rdi\n"                                                \
-            "shr $33, %rdi\n"                                                 \
-            "and $7, %edi\n"           /* the operation */                    \
-            "jz .L" #name "_pass6\n"                                          \
-            "cmp $2, %edi\n"           /* beyond bytes and prefix */          \
+            "cmp $10, %edi\n"          /* CTRACE_POINT_ARGS_MAX */            \
             "ja .L" #name "_unknown6\n"                                       \
-            "mov %rdx, %r8\n"                                                 \
-            "shr $40, %r8\n"                                                  \
-            "movzbl %r8b, %r8d\n"      /* the argument's index */             \
-            "cmp %esi, %r8d\n"                                                \
+            "movzbl 4(%rcx), %esi\n"                                          \
+            "shr $1, %esi\n"           /* the operation, above the on bit */  \
+            "jz .L" #name "_pass6\n"                                          \
+            "cmp $2, %esi\n"           /* beyond bytes and prefix */          \
+            "ja .L" #name "_unknown6\n"                                       \
+            "movzbl 5(%rcx), %r8d\n"   /* the argument's index */             \
+            "cmp %edi, %r8d\n"                                                \
             "jae .L" #name "_unknown6\n"                                      \
             "lea (%r8,%r8,2), %r8\n"                                          \
             "lea (%r11,%r8,8), %r8\n"                                         \
@@ -434,9 +430,7 @@ ctrace__return_lazy(struct ctrace__frame *frame,
             "mov 8(%r8), %r8\n"                                               \
             "test %r8, %r8\n"          /* NULL: a null value, no string */    \
             "jz .L" #name "_reject\n"                                         \
-            "mov %rdx, %rsi\n"                                                \
-            "shr $48, %rsi\n"                                                 \
-            "movzbl %sil, %esi\n"      /* the literal's length */             \
+            "movzbl 6(%rcx), %esi\n"   /* the literal's length */             \
             "xor %edi, %edi\n"                                                \
             "test %esi, %esi\n"                                               \
             "jz 3f\n"                                                         \
