@@ -5,6 +5,8 @@
  * table refreshed), `info` (process_info), `state` and `replace-state`
  * (sys get_state and replace_state), `status` (sys get_status) and
  * `system`. Tables are for people; --json prints one JSON object a line.
+ * One concept, the process side of the CLI, and so one file although it
+ * is just over 900 lines.
  */
 #include <ctype.h>
 #include <errno.h>

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The text of events: redbug's and recon_trace's formats, JSON lines, the
- * final line of a session, the `time`/`count` report and human durations.
+ * The text of events: redbug's and recon_trace's formats, JSON lines, and
+ * the final line of a session. The reports of `time` and `count`, stop
+ * reasons and durations are in report.c.
  *
  * Everything is appended to a struct ctrace__sbuf. Values (arguments,
  * results, messages) are printed by the value renderers of src/base/value.c
@@ -23,11 +24,6 @@
 
 #include "sink/sink.h"
 
-/* A value rendered into this much stack needs no heap copy. */
-
-/* The longest text of ctrace__format_duration() is "18446744073 s". */
-#define DURATION_TEXT 32
-
 void ctrace__format_opts_init(struct ctrace__format_opts *o)
 {
     o->format = CTRACE_FORMAT_REDBUG;
@@ -35,10 +31,9 @@ void ctrace__format_opts_init(struct ctrace__format_opts *o)
     ctrace_render_opts_init(&o->render);
 }
 
-/* The options to use when the caller passed NULL. */
-static const struct ctrace__format_opts *
-opts_or_default(const struct ctrace__format_opts *o,
-                struct ctrace__format_opts *defaults)
+const struct ctrace__format_opts *
+ctrace__sink_opts_or_default(const struct ctrace__format_opts *o,
+                             struct ctrace__format_opts *defaults)
 {
     if (o != NULL)
         return o;
@@ -122,7 +117,7 @@ put_json_stringn(struct ctrace__sbuf *out, const char *s, size_t len)
     put_value(out, &v, &whole, true);
 }
 
-static void put_json_string(struct ctrace__sbuf *out, const char *s)
+void ctrace__sink_put_json_string(struct ctrace__sbuf *out, const char *s)
 {
     put_json_stringn(out, s, s != NULL ? strlen(s) : 0);
 }
@@ -253,10 +248,10 @@ static void put_process(struct ctrace__sbuf *out, const struct ctrace_event *ev)
 }
 
 /* `module:function/arity` */
-static void put_mfa(struct ctrace__sbuf *out,
-                    const char *module,
-                    const char *function,
-                    unsigned arity)
+void ctrace__sink_put_mfa(struct ctrace__sbuf *out,
+                          const char *module,
+                          const char *function,
+                          unsigned arity)
 {
     put_name(out, module);
     ctrace__sbuf_putc(out, ':');
@@ -274,7 +269,7 @@ static void put_call(struct ctrace__sbuf *out,
                      const struct ctrace_event *ev)
 {
     if (ev->args == NULL && ev->arity > 0) {
-        put_mfa(out, ev->module, ev->function, ev->arity);
+        ctrace__sink_put_mfa(out, ev->module, ev->function, ev->arity);
         return;
     }
     put_name(out, ev->module);
@@ -395,7 +390,7 @@ static void format_redbug(const struct ctrace__format_opts *o,
         put_frames(out, ev);
         break;
     case CTRACE_EVENT_RETURN:
-        put_mfa(out, ev->module, ev->function, ev->arity);
+        ctrace__sink_put_mfa(out, ev->module, ev->function, ev->arity);
         ctrace__sbuf_puts(out, " -> ");
         put_value(out, ev->result, &o->render, false);
         put_return_duration(out, ev);
@@ -444,7 +439,7 @@ static void format_recon(const struct ctrace__format_opts *o,
         put_frames(out, ev);
         return;
     case CTRACE_EVENT_RETURN:
-        put_mfa(out, ev->module, ev->function, ev->arity);
+        ctrace__sink_put_mfa(out, ev->module, ev->function, ev->arity);
         ctrace__sbuf_puts(out, " --> ");
         put_value(out, ev->result, &o->render, false);
         put_return_duration(out, ev);
@@ -495,15 +490,15 @@ static const char *json_kind(enum ctrace_event_kind kind)
 }
 
 /* `"module":..,"function":..,"arity":N` */
-static void put_json_mfa(struct ctrace__sbuf *out,
-                         const char *module,
-                         const char *function,
-                         unsigned arity)
+void ctrace__sink_put_json_mfa(struct ctrace__sbuf *out,
+                               const char *module,
+                               const char *function,
+                               unsigned arity)
 {
     put_key(out, "module");
-    put_json_string(out, module);
+    ctrace__sink_put_json_string(out, module);
     put_key(out, "function");
-    put_json_string(out, function);
+    ctrace__sink_put_json_string(out, function);
     put_key(out, "arity");
     ctrace__sbuf_put_u64(out, arity, 0);
 }
@@ -545,13 +540,13 @@ static void format_json(const struct ctrace__format_opts *o,
     put_key(out, "pid");
     put_json_pid(out, ev->pid);
     put_key(out, "process");
-    put_json_string(out, ev->process);
+    ctrace__sink_put_json_string(out, ev->process);
     put_key(out, "dead");
     ctrace__sbuf_puts(out, ev->dead ? "true" : "false");
 
     switch (ev->kind) {
     case CTRACE_EVENT_CALL: {
-        put_json_mfa(out, ev->module, ev->function, ev->arity);
+        ctrace__sink_put_json_mfa(out, ev->module, ev->function, ev->arity);
         put_key(out, "args");
         if (ev->args == NULL && ev->arity > 0) {
             ctrace__sbuf_puts(out, "null");
@@ -578,22 +573,22 @@ static void format_json(const struct ctrace__format_opts *o,
             for (size_t i = 0; i < ev->stack_len; i++) {
                 if (i > 0)
                     ctrace__sbuf_putc(out, ',');
-                put_json_string(out, ev->stack[i]);
+                ctrace__sink_put_json_string(out, ev->stack[i]);
             }
             ctrace__sbuf_putc(out, ']');
         }
         if (ev->caller != NULL) {
             put_key(out, "caller");
-            put_json_string(out, ev->caller);
+            ctrace__sink_put_json_string(out, ev->caller);
         }
         if (ev->dump != NULL) {
             put_key(out, "dump");
-            put_json_string(out, ev->dump);
+            ctrace__sink_put_json_string(out, ev->dump);
         }
         break;
     }
     case CTRACE_EVENT_RETURN:
-        put_json_mfa(out, ev->module, ev->function, ev->arity);
+        ctrace__sink_put_json_mfa(out, ev->module, ev->function, ev->arity);
         put_json_value_and_text(out, o, "result", "result_text", ev->result);
         put_key(out, "duration_ns");
         ctrace__sbuf_put_u64(out, ev->duration_ns, 0);
@@ -603,7 +598,7 @@ static void format_json(const struct ctrace__format_opts *o,
         put_key(out, "to");
         put_json_pid(out, ev->peer_pid);
         put_key(out, "to_process");
-        put_json_string(out, ev->peer);
+        ctrace__sink_put_json_string(out, ev->peer);
         break;
     case CTRACE_EVENT_RECEIVE:
         put_json_value_and_text(out, o, "message", "message_text", ev->message);
@@ -612,16 +607,16 @@ static void format_json(const struct ctrace__format_opts *o,
         put_key(out, "peer");
         put_json_pid(out, ev->peer_pid);
         put_key(out, "initial_call");
-        put_json_string(out, ev->peer);
+        ctrace__sink_put_json_string(out, ev->peer);
         break;
     case CTRACE_EVENT_EXIT:
         put_key(out, "reason");
-        put_json_string(out, ev->reason);
+        ctrace__sink_put_json_string(out, ev->reason);
         break;
     case CTRACE_EVENT_REGISTER:
     case CTRACE_EVENT_UNREGISTER:
         put_key(out, "name");
-        put_json_string(out, ev->name);
+        ctrace__sink_put_json_string(out, ev->name);
         break;
     case CTRACE_EVENT_LINK:
     case CTRACE_EVENT_UNLINK:
@@ -643,7 +638,7 @@ void ctrace__format_event(const struct ctrace__format_opts *o,
     if (ev == NULL)
         return;
     struct ctrace__format_opts defaults;
-    o = opts_or_default(o, &defaults);
+    o = ctrace__sink_opts_or_default(o, &defaults);
 
     /*
      * An event built against an older, shorter struct has fields missing at
@@ -678,11 +673,11 @@ void ctrace__format_stopped(const struct ctrace__format_opts *o,
                             struct ctrace__sbuf *out)
 {
     struct ctrace__format_opts defaults;
-    o = opts_or_default(o, &defaults);
+    o = ctrace__sink_opts_or_default(o, &defaults);
     if (o->format == CTRACE_FORMAT_JSON) {
         ctrace__sbuf_puts(out, "{\"kind\":\"stopped\"");
         put_key(out, "reason");
-        put_json_string(out, reason);
+        ctrace__sink_put_json_string(out, reason);
         ctrace__sbuf_printf(out,
                             ",\"events\":%" PRIu64 ",\"dropped\":%" PRIu64,
                             events,
@@ -700,279 +695,4 @@ void ctrace__format_stopped(const struct ctrace__format_opts *o,
         ctrace__sbuf_printf(
             out, ", %" PRIu64 " of them shed for overhead", shed);
     ctrace__sbuf_puts(out, ")\n");
-}
-
-/* `N unit`, or `N.DD unit` with `decimals` digits after the point. */
-static size_t
-unit_text(char *buf, uint64_t r, unsigned decimals, const char *unit)
-{
-    uint64_t scale = decimals == 2 ? 100 : decimals == 1 ? 10 : 1;
-    size_t n = ctrace__u64_text(buf, r / scale, 0);
-    if (decimals > 0) {
-        buf[n++] = '.';
-        n += ctrace__u64_text(buf + n, r % scale, decimals);
-    }
-    buf[n++] = ' ';
-    size_t len = strlen(unit);
-    memcpy(buf + n, unit, len + 1);
-    return n + len;
-}
-
-/*
- * Writes the text of ctrace__format_duration() into `buf` (at least
- * DURATION_TEXT bytes) and returns its length.
- *
- * For each unit from us up, the value is rounded to 2, 1 and then 0
- * decimals, and the first rounding that has exactly 3 digits is printed.
- * Rounding happens before the unit is chosen, so 999.9 us becomes 1.00 ms
- * rather than "1000 us".
- */
-static size_t duration_text(uint64_t ns, char *buf)
-{
-    static const struct {
-        uint64_t ns;
-        const char *name;
-    } units[] = {{1000, "us"}, {1000000, "ms"}, {1000000000, "s"}};
-    if (ns < 1000)
-        return unit_text(buf, ns, 0, "ns");
-    uint64_t r = 0;
-    for (size_t u = 0; u < CTRACE__ARRAY_SIZE(units); u++) {
-        uint64_t step = units[u].ns / 100; /* one hundredth of the unit */
-        for (int decimals = 2; decimals >= 0; decimals--) {
-            /* Round half up without overflowing near UINT64_MAX. */
-            r = ns / step + (ns % step >= step - step / 2 ? 1 : 0);
-            if (r < 1000) {
-                return unit_text(buf, r, (unsigned)decimals, units[u].name);
-            }
-            step *= 10;
-        }
-    }
-    /* 1000 s and more: whole seconds; r holds the rounded seconds. */
-    return unit_text(buf, r, 0, "s");
-}
-
-void ctrace__format_duration(uint64_t ns, struct ctrace__sbuf *out)
-{
-    char buf[DURATION_TEXT];
-    size_t n = duration_text(ns, buf);
-    ctrace__sbuf_append(out, buf, n);
-}
-
-/* Appends `s` right-aligned in a column `width` characters wide. */
-static void put_right(struct ctrace__sbuf *out, const char *s, size_t width)
-{
-    for (size_t len = strlen(s); len < width; len++)
-        ctrace__sbuf_putc(out, ' ');
-    ctrace__sbuf_puts(out, s);
-}
-
-/* The cells of one row of the stats table. */
-struct stats_row {
-    char calls[24];
-    char total[DURATION_TEXT];
-    char mean[DURATION_TEXT];
-    char max[DURATION_TEXT];
-};
-
-static void stats_row_fill(const struct ctrace__point_stats *s,
-                           struct stats_row *row)
-{
-    snprintf(row->calls, sizeof(row->calls), "%" PRIu64, s->calls);
-    row->total[0] = row->mean[0] = row->max[0] = '\0';
-    if (!s->time)
-        return;
-    duration_text(s->total_ns, row->total);
-    duration_text(s->max_ns, row->max);
-    if (s->calls > 0)
-        duration_text(s->total_ns / s->calls, row->mean);
-    else
-        strcpy(row->mean, "-");
-}
-
-static size_t max_size(size_t a, size_t b)
-{
-    return a > b ? a : b;
-}
-
-static void format_stats_json(const struct ctrace__point_stats *stats,
-                              size_t n,
-                              struct ctrace__sbuf *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        const struct ctrace__point_stats *s = &stats[i];
-        ctrace__sbuf_puts(out, "{\"kind\":\"stats\"");
-        put_json_mfa(out, s->module, s->function, s->arity);
-        ctrace__sbuf_printf(out, ",\"calls\":%" PRIu64, s->calls);
-        if (s->time) {
-            ctrace__sbuf_printf(out,
-                                ",\"total_ns\":%" PRIu64 ",\"mean_ns\":%" PRIu64
-                                ",\"max_ns\":%" PRIu64,
-                                s->total_ns,
-                                s->calls > 0 ? s->total_ns / s->calls : 0,
-                                s->max_ns);
-        }
-        ctrace__sbuf_puts(out, "}\n");
-    }
-}
-
-void ctrace__format_point_stats(const struct ctrace__format_opts *o,
-                                const struct ctrace__point_stats *stats,
-                                size_t n,
-                                struct ctrace__sbuf *out)
-{
-    if (stats == NULL || n == 0)
-        return;
-    struct ctrace__format_opts defaults;
-    o = opts_or_default(o, &defaults);
-    if (o->format == CTRACE_FORMAT_JSON) {
-        format_stats_json(stats, n, out);
-        return;
-    }
-
-    /* Measure every cell first so that the columns line up. */
-    size_t calls_w = strlen("calls");
-    size_t dur_w = strlen("total");
-    bool any_time = false;
-    for (size_t i = 0; i < n; i++) {
-        struct stats_row row;
-        stats_row_fill(&stats[i], &row);
-        calls_w = max_size(calls_w, strlen(row.calls));
-        dur_w = max_size(dur_w, strlen(row.total));
-        dur_w = max_size(dur_w, strlen(row.mean));
-        dur_w = max_size(dur_w, strlen(row.max));
-        any_time = any_time || stats[i].time;
-    }
-
-    ctrace__sbuf_puts(out, "% ");
-    put_right(out, "calls", calls_w);
-    if (any_time) {
-        static const char *const heads[] = {"total", "mean", "max"};
-        for (size_t k = 0; k < CTRACE__ARRAY_SIZE(heads); k++) {
-            ctrace__sbuf_puts(out, "  ");
-            put_right(out, heads[k], dur_w);
-        }
-    }
-    ctrace__sbuf_puts(out, "  function\n");
-
-    for (size_t i = 0; i < n; i++) {
-        struct stats_row row;
-        stats_row_fill(&stats[i], &row);
-        ctrace__sbuf_puts(out, "% ");
-        put_right(out, row.calls, calls_w);
-        if (any_time) {
-            const char *cells[] = {row.total, row.mean, row.max};
-            for (size_t k = 0; k < CTRACE__ARRAY_SIZE(cells); k++) {
-                ctrace__sbuf_puts(out, "  ");
-                put_right(out, cells[k], dur_w);
-            }
-        }
-        ctrace__sbuf_puts(out, "  ");
-        put_mfa(out, stats[i].module, stats[i].function, stats[i].arity);
-        ctrace__sbuf_putc(out, '\n');
-    }
-}
-
-void ctrace__format_count_by(const struct ctrace__format_opts *o,
-                             const char *module,
-                             const char *function,
-                             unsigned arity,
-                             const unsigned *by,
-                             size_t nby,
-                             const struct ctrace__count_key *keys,
-                             size_t n,
-                             uint64_t other,
-                             struct ctrace__sbuf *out)
-{
-    struct ctrace__format_opts defaults;
-    o = opts_or_default(o, &defaults);
-    if (o->format == CTRACE_FORMAT_JSON) {
-        ctrace__sbuf_puts(out, "{\"kind\":\"count_by\"");
-        put_json_mfa(out, module, function, arity);
-        ctrace__sbuf_puts(out, ",\"by\":[");
-        for (size_t i = 0; i < nby; i++)
-            ctrace__sbuf_printf(out, "%s%u", i ? "," : "", by[i]);
-        ctrace__sbuf_puts(out, "],\"counts\":[");
-        for (size_t i = 0; i < n; i++) {
-            ctrace__sbuf_puts(out, i ? ",{\"key\":" : "{\"key\":");
-            put_json_string(out, keys[i].text);
-            ctrace__sbuf_printf(out, ",\"calls\":%" PRIu64 "}", keys[i].calls);
-        }
-        ctrace__sbuf_printf(out, "],\"other\":%" PRIu64 "}\n", other);
-        return;
-    }
-    char cell[24];
-    size_t calls_w = strlen("calls");
-    for (size_t i = 0; i < n; i++) {
-        snprintf(cell, sizeof(cell), "%" PRIu64, keys[i].calls);
-        calls_w = max_size(calls_w, strlen(cell));
-    }
-    snprintf(cell, sizeof(cell), "%" PRIu64, other);
-    calls_w = max_size(calls_w, strlen(cell));
-    ctrace__sbuf_puts(out, "% ");
-    put_right(out, "calls", calls_w);
-    ctrace__sbuf_puts(out, "  ");
-    put_mfa(out, module, function, arity);
-    ctrace__sbuf_printf(out, " by argument%s ", nby > 1 ? "s" : "");
-    for (size_t i = 0; i < nby; i++)
-        ctrace__sbuf_printf(out, "%s%u", i ? ", " : "", by[i]);
-    ctrace__sbuf_putc(out, '\n');
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n && other == 0)
-            break;
-        snprintf(cell, sizeof(cell), "%" PRIu64, i < n ? keys[i].calls : other);
-        ctrace__sbuf_puts(out, "% ");
-        put_right(out, cell, calls_w);
-        ctrace__sbuf_puts(out, "  ");
-        /* A key is a rendered term: shown as it is, like an argument. */
-        ctrace__sbuf_puts(out, i < n ? keys[i].text : "other");
-        ctrace__sbuf_putc(out, '\n');
-    }
-}
-
-void ctrace__format_stop_reason(enum ctrace_stop_reason r,
-                                uint64_t limit_a,
-                                uint64_t limit_b,
-                                int sink_errno,
-                                char *buf,
-                                size_t size)
-{
-    if (buf == NULL || size == 0)
-        return;
-    switch (r) {
-    case CTRACE_STOP_RUNNING:
-        snprintf(buf, size, "running");
-        break;
-    case CTRACE_STOP_MSGS:
-        snprintf(buf, size, "msgs limit %" PRIu64 " reached", limit_a);
-        break;
-    case CTRACE_STOP_CALLS:
-        snprintf(buf, size, "calls limit %" PRIu64 " reached", limit_a);
-        break;
-    case CTRACE_STOP_TIME:
-        snprintf(buf, size, "time limit %" PRIu64 " ms reached", limit_a);
-        break;
-    case CTRACE_STOP_RATE:
-        snprintf(buf,
-                 size,
-                 "rate limit %" PRIu64 "/%" PRIu64 " ms tripped",
-                 limit_a,
-                 limit_b);
-        break;
-    case CTRACE_STOP_QUEUE:
-        snprintf(buf, size, "queue overflow: consumer too slow");
-        break;
-    case CTRACE_STOP_USER:
-        snprintf(buf, size, "stopped by user");
-        break;
-    case CTRACE_STOP_SINK:
-        /* ctrace_strerror() takes negative codes: errno values negated. */
-        snprintf(buf,
-                 size,
-                 "sink failed: %s",
-                 ctrace_strerror(sink_errno > 0 ? -sink_errno : sink_errno));
-        break;
-    default:
-        snprintf(buf, size, "unknown reason %d", (int)r);
-        break;
-    }
 }

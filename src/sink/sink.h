@@ -177,6 +177,26 @@ void ctrace__format_stop_reason(enum ctrace_stop_reason r,
 int ctrace__sink_open(const char *path);
 
 /*
+ * Pieces format.c and report.c share. The options to use when the caller
+ * passed NULL (`o`, or `defaults` filled with the defaults);
+ * `module:function/arity` as the text formats print it; the same as JSON
+ * members (`"module":..,"function":..,"arity":N`); a C string as a JSON
+ * string literal (NULL as null).
+ */
+const struct ctrace__format_opts *
+ctrace__sink_opts_or_default(const struct ctrace__format_opts *o,
+                             struct ctrace__format_opts *defaults);
+void ctrace__sink_put_mfa(struct ctrace__sbuf *out,
+                          const char *module,
+                          const char *function,
+                          unsigned arity);
+void ctrace__sink_put_json_mfa(struct ctrace__sbuf *out,
+                               const char *module,
+                               const char *function,
+                               unsigned arity);
+void ctrace__sink_put_json_string(struct ctrace__sbuf *out, const char *s);
+
+/*
  * Writes all `len` bytes of `data` to `fd`, retrying interrupted and short
  * writes. Returns 0, or -errno of the write that failed; on EPIPE the
  * SIGPIPE that the write raised is taken off the calling thread's pending
