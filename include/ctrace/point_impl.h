@@ -389,6 +389,9 @@ ctrace__return_lazy(struct ctrace__frame *frame,
  * in C. The offsets it reads are checked at compile time below and, for
  * the filter, in the library.
  */
+/* The enter entry points' arguments: point, frame, args, return address. */
+#define CTRACE__ENTER_SETUP                                                   \
+    "mov %rax, %rdi\n mov %r10, %rsi\n mov %r11, %rdx\n mov 8(%rbp), %rcx\n"
 #define CTRACE__POP(reg) "pop %" #reg "\n .cfi_adjust_cfa_offset -8\n"
 #define CTRACE__PUSH(reg) "push %" #reg "\n .cfi_adjust_cfa_offset 8\n"
 #define CTRACE__ENTER_TRAMPOLINE(name)                                        \
@@ -471,13 +474,9 @@ ctrace__return_lazy(struct ctrace__frame *frame,
             ".L" #name "_unknown2:\n"                                         \
             CTRACE__POP(rdx) CTRACE__POP(rcx)                                 \
             ".L" #name "_unknown:\n"                                          \
-            CTRACE__TRAMPOLINE_CALL(ctrace__enter_lazy,                       \
-                "mov %rax, %rdi\n mov %r10, %rsi\n mov %r11, %rdx\n"          \
-                "mov 8(%rbp), %rcx\n")                                        \
+            CTRACE__TRAMPOLINE_CALL(ctrace__enter_lazy, CTRACE__ENTER_SETUP)  \
             ".L" #name "_checked:\n"                                          \
-            CTRACE__TRAMPOLINE_CALL(ctrace__enter_checked,                    \
-                "mov %rax, %rdi\n mov %r10, %rsi\n mov %r11, %rdx\n"          \
-                "mov 8(%rbp), %rcx\n")                                        \
+            CTRACE__TRAMPOLINE_CALL(ctrace__enter_checked, CTRACE__ENTER_SETUP) \
             CTRACE__TRAMPOLINE_TAIL(name))
 
 /* The layout the entry trampoline reads. */

@@ -74,12 +74,7 @@ static void put_char(struct writer *w, char c)
 static void put_u64(struct writer *w, uint64_t u)
 {
     char tmp[20];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    put_mem(w, tmp + i, sizeof(tmp) - i);
+    put_mem(w, tmp, ctrace__u64_text(tmp, u, 0));
 }
 
 static void put_i64(struct writer *w, int64_t i)

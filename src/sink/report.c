@@ -181,7 +181,8 @@ void ctrace__format_point_stats(const struct ctrace__format_opts *o,
             }
         }
         ctrace__sbuf_puts(out, "  ");
-        ctrace__sink_put_mfa(out, stats[i].module, stats[i].function, stats[i].arity);
+        ctrace__sink_put_mfa(
+            out, stats[i].module, stats[i].function, stats[i].arity);
         ctrace__sbuf_putc(out, '\n');
     }
 }
