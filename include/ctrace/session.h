@@ -77,7 +77,8 @@ enum ctrace_stop_reason {
     CTRACE_STOP_QUEUE,       /* queue overflow: consumer too slow */
     CTRACE_STOP_USER,        /* ctrace_session_stop() */
     CTRACE_STOP_SINK,        /* the sink failed (write error) */
-    CTRACE_STOP_CALLS        /* calls limit reached */
+    CTRACE_STOP_CALLS,       /* calls limit reached */
+    CTRACE_STOP_OVERHEAD     /* over max_overhead_pct for overhead_trip_ms */
 };
 
 /*
@@ -168,8 +169,9 @@ struct ctrace_session_opts {
      * time the process's CPUs offer (its consumer's rendering and writing,
      * plus the traced threads' recording, measured as it runs). Over it,
      * new calls are shed (dropped and counted in `dropped` and `shed`)
-     * until the cost is back under it; the session keeps running. 1 to
-     * 100; 100 never sheds. Default 20.
+     * until the cost is back under it. 1 to 100; 100 never sheds.
+     * Default 20. A session that cannot get back under it stops: see
+     * `overhead_trip_ms`.
      */
     uint32_t max_overhead_pct;
     /*
@@ -180,6 +182,14 @@ struct ctrace_session_opts {
      * read the session (stats, reason) but not stop, wait for or free it.
      */
     void (*on_stop)(struct ctrace_session *session, void *arg);
+    /*
+     * A session that has had to shed for this long, with no pause of
+     * 250 ms or more under its budget, is a storm that shedding only thins
+     * out: it stops with CTRACE_STOP_OVERHEAD ("overhead budget 20%
+     * exceeded for 1000 ms"). A session only briefly over its budget sheds
+     * and recovers. 0: shed for as long as it runs. Default 1000.
+     */
+    uint32_t overhead_trip_ms;
 };
 
 /*

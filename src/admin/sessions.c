@@ -57,11 +57,15 @@
 #define STREAM_BATCH_BYTES (16 * 1024)
 /*
  * The endpoint's thread time sending a stream is charged to the session's
- * overhead budget; a reader on this machine (loopback) is charged this
- * many tenths of it, for its own share of the machine: the `ctrace` CLI
- * parsing and writing the events costs about 1.4 times the sending.
+ * overhead budget. A reader on this machine (loopback) takes its own share
+ * of the machine, which the endpoint cannot see, so it is charged per byte
+ * sent to it: the `ctrace` CLI parsing the events and writing them to a
+ * file spends about 35 ns a byte (14 us an event of about 400 bytes;
+ * measured in a storm, docs/performance.md), more than the sending does
+ * now that a stream is resumed per STREAM_BATCH_BYTES. A leaner local
+ * reader is charged as much: the safe side.
  */
-#define LOCAL_READER_TENTHS 25
+#define LOCAL_READER_NS_PER_BYTE 35
 
 /* One Server-Sent Events frame waiting for the reader. */
 struct frame {
@@ -398,10 +402,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
      * is charged to the session's overhead budget.
      */
     if (!as->final_queued && as->read_cpu_ns != 0 && cpu > as->read_cpu_ns)
-        ctrace__session_charge(as->s,
-                               as->local_reader ? (cpu - as->read_cpu_ns) *
-                                                      LOCAL_READER_TENTHS / 10
-                                                : cpu - as->read_cpu_ns);
+        ctrace__session_charge(as->s, cpu - as->read_cpu_ns);
     as->read_cpu_ns = cpu;
     if (as->suspended) {
         as->suspended = false;
@@ -432,6 +433,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
     }
     if (n > 0) {
+        if (as->local_reader && !as->final_queued)
+            ctrace__session_charge(as->s,
+                                   (uint64_t)n * LOCAL_READER_NS_PER_BYTE);
         as->last_write_ms = as->last_progress_ms = ctrace__admin_now_ms();
         pthread_mutex_unlock(&as->lock);
         return (ssize_t)n;
@@ -894,6 +898,7 @@ static bool parse_start(struct request *rq, json_t *body, struct start_args *sa)
                                         "print_depth",
                                         "max_queue",
                                         "max_overhead_pct",
+                                        "overhead_trip_ms",
                                         "force"};
     const char *key;
     json_t *v;
@@ -907,7 +912,8 @@ static bool parse_start(struct request *rq, json_t *body, struct start_args *sa)
                        "unknown field \"%.64s\"; the fields are specs, "
                        "time_ms, msgs, calls, rate, procs, format, "
                        "timestamps_ms, max_msg_size, print_depth, "
-                       "max_queue, max_overhead_pct, force",
+                       "max_queue, max_overhead_pct, overhead_trip_ms, "
+                       "force",
                        key);
     }
     json_t *specs = json_object_get(body, "specs");
@@ -958,6 +964,7 @@ static bool parse_start(struct request *rq, json_t *body, struct start_args *sa)
         !get_u32(rq, body, "print_depth", &sa->opts.print_depth) ||
         !get_u32(rq, body, "max_queue", &sa->opts.max_queue) ||
         !get_u32(rq, body, "max_overhead_pct", &sa->opts.max_overhead_pct) ||
+        !get_u32(rq, body, "overhead_trip_ms", &sa->opts.overhead_trip_ms) ||
         !get_bool(rq, body, "timestamps_ms", &sa->opts.timestamps_ms) ||
         !get_bool(rq, body, "force", &sa->opts.force) ||
         !get_rate(rq, body, sa) || !get_procs(rq, body, sa))

@@ -240,7 +240,8 @@ enum {
     OPT_MAX_QUEUE,
     OPT_OUTPUT,
     OPT_FORCE,
-    OPT_MAX_OVERHEAD
+    OPT_MAX_OVERHEAD,
+    OPT_OVERHEAD_TRIP
 };
 
 static const struct ctrace_cli_opt trace_opts[] = {
@@ -257,6 +258,7 @@ static const struct ctrace_cli_opt trace_opts[] = {
     {"output", 'o', true, OPT_OUTPUT},
     {"force", 0, false, OPT_FORCE},
     {"max-overhead", 0, true, OPT_MAX_OVERHEAD},
+    {"overhead-trip", 0, true, OPT_OVERHEAD_TRIP},
     {NULL, 0, false, 0}};
 
 /* What the event stream's callbacks need. */
@@ -559,6 +561,13 @@ int ctrace_cli_trace(struct ctrace_cli *cli, int argc, char **argv)
                 goto done;
             json_object_set_new(
                 body, "max_overhead_pct", json_integer((json_int_t)n));
+            break;
+        case OPT_OVERHEAD_TRIP:
+            if (!ctrace_cli_parse_uint(
+                    cmd, "--overhead-trip", v, 0, INT32_MAX, &n))
+                goto done;
+            json_object_set_new(
+                body, "overhead_trip_ms", json_integer((json_int_t)n));
             break;
         case OPT_OUTPUT:
             output_file = v;

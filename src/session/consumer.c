@@ -292,15 +292,49 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t process_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The machine's idle CPU time so far (idle and iowait of every CPU, from
+ * /proc/stat), or 0 when it cannot be read.
+ */
+static uint64_t machine_idle_ns(void)
+{
+    static long hz;
+    if (hz == 0)
+        hz = sysconf(_SC_CLK_TCK);
+    FILE *f = fopen("/proc/stat", "re");
+    if (f == NULL)
+        return 0;
+    unsigned long long user, nice, sys, idle, iowait;
+    int n = fscanf(
+        f, "cpu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle, &iowait);
+    fclose(f);
+    if (n != 5 || hz <= 0)
+        return 0;
+    return (uint64_t)(idle + iowait) * (1000000000u / (uint64_t)hz);
+}
+
 /*
  * The overhead budget, settled on the consumer every OVERHEAD_TICK_MS: the
  * session's cost since the last settlement (this thread's CPU time, which
  * includes the sink's rendering and writing and any callback, plus what
- * traced threads spent recording) is taken from a credit that grows by
- * max_overhead_pct of the wall time times the CPUs. While the credit is
- * negative, traced threads shed new calls; it is capped both ways at
- * OVERHEAD_BURST_MS of budget, so that shedding starts and ends within
- * a fraction of a second of the cost crossing the budget.
+ * traced threads spent recording, plus what was charged to it) is taken
+ * from a credit that grows by max_overhead_pct of the CPU time the service
+ * had: what its process used, what was charged to the session from outside
+ * it (a reader on this machine), and what the machine left idle, at most
+ * the wall time times the CPUs. On an idle machine that is every CPU; on
+ * one that other programs keep busy it is the service's own share, of
+ * which tracing may take no more than max_overhead_pct either. While the
+ * credit is negative, traced threads shed new calls; it is capped both
+ * ways at OVERHEAD_BURST_MS of the CPUs' budget, so that shedding starts
+ * and ends within a fraction of a second of the cost crossing the budget.
  */
 static void overhead_settle(struct ctrace_session *s)
 {
@@ -317,7 +351,19 @@ static void overhead_settle(struct ctrace_session *s)
                     ctrace__clock_ticks_to_ns(ticks - s->ov_ticks) +
                     (charged - s->ov_charged);
     uint64_t share = (uint64_t)s->opts.max_overhead_pct * s->ncpus;
-    uint64_t budget = (now - s->ov_last_ns) * share / 100;
+    uint64_t offered = (now - s->ov_last_ns) * s->ncpus;
+    uint64_t proc = process_cpu_ns(), idle = machine_idle_ns();
+    uint64_t had = offered;
+    if (proc != 0 && idle != 0) {
+        had = (proc > s->ov_proc_ns ? proc - s->ov_proc_ns : 0) +
+              (charged - s->ov_charged) +
+              (idle > s->ov_idle_ns ? idle - s->ov_idle_ns : 0);
+        if (had > offered)
+            had = offered;
+    }
+    s->ov_proc_ns = proc;
+    s->ov_idle_ns = idle;
+    uint64_t budget = had * s->opts.max_overhead_pct / 100;
     int64_t cap =
         (int64_t)((uint64_t)OVERHEAD_BURST_MS * 1000000u * share / 100);
     int64_t credit = s->ov_credit_ns + (int64_t)budget - (int64_t)cost;
@@ -336,6 +382,20 @@ static void overhead_settle(struct ctrace_session *s)
         s->ov_shedding = shed;
         atomic_store_explicit(&s->shedding, shed, memory_order_relaxed);
     }
+    if (!shed)
+        return;
+    /*
+     * Over the budget: one spell lasts while shedding resumes within
+     * OVERHEAD_CALM_MS; one longer than overhead_trip_ms trips the session.
+     */
+    if (s->ov_over_since_ns == 0 ||
+        now - s->ov_shed_last_ns > (uint64_t)OVERHEAD_CALM_MS * 1000000u)
+        s->ov_over_since_ns = now;
+    s->ov_shed_last_ns = now;
+    if (s->opts.overhead_trip_ms != 0 &&
+        now - s->ov_over_since_ns >=
+            (uint64_t)s->opts.overhead_trip_ms * 1000000u)
+        ctrace__session_request_stop(s, CTRACE_STOP_OVERHEAD);
 }
 
 static void overhead_init(struct ctrace_session *s)
@@ -352,6 +412,8 @@ static void overhead_init(struct ctrace_session *s)
     s->ov_last_ns = ctrace__clock_mono_ns();
     s->ov_next_ns = s->ov_last_ns + (uint64_t)OVERHEAD_TICK_MS * 1000000u;
     s->ov_cpu_ns = thread_cpu_ns();
+    s->ov_proc_ns = process_cpu_ns();
+    s->ov_idle_ns = machine_idle_ns();
     s->ov_credit_ns = (int64_t)((uint64_t)OVERHEAD_BURST_MS * 1000000u *
                                 s->opts.max_overhead_pct * n / 100);
 }
@@ -516,6 +578,10 @@ static void finish(struct ctrace_session *s, enum ctrace_stop_reason reason)
     case CTRACE_STOP_RATE:
         a = s->opts.rate_count;
         b = s->opts.rate_ms;
+        break;
+    case CTRACE_STOP_OVERHEAD:
+        a = s->opts.max_overhead_pct;
+        b = s->opts.overhead_trip_ms;
         break;
     default:
         break;

@@ -78,6 +78,7 @@ void ctrace_session_opts_init(struct ctrace_session_opts *opts)
     opts->fd = -1;
     opts->format = CTRACE_FORMAT_REDBUG;
     opts->max_overhead_pct = 20;
+    opts->overhead_trip_ms = 1000;
 }
 
 static int check_opts(const struct ctrace_session_opts *o,

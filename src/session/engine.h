@@ -84,6 +84,13 @@
  */
 #define OVERHEAD_TICK_MS  10
 #define OVERHEAD_BURST_MS 100
+/*
+ * Shedding that pauses for less than this is one spell of being over the
+ * budget, for overhead_trip_ms: a storm over the budget sheds in short
+ * bursts (the credit swings around zero), a session back under it sheds
+ * no more.
+ */
+#define OVERHEAD_CALM_MS 250
 /* Sink failures kept for the admin endpoint's listing. */
 #define SINK_FAILURES_KEPT 8
 
@@ -231,8 +238,12 @@ struct ctrace_session {
     uint64_t ov_cpu_ns;   /* consumer's CPU time then */
     uint64_t ov_ticks;    /* cost_ticks then */
     uint64_t ov_charged;  /* charged_ns then */
+    uint64_t ov_proc_ns;  /* the process's CPU time then */
+    uint64_t ov_idle_ns;  /* the machine's idle CPU time then */
     int64_t ov_credit_ns; /* budget left; shedding while negative */
     bool ov_shedding;
+    uint64_t ov_over_since_ns; /* this spell of shedding began, or 0 */
+    uint64_t ov_shed_last_ns;  /* the last settlement that shed */
     int sink_errno;
     struct ctrace__symbolizer *symbolizer; /* made on first use */
     /*

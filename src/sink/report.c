@@ -279,6 +279,13 @@ void ctrace__format_stop_reason(enum ctrace_stop_reason r,
     case CTRACE_STOP_USER:
         snprintf(buf, size, "stopped by user");
         break;
+    case CTRACE_STOP_OVERHEAD:
+        snprintf(buf,
+                 size,
+                 "overhead budget %" PRIu64 "%% exceeded for %" PRIu64 " ms",
+                 limit_a,
+                 limit_b);
+        break;
     case CTRACE_STOP_SINK:
         /* ctrace_strerror() takes negative codes: errno values negated. */
         snprintf(buf,

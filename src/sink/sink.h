@@ -154,6 +154,7 @@ void ctrace__format_duration(uint64_t ns, struct ctrace__sbuf *out);
  *   CTRACE_STOP_QUEUE  "queue overflow: consumer too slow"
  *   CTRACE_STOP_USER   "stopped by user"
  *   CTRACE_STOP_SINK   "sink failed: <strerror(sink_errno)>"
+ *   CTRACE_STOP_OVERHEAD "overhead budget A% exceeded for B ms"
  *   CTRACE_STOP_RUNNING "running"; any other value "unknown reason N".
  * `limit_a` and `limit_b` are ignored by the reasons that do not use them.
  * `sink_errno` may be an errno value or its negation (ctrace's convention),

@@ -12,7 +12,9 @@
 #   BIN_DIR defaults to build/bin, SECONDS (per run) to 10, ROUNDS to 2.
 # Environment: THREADS (cat_traveler --threads, default 2), CONCURRENCY
 #   (cat_load connections, default 16), CATS (default 64), QUEUE (default
-#   50000), PCTS (the --max-overhead values, in order; default "20 100").
+#   50000), PCTS (the --max-overhead values, in order; default "20 100"),
+#   TRIP (--overhead-trip, default 0: shed for the whole run, so that the
+#   run measures what shedding holds rather than how soon the storm trips).
 set -eu
 
 bin="${1:-build/bin}"
@@ -23,6 +25,7 @@ concurrency="${CONCURRENCY:-16}"
 cats="${CATS:-64}"
 queue="${QUEUE:-50000}"
 pcts="${PCTS:-20 100}"
+trip="${TRIP:-0}"
 
 bench=storm_bench.sh
 # shellcheck source=support.sh
@@ -40,7 +43,7 @@ storm() {
     before=$(rss_kib)
     CTRACE_URL="$admin" CTRACE_TOKEN_FILE="$tmp/token" "$bin/ctrace" trace \
         'cat_traveler -> return' --msgs 0 --time 0 --force \
-        --max-queue "$queue" --max-overhead "$1" \
+        --max-queue "$queue" --max-overhead "$1" --overhead-trip "$trip" \
         --output "$tmp/trace.out" >"$tmp/tracer.log" 2>&1 &
     tracer=$!
     sleep 0.5

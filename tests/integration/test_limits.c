@@ -609,6 +609,66 @@ static void storm_gives_its_memory_back_when_it_stops(void **state)
     curl_easy_cleanup(c);
 }
 
+/*
+ * The same storm with the default queue and budget and a reader on this
+ * machine stops itself, with its own reason, well within 5 s: over its
+ * overhead budget for a second (or, if the reader falls behind first, a
+ * full queue).
+ */
+static void storm_with_default_options_stops_itself_within_5_s(void **state)
+{
+    struct service *s = *state;
+    CURL *c = curl_easy_init();
+    struct loader l[2] = {{.s = s}, {.s = s}};
+    pthread_t lt[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&lt[i], NULL, load_run, &l[i]), 0);
+    long status = 0;
+    long long id = start_session(c,
+                                 s,
+                                 "{\"specs\":[\"cat_traveler -> return\"],"
+                                 "\"msgs\":0,\"time_ms\":0,\"force\":true}",
+                                 &status);
+    assert_int_equal(status, 201);
+    long long t0 = child_now_ms();
+    struct reader r = {.port = s->admin_port, .token = s->token, .id = id};
+    pthread_t rt;
+    assert_int_equal(pthread_create(&rt, NULL, read_run, &r), 0);
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/sessions/%lld", id);
+    json_t *v = NULL;
+    const char *state_text = "running";
+    while (child_now_ms() - t0 < 5000) {
+        json_decref(v);
+        v = admin_json(c, s->admin_port, s->token, "GET", path, NULL, &status);
+        state_text = json_string_value(json_object_get(v, "state"));
+        if (state_text != NULL && strcmp(state_text, "running") != 0)
+            break;
+        sleep_ms(50);
+    }
+    long long took = child_now_ms() - t0;
+    const char *reason = json_string_value(json_object_get(v, "reason"));
+    print_message("storm, default options: %s after %lld ms: %s\n",
+                  state_text ? state_text : "?",
+                  took,
+                  reason ? reason : "?");
+    if (state_text != NULL && strcmp(state_text, "running") == 0)
+        delete_session(c, s, id);
+    pthread_join(rt, NULL);
+    for (int i = 0; i < 2; i++) {
+        atomic_store(&l[i].stop, true);
+        pthread_join(lt[i], NULL);
+    }
+    assert_true(took < 5000);
+    assert_non_null(reason);
+    assert_true(strcmp(reason, "overhead budget 20% exceeded for 1000 ms") ==
+                    0 ||
+                strcmp(reason, "queue overflow: consumer too slow") == 0);
+    assert_true(r.stopped);
+    json_decref(v);
+    curl_easy_cleanup(c);
+}
+
 /* ---- Everything at once, inside this process. ---- */
 
 static int traced_step(int n)
@@ -793,6 +853,7 @@ int main(int argc, char **argv)
         WITH_SERVICE(drops_are_counted_in_system_metrics_and_the_stop_line),
         cmocka_unit_test(full_disk_under_the_trace_file_is_reported_at_once),
         WITH_SERVICE(storm_gives_its_memory_back_when_it_stops),
+        WITH_SERVICE(storm_with_default_options_stops_itself_within_5_s),
         cmocka_unit_test(
             sessions_listed_started_stopped_expired_and_streamed_at_once),
     };

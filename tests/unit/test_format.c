@@ -1290,6 +1290,11 @@ static void stop_reason_text_for_every_reason(void **state)
     check_reason(
         CTRACE_STOP_QUEUE, 0, 0, 0, "queue overflow: consumer too slow");
     check_reason(CTRACE_STOP_USER, 0, 0, 0, "stopped by user");
+    check_reason(CTRACE_STOP_OVERHEAD,
+                 20,
+                 1000,
+                 0,
+                 "overhead budget 20% exceeded for 1000 ms");
     check_reason(CTRACE_STOP_SINK, 0, 0, 32, "sink failed: Broken pipe");
     check_reason((enum ctrace_stop_reason)99, 0, 0, 0, "unknown reason 99");
 }
