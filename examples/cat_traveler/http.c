@@ -721,9 +721,16 @@ struct cat_http *cat_http_start(const struct cat_http_opts *opts,
     struct sockaddr_in6 in6 = {.sin6_family = AF_INET6,
                                .sin6_port = htons((uint16_t)opts->port)};
     struct sockaddr *addr;
+    /*
+     * epoll, so that a thread's cost does not grow with the connections it
+     * holds open (hundreds of slow ones made poll() the whole cost); a
+     * thread per connection (the drift scenario) can only poll.
+     */
     unsigned int flags =
-        (opts->thread_per_connection ? MHD_USE_THREAD_PER_CONNECTION : 0) |
-        MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        (opts->thread_per_connection
+             ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD
+             : MHD_USE_EPOLL_INTERNAL_THREAD) |
+        MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (inet_pton(AF_INET, opts->bind, &in4.sin_addr) == 1) {
         addr = (struct sockaddr *)&in4;
     } else if (inet_pton(AF_INET6, opts->bind, &in6.sin6_addr) == 1) {

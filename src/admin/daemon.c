@@ -679,7 +679,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     }
     if (rc == 0)
         rc = -ctrace__deadline_start(&a->deadline, ADMIN_REQUEST_DEADLINE_MS);
-    unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD |
+    unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD |
                          MHD_ALLOW_SUSPEND_RESUME | (ipv6 ? MHD_USE_IPv6 : 0);
     if (rc == 0) {
         /* Every option value has exactly the type the manual gives it. */

@@ -160,5 +160,20 @@ void ctrace__deadline_mark(struct MHD_Connection *conn, bool answering)
     pthread_mutex_lock(&d->lock);
     c->answering = answering;
     c->since_ms = now_ms();
+    /*
+     * Answered, and the client has already said all it will (it shut its
+     * writing side after the request: `nc -N`, a health checker). Polling,
+     * libmicrohttpd closes such a connection itself; in epoll mode 0.9.75
+     * keeps it until the idle timeout, one slot of the client's address
+     * each. End it as the deadline would: the answer is in the kernel's
+     * send queue, which the shutdown still delivers before its FIN.
+     */
+    if (!answering && !c->shut) {
+        char byte;
+        if (recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+            shutdown(c->fd, SHUT_RDWR);
+            c->shut = true;
+        }
+    }
     pthread_mutex_unlock(&d->lock);
 }

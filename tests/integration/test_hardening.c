@@ -545,10 +545,10 @@ static size_t half_closed_exchange(unsigned port,
  * A client that sends its request and then shuts its writing side is
  * answered, and its connection is closed: on both ports, for more such
  * clients in a row than one address may hold connections (64 on the
- * admin endpoint, 256 on the demo). libmicrohttpd 0.9.75's epoll mode
- * neither answered nor closed them, so each held a slot until the idle
- * timeout and the address was locked out after 64 (the HTTP fuzzer's
- * "stopped answering /health").
+ * admin endpoint, 256 on the demo). In epoll mode libmicrohttpd 0.9.75
+ * answers them but keeps each connection until the idle timeout, so the
+ * address was locked out after 64 (the HTTP fuzzer's "stopped answering
+ * /health"); the deadline thread ends them once answered.
  */
 static void half_closed_requests_are_answered_on_both_ports(void **state)
 {
