@@ -183,9 +183,10 @@ struct ctrace_session_opts {
      */
     void (*on_stop)(struct ctrace_session *session, void *arg);
     /*
-     * A session that has had to shed for this long, with no pause of
-     * 250 ms or more under its budget, is a storm that shedding only thins
-     * out: it stops with CTRACE_STOP_OVERHEAD ("overhead budget 20%
+     * A session that has shed calls for this long, with no pause of 250
+     * ms or more in which none was shed, is a storm that shedding only
+     * thins out (over the budget while no call comes sheds nothing and
+     * does not count): it stops with CTRACE_STOP_OVERHEAD ("overhead budget 20%
      * exceeded for 1000 ms"). A session only briefly over its budget sheds
      * and recovers. 0: shed for as long as it runs. Default 1000.
      */

@@ -306,9 +306,7 @@ static uint64_t process_cpu_ns(void)
  */
 static uint64_t machine_idle_ns(void)
 {
-    static long hz;
-    if (hz == 0)
-        hz = sysconf(_SC_CLK_TCK);
+    long hz = sysconf(_SC_CLK_TCK); /* a constant; no cache to race on */
     FILE *f = fopen("/proc/stat", "re");
     if (f == NULL)
         return 0;
@@ -361,6 +359,9 @@ static void overhead_settle(struct ctrace_session *s)
         if (had > offered)
             had = offered;
     }
+    uint64_t least = (now - s->ov_last_ns) * OVERHEAD_MIN_HAD_PERMILLE / 1000;
+    if (had < least)
+        had = least;
     s->ov_proc_ns = proc;
     s->ov_idle_ns = idle;
     uint64_t budget = had * s->opts.max_overhead_pct / 100;
@@ -382,12 +383,17 @@ static void overhead_settle(struct ctrace_session *s)
         s->ov_shedding = shed;
         atomic_store_explicit(&s->shedding, shed, memory_order_relaxed);
     }
-    if (!shed)
-        return;
     /*
-     * Over the budget: one spell lasts while shedding resumes within
-     * OVERHEAD_CALM_MS; one longer than overhead_trip_ms trips the session.
+     * Over the budget is calls shed since the last settlement: a session
+     * whose credit is short while nothing calls loses nothing. One spell
+     * lasts while calls are shed again within OVERHEAD_CALM_MS; one longer
+     * than overhead_trip_ms trips the session.
      */
+    uint64_t shed_calls = atomic_load_explicit(&s->shed, memory_order_relaxed);
+    bool dropped = shed_calls != s->ov_shed;
+    s->ov_shed = shed_calls;
+    if (!dropped)
+        return;
     if (s->ov_over_since_ns == 0 ||
         now - s->ov_shed_last_ns > (uint64_t)OVERHEAD_CALM_MS * 1000000u)
         s->ov_over_since_ns = now;
@@ -414,6 +420,7 @@ static void overhead_init(struct ctrace_session *s)
     s->ov_cpu_ns = thread_cpu_ns();
     s->ov_proc_ns = process_cpu_ns();
     s->ov_idle_ns = machine_idle_ns();
+    s->ov_shed = atomic_load_explicit(&s->shed, memory_order_relaxed);
     s->ov_credit_ns = (int64_t)((uint64_t)OVERHEAD_BURST_MS * 1000000u *
                                 s->opts.max_overhead_pct * n / 100);
 }

@@ -91,6 +91,13 @@
  * no more.
  */
 #define OVERHEAD_CALM_MS 250
+/*
+ * The least CPU the service is deemed to have had, in per mille of one
+ * CPU: an idle service on a machine that others keep busy had almost
+ * none, and a budget that is a share of nothing would shed a trickle of
+ * calls that costs it nothing.
+ */
+#define OVERHEAD_MIN_HAD_PERMILLE 100
 /* Sink failures kept for the admin endpoint's listing. */
 #define SINK_FAILURES_KEPT 8
 
@@ -244,6 +251,7 @@ struct ctrace_session {
     bool ov_shedding;
     uint64_t ov_over_since_ns; /* this spell of shedding began, or 0 */
     uint64_t ov_shed_last_ns;  /* the last settlement that shed */
+    uint64_t ov_shed;          /* shed then */
     int sink_errno;
     struct ctrace__symbolizer *symbolizer; /* made on first use */
     /*

@@ -306,6 +306,46 @@ static void slow_consumer_overflows_the_queue_and_trips(void **state)
     ctrace_session_free(s);
 }
 
+/*
+ * Over the overhead budget means calls shed. A session charged far past
+ * its budget (as a local reader's cost is) while nothing calls sheds
+ * nothing and is not stopped (an idle service on a machine others kept
+ * busy had a budget of almost nothing, and sessions with no events
+ * stopped "over budget" under ASan); once calls come and are shed for
+ * overhead_trip_ms, it stops.
+ */
+static void budget_trips_only_when_calls_are_shed(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 0;
+    o.time_ms = 20000;
+    o.max_overhead_pct = 1;
+    o.overhead_trip_ms = 100;
+    struct ctrace_session *s = start1("sess_traveler:enter/2", &o, seen);
+    struct timespec tick = {0, 10 * 1000000L};
+    for (int i = 0; i < 50; i++) { /* 500 ms, 10 ms charged each 10 ms */
+        ctrace__session_charge(s, 10 * 1000000u);
+        nanosleep(&tick, NULL);
+    }
+    struct ctrace_session_stats st;
+    ctrace_session_stats(s, &st);
+    assert_int_equal(st.reason, CTRACE_STOP_RUNNING);
+    assert_int_equal(st.shed, 0);
+    for (int i = 0; i < 300 && ctrace_session_wait(s, 0) != 0; i++) {
+        ctrace__session_charge(s, 10 * 1000000u);
+        enter("Tihon", "Minsk");
+        nanosleep(&tick, NULL);
+    }
+    assert_int_equal(ctrace_session_wait(s, 5000), 0);
+    ctrace_session_stats(s, &st);
+    assert_string_equal(ctrace_session_reason(s),
+                        "overhead budget 1% exceeded for 100 ms");
+    assert_true(st.shed > 0);
+    ctrace_session_free(s);
+}
+
 static void spec_that_selects_nothing_is_refused_with_suggestion(void **state)
 {
     const char *spec = "sess_travler:enter/2";
@@ -1196,6 +1236,7 @@ int main(void)
         T(argument_pattern_selects_calls_by_value),
         T(session_stops_at_time_limit),
         T(rate_limit_trips_on_the_event_past_the_window_budget),
+        T(budget_trips_only_when_calls_are_shed),
         T(slow_consumer_overflows_the_queue_and_trips),
         T(spec_that_selects_nothing_is_refused_with_suggestion),
         T(bad_spec_is_refused_with_its_column),
