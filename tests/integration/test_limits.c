@@ -653,10 +653,13 @@ static void storm_with_default_options_stops_itself_within_5_s(void **state)
     }
     long long took = child_now_ms() - t0;
     const char *reason = json_string_value(json_object_get(v, "reason"));
-    print_message("storm, default options: %s after %lld ms: %s\n",
+    print_message("storm, default options: %s after %lld ms: %s "
+                  "(%lld events, %lld dropped)\n",
                   state_text ? state_text : "?",
                   took,
-                  reason ? reason : "?");
+                  reason ? reason : "?",
+                  json_int_at(v, "events"),
+                  json_int_at(v, "dropped"));
     if (state_text != NULL && strcmp(state_text, "running") == 0)
         delete_session(c, s, id);
     pthread_join(rt, NULL);
