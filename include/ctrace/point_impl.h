@@ -288,9 +288,9 @@ CTRACE_API void ctrace__unregister_module(struct ctrace_point *const *start,
  * through the PLT: lazy binding does not preserve %r10 and %r11.
  *
  * Lazy strings: with the trampolines, a C string argument or return value is
- * passed with the length CTRACE__LEN_LAZY, and ctrace__enter_lazy() or
- * ctrace__return_lazy() measures it, so the slow path makes no strlen()
- * call of its own.
+ * passed with the length CTRACE__LEN_LAZY, and the library measures it
+ * where it reads it, with the bound it reads to: a call a pattern rejects
+ * and a string cut to max_msg_size never cost a whole strlen().
  */
 #if !defined(CTRACE_NO_TRAMPOLINES) && defined(__x86_64__) && defined(__ELF__)
 #define CTRACE__TRAMPOLINES 1
@@ -298,14 +298,13 @@ CTRACE_API void ctrace__unregister_module(struct ctrace_point *const *start,
 #define CTRACE__TRAMPOLINES 0
 #endif
 
-/* A string value whose length the library measures (strlen()). */
-#define CTRACE__LEN_LAZY SIZE_MAX
+/* CTRACE__LEN_LAZY, the length of a string not yet measured: value.h. */
 
 /*
  * The C sides of the trampolines. ctrace__enter_lazy() is ctrace__enter()
  * with point->arity arguments and `ra`, the return address into the traced
- * function, given rather than taken; both measure strings of length
- * CTRACE__LEN_LAZY first.
+ * function, given rather than taken; strings of length CTRACE__LEN_LAZY
+ * stay unmeasured until the library reads them.
  * Thread-safety: any thread.
  */
 CTRACE_API CTRACE__COLD void ctrace__enter_lazy(struct ctrace_point *point,
@@ -314,8 +313,6 @@ CTRACE_API CTRACE__COLD void ctrace__enter_lazy(struct ctrace_point *point,
                                                 uintptr_t ra);
 /*
  * ctrace__enter_lazy() for a call the entry trampoline's filter passed.
- * `args` is the macro's own array (a compound literal of the call, not
- * const): the lazy strings' lengths are written into it in place.
  */
 CTRACE_API CTRACE__COLD void
 ctrace__enter_checked(struct ctrace_point *point,
@@ -607,7 +604,7 @@ ctrace__exit_rz(struct ctrace__frame *frame)
 /*
  * CTRACE__ARG_IMPL, except that C strings keep their length unknown
  * (CTRACE__LEN_LAZY), and a NULL one is not told apart here either: the
- * trampoline's C side measures them, and makes a NULL string a null value.
+ * library measures them where it reads them, a NULL string as the null value.
  * Three stores per string on the armed path, and no test.
  */
 static inline struct ctrace_value ctrace__value_cstr_lazy(const char *s)

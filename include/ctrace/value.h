@@ -77,6 +77,14 @@ struct ctrace_value {
     } as;
 };
 
+/*
+ * The length of a string value the trace-point macros pass unmeasured: a C
+ * string, NUL-terminated, or NULL for the null value. The library measures
+ * it where it reads it (ctrace/point_impl.h); no public constructor makes
+ * one, and no event a user is given carries one.
+ */
+#define CTRACE__LEN_LAZY SIZE_MAX
+
 /* Constructors. Each returns a value by copy and allocates nothing. */
 static inline struct ctrace_value ctrace_value_null(void)
 {

@@ -143,6 +143,26 @@ static inline void ctrace__copy_small(char *dst, const char *src, size_t n)
     }
 }
 
+/*
+ * Whether `v` is a string the trace-point macros passed unmeasured
+ * (CTRACE__LEN_LAZY, ctrace/value.h): a C string, or NULL for null.
+ */
+static inline bool ctrace__value_lazy(const struct ctrace_value *v)
+{
+    return v->kind == CTRACE_VALUE_STRING && v->as.str.len == CTRACE__LEN_LAZY;
+}
+
+/* Gives an unmeasured string its length, or makes a NULL one the null value. */
+static inline void ctrace__value_measure(struct ctrace_value *v)
+{
+    if (ctrace__value_lazy(v)) {
+        if (v->as.str.ptr != NULL)
+            v->as.str.len = strlen(v->as.str.ptr);
+        else
+            *v = ctrace_value_null();
+    }
+}
+
 /* Appends `len` bytes, which are not scanned for NUL. */
 void ctrace__sbuf_append_slow(struct ctrace__sbuf *b,
                               const char *s,

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base.h"
 #include "ctrace/error.h"
 #include "ctrace/value.h"
 
@@ -351,6 +352,19 @@ static inline bool ctrace__flat_eq(const char *p,
 }
 
 /*
+ * ctrace__flat_eq() for an unmeasured C string (CTRACE__LEN_LAZY): byte by
+ * byte, so that nothing past its NUL (or past the prefix) is read.
+ */
+static inline bool
+ctrace__flat_eq_cstr(const char *p, const char *lit, size_t len, bool prefix)
+{
+    for (size_t k = 0; k < len; k++)
+        if (p[k] == '\0' || p[k] != lit[k])
+            return false;
+    return prefix || p[len] == '\0';
+}
+
+/*
  * Runs the spec's flat checks on a call's raw arguments: NO and YES are
  * the answer of ctrace__spec_match(); MAYBE means the checks passed and
  * only the full matcher can tell. Inline, so that a rejected call costs a
@@ -370,14 +384,23 @@ ctrace__spec_flat_match(const struct ctrace__spec *spec,
         switch ((enum ctrace__flat_op)c->op) {
         case CTRACE__FLAT_BYTES:
         case CTRACE__FLAT_PREFIX:
-            if ((v->kind != CTRACE_VALUE_STRING &&
-                 v->kind != CTRACE_VALUE_BYTES) ||
-                !ctrace__flat_eq(v->as.str.ptr,
-                                 v->as.str.len,
-                                 c->lit.bytes,
-                                 c->len,
-                                 c->op == CTRACE__FLAT_PREFIX))
+            if (v->kind != CTRACE_VALUE_STRING && v->kind != CTRACE_VALUE_BYTES)
                 return CTRACE__FLAT_NO;
+            if (ctrace__value_lazy(v)) {
+                /* A NULL C string is the null value: not a string. */
+                if (v->as.str.ptr == NULL ||
+                    !ctrace__flat_eq_cstr(v->as.str.ptr,
+                                          c->lit.bytes,
+                                          c->len,
+                                          c->op == CTRACE__FLAT_PREFIX))
+                    return CTRACE__FLAT_NO;
+            } else if (!ctrace__flat_eq(v->as.str.ptr,
+                                        v->as.str.len,
+                                        c->lit.bytes,
+                                        c->len,
+                                        c->op == CTRACE__FLAT_PREFIX)) {
+                return CTRACE__FLAT_NO;
+            }
             break;
         case CTRACE__FLAT_INT:
             if (v->kind == CTRACE_VALUE_INT ? v->as.i != c->lit.i
@@ -391,7 +414,11 @@ ctrace__spec_flat_match(const struct ctrace__spec *spec,
                 return CTRACE__FLAT_NO;
             break;
         case CTRACE__FLAT_ATOM:
-            if (v->kind == CTRACE_VALUE_SYMBOL) {
+            if (ctrace__value_lazy(v) && v->as.str.ptr == NULL) {
+                /* A NULL C string: the null value, which reads as `null`. */
+                if (!ctrace__flat_eq("null", 4, c->lit.bytes, c->len, false))
+                    return CTRACE__FLAT_NO;
+            } else if (v->kind == CTRACE_VALUE_SYMBOL) {
                 if (!ctrace__flat_eq(v->as.str.ptr,
                                      v->as.str.len,
                                      c->lit.bytes,

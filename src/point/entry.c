@@ -22,7 +22,6 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 #include <time.h>
 
 #include "point/point.h"
@@ -161,40 +160,11 @@ void ctrace__enter(struct ctrace_point *point,
     enter_at(point, frame, nargs, args, (uintptr_t)__builtin_return_address(0));
 }
 
-/*
- * Gives a string the macros left unmeasured (CTRACE__LEN_LAZY) its length,
- * or makes it the null value a NULL C string is everywhere else.
- */
-ENTRY_INLINE void measure(struct ctrace_value *v)
-{
-    if (v->kind == CTRACE_VALUE_STRING && v->as.str.len == CTRACE__LEN_LAZY) {
-        if (v->as.str.ptr != NULL)
-            v->as.str.len = strlen(v->as.str.ptr);
-        else
-            *v = ctrace_value_null();
-    }
-}
-
 /* The macros never pass more; a hand-made descriptor is cut, not overrun. */
 ENTRY_INLINE size_t arity_of(const struct ctrace_point *point)
 {
     return point->arity < CTRACE_POINT_ARGS_MAX ? point->arity
                                                 : CTRACE_POINT_ARGS_MAX;
-}
-
-/* Measures the lazy strings of a call that passed the filter, and enters. */
-ENTRY_INLINE void enter_measured(struct ctrace_point *point,
-                                 struct ctrace__frame *frame,
-                                 size_t nargs,
-                                 const struct ctrace_value *args,
-                                 uintptr_t ra)
-{
-    struct ctrace_value v[CTRACE_POINT_ARGS_MAX];
-    for (size_t i = 0; i < nargs; i++) {
-        v[i] = args[i];
-        measure(&v[i]);
-    }
-    enter_at(point, frame, nargs, nargs > 0 ? v : NULL, ra);
 }
 
 void ctrace__enter_lazy(struct ctrace_point *point,
@@ -203,10 +173,10 @@ void ctrace__enter_lazy(struct ctrace_point *point,
                         uintptr_t ra)
 {
     size_t nargs = arity_of(point);
-    /* Before any string is measured: most armed calls end here. */
+    /* Strings stay unmeasured: the hook measures what it reads. */
     if (rejected(point, nargs, args))
         return;
-    enter_measured(point, frame, nargs, args, ra);
+    enter_at(point, frame, nargs, nargs > 0 ? args : NULL, ra);
 }
 
 void ctrace__enter_checked(struct ctrace_point *point,
@@ -214,16 +184,9 @@ void ctrace__enter_checked(struct ctrace_point *point,
                            const struct ctrace_value *args,
                            uintptr_t ra)
 {
-    /*
-     * Only the entry trampoline calls this, with the array the macro built
-     * for this call, which is writable (point_impl.h): the strings are
-     * measured where they are rather than in a copy.
-     */
-    struct ctrace_value *v = (struct ctrace_value *)args;
+    /* The filter passed (point_impl.h); strings are the hook's to measure. */
     size_t nargs = arity_of(point);
-    for (size_t i = 0; i < nargs; i++)
-        measure(&v[i]);
-    enter_at(point, frame, nargs, nargs > 0 ? v : NULL, ra);
+    enter_at(point, frame, nargs, nargs > 0 ? args : NULL, ra);
 }
 
 /*
@@ -251,9 +214,7 @@ void ctrace__return(struct ctrace__frame *frame, struct ctrace_value value)
 void ctrace__return_lazy(struct ctrace__frame *frame,
                          const struct ctrace_value *value)
 {
-    struct ctrace_value v = *value;
-    measure(&v);
-    finish(frame, &v);
+    finish(frame, value); /* a string stays unmeasured: the hook's to do */
 }
 
 void ctrace__exit(struct ctrace__frame *frame)

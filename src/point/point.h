@@ -59,6 +59,10 @@ struct ctrace__engine_hooks {
      * Returns true when some session wants this call's return: the frame
      * then becomes active and exactly one `ret` call follows for it, on
      * the same thread, with the duration since `frame->start_ns`.
+     * A C string argument may come unmeasured (CTRACE__LEN_LAZY: the
+     * trampolines pass them so), to be measured by what reads it, with
+     * the bound it needs (ctrace__value_measure(), base.h): most armed calls
+     * are rejected or cut before a whole string would be read.
      */
     bool (*enter)(void *arg,
                   struct ctrace_point *point,
@@ -69,7 +73,8 @@ struct ctrace__engine_hooks {
     /*
      * The call of an active frame ended. `value` is what CTRACE_RETURN*
      * reported, or NULL when the function left without it (rendered `?`);
-     * it views the caller's memory and is valid during the call only.
+     * it views the caller's memory and is valid during the call only,
+     * and may be an unmeasured C string as in `enter`.
      * `duration_ns` runs from frame->start_ns.
      */
     void (*ret)(void *arg,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Copying argument values into event records on traced threads.
+ * Copying argument values into event records on traced threads. Strings
+ * the trace-point macros passed unmeasured (CTRACE__LEN_LAZY) are measured
+ * here, with the bound of what is kept.
  */
 #include <string.h>
 
@@ -50,6 +52,13 @@ static void copy_bytes(const struct ctrace__record_layout *l,
                        struct ctrace_value *v)
 {
     size_t want = v->as.str.len;
+    if (ctrace__value_lazy(v)) {
+        if (v->as.str.ptr == NULL) {
+            *v = ctrace_value_null();
+            return;
+        }
+        want = strnlen(v->as.str.ptr, l->max_bytes + 1);
+    }
     if (want > l->max_bytes)
         want = l->max_bytes + 1;
     size_t room = p->nbytes - p->used_bytes;
@@ -115,6 +124,18 @@ void ctrace__record_copy(const struct ctrace__record_layout *l,
         if (CTRACE__LIKELY(kind == CTRACE_VALUE_STRING ||
                            kind == CTRACE_VALUE_BYTES)) {
             size_t want = x->as.str.len;
+            if (want == CTRACE__LEN_LAZY && kind == CTRACE_VALUE_STRING) {
+                /*
+                 * A C string the macros left unmeasured: measured here, as
+                 * far as it is kept, and only here for most calls.
+                 */
+                if (CTRACE__UNLIKELY(x->as.str.ptr == NULL)) {
+                    *x = ctrace_value_null();
+                    continue;
+                }
+                want = strnlen(x->as.str.ptr, max_bytes + 1);
+                x->as.str.len = want;
+            }
             if (want > max_bytes)
                 want = max_bytes + 1;
             if (CTRACE__UNLIKELY(want > room)) {

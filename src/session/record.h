@@ -96,7 +96,9 @@ static inline char *ctrace__record_dump(const struct ctrace__record_layout *l,
 /*
  * Copies `n` values into the record's pools at values[0..n): scalars as
  * they are, strings and bytes into the byte pool, containers level by level
- * without recursion. Never allocates; never writes past the layout.
+ * without recursion; an unmeasured C string (CTRACE__LEN_LAZY) is read up to
+ * its NUL or one byte past max_bytes, a NULL one stored as null. Never
+ * allocates; never writes past the layout.
  */
 void ctrace__record_copy(const struct ctrace__record_layout *l,
                          struct ctrace__record *r,

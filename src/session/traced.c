@@ -138,6 +138,27 @@ capture_stack(struct ctrace__record *r, unsigned actions, uintptr_t ra)
 }
 
 /*
+ * The arguments as the full matcher and the counters read them, with
+ * every unmeasured string measured (point.h): `args` itself when none is,
+ * else a copy in `buf`. Only calls carry such strings, and at most
+ * CTRACE_POINT_ARGS_MAX arguments.
+ */
+static const struct ctrace_value *measured(const struct ctrace_value *args,
+                                           size_t nargs,
+                                           struct ctrace_value *buf)
+{
+    size_t i = 0;
+    while (i < nargs && !ctrace__value_lazy(&args[i]))
+        i++;
+    if (i == nargs || nargs > CTRACE_POINT_ARGS_MAX)
+        return args;
+    memcpy(buf, args, nargs * sizeof(*buf));
+    for (; i < nargs; i++)
+        ctrace__value_measure(&buf[i]);
+    return buf;
+}
+
+/*
  * Counts one call under its key, the raw bytes of the arguments count(...)
  * names (count.c); nothing is rendered or allocated here.
  */
@@ -145,6 +166,8 @@ static void
 count_key(struct count_by *by, const struct ctrace_value *args, size_t nargs)
 {
     unsigned char key[COUNT_KEY_BYTES];
+    struct ctrace_value buf[CTRACE_POINT_ARGS_MAX];
+    args = measured(args, nargs, buf);
     size_t len = ctrace__count_key_encode(by->spec, args, nargs, key);
     uint64_t h = ctrace__count_key_hash(key, len);
     for (size_t probe = 0, i = (size_t)h % COUNT_KEYS; probe < COUNT_KEYS;
@@ -239,10 +262,14 @@ __attribute__((noinline)) static bool fire(struct ctrace_point *pt,
             enum ctrace__flat_result r =
                 spec->flat.always ? CTRACE__FLAT_YES
                                   : ctrace__spec_flat_match(spec, args, nargs);
-            if (r == CTRACE__FLAT_NO ||
-                (r == CTRACE__FLAT_MAYBE &&
-                 !ctrace__spec_match(spec, args, nargs)))
+            if (r == CTRACE__FLAT_NO)
                 continue;
+            if (r == CTRACE__FLAT_MAYBE) {
+                struct ctrace_value buf[CTRACE_POINT_ARGS_MAX];
+                if (!ctrace__spec_match(
+                        spec, measured(args, nargs, buf), nargs))
+                    continue;
+            }
             fired = true;
             actions |= spec->action_mask;
         }

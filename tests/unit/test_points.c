@@ -67,9 +67,16 @@ struct record {
 
 static struct record rec;
 
-static struct ctrace_value copy_value(const struct ctrace_value *v, char *text)
+/*
+ * A hook's copy of a value: unmeasured C strings are measured first, as
+ * the hook contract asks of every hook (point.h).
+ */
+static struct ctrace_value copy_value(const struct ctrace_value *in, char *text)
 {
-    struct ctrace_value c = *v;
+    struct ctrace_value m = *in;
+    ctrace__value_measure(&m);
+    const struct ctrace_value *v = &m;
+    struct ctrace_value c = m;
     if (v->kind == CTRACE_VALUE_STRING || v->kind == CTRACE_VALUE_SYMBOL) {
         size_t n = v->as.str.len < TEXT - 1 ? v->as.str.len : TEXT - 1;
         memcpy(text, v->as.str.ptr, n);

@@ -81,6 +81,78 @@ static void long_string_is_kept_up_to_max_msg_size_and_marked(void **state)
     free(r);
 }
 
+/* A C string as the trace-point macros pass it: not measured. */
+static struct ctrace_value unmeasured(const char *s)
+{
+    struct ctrace_value v = ctrace_value_string("");
+    v.as.str.ptr = s;
+    v.as.str.len = CTRACE__LEN_LAZY;
+    return v;
+}
+
+static void unmeasured_strings_are_read_only_as_far_as_they_are_kept(void **s)
+{
+    (void)s;
+    struct ctrace__record_layout l;
+    ctrace__record_layout_init(&l, 8, 0, 3);
+    struct ctrace__record *r = new_record(&l);
+    /*
+     * Nine bytes and no NUL: one byte past max_msg_size is all the copy may
+     * read (ASan catches a strlen() of it).
+     */
+    char *raw = malloc(9);
+    assert_non_null(raw);
+    memset(raw, 'x', 9);
+    struct ctrace_value args[3] = {
+        unmeasured(raw), unmeasured("Tihon"), unmeasured(NULL)};
+    ctrace__record_copy(&l, r, args, 3);
+    free(raw);
+    struct ctrace_value *v = ctrace__record_values(r);
+    char *t = render(&v[0], &l);
+    assert_string_equal(t, "\"xxxxxxxx...\"");
+    ctrace_free(t);
+    assert_int_equal(v[1].as.str.len, 5);
+    assert_true(inside(&l, r, v[1].as.str.ptr));
+    t = render(&v[1], &l);
+    assert_string_equal(t, "\"Tihon\"");
+    ctrace_free(t);
+    /* A NULL C string is the null value, as everywhere else. */
+    assert_int_equal(v[2].kind, CTRACE_VALUE_NULL);
+    free(r);
+}
+
+static void unmeasured_strings_are_copied_as_measured_ones_are(void **state)
+{
+    (void)state;
+    /* Long strings that run the byte pool out (272 bytes for 64 each). */
+    struct ctrace__record_layout l;
+    ctrace__record_layout_init(&l, 64, 0, 6);
+    char text[6][101];
+    struct ctrace_value lazy[6], measured[6];
+    for (int i = 0; i < 6; i++) {
+        memset(text[i], 'a' + i, 100);
+        text[i][100] = '\0';
+        lazy[i] = unmeasured(text[i]);
+        measured[i] = ctrace_value_string(text[i]);
+    }
+    struct ctrace__record *a = new_record(&l), *b = new_record(&l);
+    ctrace__record_copy(&l, a, lazy, 6);
+    ctrace__record_copy(&l, b, measured, 6);
+    for (int i = 0; i < 6; i++) {
+        char *x = render(&ctrace__record_values(a)[i], &l);
+        char *y = render(&ctrace__record_values(b)[i], &l);
+        assert_string_equal(x, y);
+        ctrace_free(x);
+        ctrace_free(y);
+    }
+    /* Four fit (65 bytes each: one past the limit); the fifth is cut. */
+    char *last = render(&ctrace__record_values(a)[4], &l);
+    assert_string_equal(last, "\"eeeeeeeee...\"");
+    ctrace_free(last);
+    free(a);
+    free(b);
+}
+
 static void symbols_are_never_cut_into_another_name(void **state)
 {
     /* max_msg_size 2, as in `--max-msg-size 2`: {leave,"Marfa","Riga"}. */
@@ -213,6 +285,9 @@ int main(void)
         cmocka_unit_test(nested_values_are_copied_and_cut_at_depth),
         cmocka_unit_test(long_list_keeps_max_elements_and_marks_the_rest),
         cmocka_unit_test(byte_pool_exhaustion_cuts_with_visible_dots),
+        cmocka_unit_test(
+            unmeasured_strings_are_read_only_as_far_as_they_are_kept),
+        cmocka_unit_test(unmeasured_strings_are_copied_as_measured_ones_are),
         cmocka_unit_test(self_referencing_value_is_copied_in_bounded_work),
     };
     return cmocka_run_group_tests_name("record", tests, NULL, NULL);

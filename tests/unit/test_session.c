@@ -252,6 +252,52 @@ static void argument_pattern_selects_calls_by_value(void **state)
     ctrace_session_free(s);
 }
 
+/*
+ * The trace-point macros pass C strings unmeasured (CTRACE__LEN_LAZY): the
+ * engine's checks must read them exactly as measured ones. Two specs on one
+ * point, so that the point's own filter stays off and the engine decides.
+ */
+static void unmeasured_strings_match_as_measured_ones_do(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.on_event = on_event;
+    o.arg = seen;
+    const char *specs[] = {
+        "sess_traveler:enter(\"Tihon\", _)",
+        "sess_traveler:enter(\"Ti\" ++ _, \"Prefix\")",
+        "sess_traveler:enter(null, _)",
+        "sess_traveler:enter(C, C)",
+    };
+    struct ctrace_error err = {0};
+    struct ctrace_session *s = ctrace_session_start(specs, 4, &o, &err);
+    if (s == NULL)
+        fail_msg("start: %s", err.text);
+    enter("Tiho", "A");   /* shorter than the literal */
+    enter("Tihonx", "B"); /* longer */
+    enter("Tihon", "C");
+    enter(NULL, "D");     /* the null value */
+    enter("null", "E");   /* a string, not the atom */
+    enter("T", "Prefix"); /* shorter than the prefix */
+    enter("Tim", "Prefix");
+    enter(NULL, "Prefix");
+    enter("Same", "Same"); /* the full matcher, on measured copies */
+    enter("Same", "Sam");
+    ctrace_session_stop(s);
+    assert_int_equal(seen->n, 5);
+    assert_string_equal(seen->text[0],
+                        "sess_traveler:enter(\"Tihon\", \"C\")");
+    assert_string_equal(seen->text[1], "sess_traveler:enter(null, \"D\")");
+    assert_string_equal(seen->text[2],
+                        "sess_traveler:enter(\"Tim\", \"Prefix\")");
+    assert_string_equal(seen->text[3],
+                        "sess_traveler:enter(null, \"Prefix\")");
+    assert_string_equal(seen->text[4],
+                        "sess_traveler:enter(\"Same\", \"Same\")");
+    ctrace_session_free(s);
+}
+
 static void session_stops_at_time_limit(void **state)
 {
     struct seen *seen = *state;
@@ -1234,6 +1280,7 @@ int main(void)
         T(session_stops_at_msgs_limit_with_exactly_n_calls),
         T(every_exit_path_reports_a_return),
         T(argument_pattern_selects_calls_by_value),
+        T(unmeasured_strings_match_as_measured_ones_do),
         T(session_stops_at_time_limit),
         T(rate_limit_trips_on_the_event_past_the_window_budget),
         T(budget_trips_only_when_calls_are_shed),
