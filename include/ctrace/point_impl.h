@@ -375,15 +375,21 @@ ctrace__return_lazy(struct ctrace__frame *frame,
  * probe begins with it) before it saves anything: most armed calls are
  * rejected there, with at most six scratch registers saved instead of all
  * of them, and no call into the library. It decides only what it can
- * decide alone: an argument count that differs, and a string or prefix
- * literal against an unmeasured C string (CTRACE__LEN_LAZY), compared byte
- * by byte (a literal holds no NUL byte, so the first mismatch comes at the
- * string's end at the latest). Only a reject needs the sequence lock's
+ * decide alone, and only for a filter the library marked so
+ * (CTRACE__FILTER_LAZY: a string or prefix literal of 1 to 16 bytes on an
+ * argument below the point's arity, the spec's argument count being the
+ * arity, so that no count needs checking here): the literal against an
+ * unmeasured C string (CTRACE__LEN_LAZY), compared byte by byte up to the
+ * first mismatch or the string's NUL, whichever comes first: a literal
+ * read while the library rewrites it may hold anything, and the string is
+ * never read past its end. Every filter the library writes on a point
+ * names an argument below the point's arity, so the argument's index,
+ * read after the word, stays inside the call's array in any case. Only a reject needs the sequence lock's
  * second read: a pass is a hint, and the engine matches the call anyway.
  * A call that passes, or meets no filter, goes to ctrace__enter_checked();
- * anything else (no probe, the filter being rewritten, an integer literal,
- * a measured string) goes to ctrace__enter_lazy(), which runs the filter
- * in C. The offsets it reads are checked at compile time below and, for
+ * anything else (no probe, the filter being rewritten, a filter not
+ * marked, a measured string) goes to ctrace__enter_lazy(), which runs the
+ * filter in C. The offsets it reads are checked at compile time below and, for
  * the filter, in the library.
  */
 /* The enter entry points' arguments: point, frame, args, return address. */
@@ -402,25 +408,12 @@ ctrace__return_lazy(struct ctrace__frame *frame,
             "jnz .L" #name "_unknown2\n"                                      \
             "bt $32, %rdx\n"           /* CTRACE__FILTER_ON */                \
             "jnc .L" #name "_pass2\n"                                         \
+            "bt $36, %rdx\n"           /* CTRACE__FILTER_LAZY */              \
+            "jnc .L" #name "_unknown2\n"                                      \
             CTRACE__PUSH(rsi) CTRACE__PUSH(rdi)                               \
             CTRACE__PUSH(r8) CTRACE__PUSH(r9)                                 \
             /* The word's fields by byte (x86 is little-endian). */           \
-            "movzbl 7(%rcx), %edi\n"   /* argument count + 1 */               \
-            "test %edi, %edi\n"        /* 0: any count */                     \
-            "jz .L" #name "_unknown6\n"                                       \
-            "dec %edi\n"                                                      \
-            "cmp 24(%rax), %edi\n"     /* the point's arity */                \
-            "jne .L" #name "_reject\n"                                        \
-            "cmp $10, %edi\n"          /* CTRACE_POINT_ARGS_MAX */            \
-            "ja .L" #name "_unknown6\n"                                       \
-            "movzbl 4(%rcx), %esi\n"                                          \
-            "shr $1, %esi\n"           /* the operation, above the on bit */  \
-            "jz .L" #name "_pass6\n"                                          \
-            "cmp $2, %esi\n"           /* beyond bytes and prefix */          \
-            "ja .L" #name "_unknown6\n"                                       \
-            "movzbl 5(%rcx), %r8d\n"   /* the argument's index */             \
-            "cmp %edi, %r8d\n"                                                \
-            "jae .L" #name "_unknown6\n"                                      \
+            "movzbl 5(%rcx), %r8d\n"   /* the argument, below the arity */    \
             "lea (%r8,%r8,2), %r8\n"                                          \
             "lea (%r11,%r8,8), %r8\n"                                         \
             "cmpl $5, (%r8)\n"         /* CTRACE_VALUE_STRING */              \
@@ -430,18 +423,17 @@ ctrace__return_lazy(struct ctrace__frame *frame,
             "mov 8(%r8), %r8\n"                                               \
             "test %r8, %r8\n"          /* NULL: a null value, no string */    \
             "jz .L" #name "_reject\n"                                         \
-            "movzbl 6(%rcx), %esi\n"   /* the literal's length */             \
+            "movzbl 6(%rcx), %esi\n"   /* the literal's length, 1 to 16 */    \
             "xor %edi, %edi\n"                                                \
-            "test %esi, %esi\n"                                               \
-            "jz 3f\n"                                                         \
             "2:\n"                                                            \
             "movzbl (%r8,%rdi), %r9d\n"                                       \
             "cmpb 8(%rcx,%rdi), %r9b\n"                                       \
             "jne .L" #name "_reject\n"                                        \
+            "test %r9d, %r9d\n"        /* its end: never read past */         \
+            "jz .L" #name "_reject\n"                                         \
             "inc %edi\n"                                                      \
             "cmp %esi, %edi\n"                                                \
             "jne 2b\n"                                                        \
-            "3:\n"                                                            \
             "bt $34, %rdx\n"           /* a prefix: the rest is free */       \
             "jc .L" #name "_pass6\n"                                          \
             "cmpb $0, (%r8,%rsi)\n"    /* bytes: the string ends there */     \

@@ -307,6 +307,13 @@ _Static_assert(offsetof(struct ctrace__point_filter, word) == 4 &&
                "the entry trampoline's filter offsets");
 
 #define CTRACE__FILTER_ON        1u
+/*
+ * The entry trampoline may decide this filter alone (ctrace/point_impl.h):
+ * a BYTES or PREFIX literal of 1 to CTRACE__FILTER_BYTES_MAX bytes, on an
+ * argument below the point's arity, and the spec's argument count is that
+ * arity, so the trampoline checks no count.
+ */
+#define CTRACE__FILTER_LAZY      (1u << 4)
 #define CTRACE__FILTER_OP(w)     (((w) >> 1) & 7u)
 #define CTRACE__FILTER_ARG(w)    (((w) >> 8) & 0xffu)
 #define CTRACE__FILTER_LEN(w)    (((w) >> 16) & 0xffu)

@@ -287,9 +287,14 @@ size_t ctrace__engine_armed_points(ctrace__armed_point_fn fn, void *arg)
 
 /* ---- The probe's filter (engine.h). ---- */
 
-/* The filter word and literal for `spec`, or false when it has none. */
-static bool
-filter_of(const struct ctrace__spec *spec, uint32_t *word, uint64_t lit[2])
+/*
+ * The filter word and literal for `spec` on a point of this arity, or false
+ * when it has none.
+ */
+static bool filter_of(const struct ctrace__spec *spec,
+                      unsigned arity,
+                      uint32_t *word,
+                      uint64_t lit[2])
 {
     const struct ctrace__flat *f = &spec->flat;
     if (f->nargs < 0 || (unsigned)f->nargs > CTRACE__FILTER_NARGS_MAX)
@@ -330,6 +335,9 @@ filter_of(const struct ctrace__spec *spec, uint32_t *word, uint64_t lit[2])
         arg = c->arg;
     }
     *word = ctrace__filter_word(op, arg, len, (unsigned)f->nargs + 1);
+    if ((op == CTRACE__FILTER_OP_BYTES || op == CTRACE__FILTER_OP_PREFIX) &&
+        len >= 1 && (unsigned)f->nargs == arity && arg < arity)
+        *word |= CTRACE__FILTER_LAZY;
     return true;
 }
 
@@ -345,7 +353,10 @@ void ctrace__probe_filter_update(struct probe *p)
         if (s != NULL && idx < s->narmed && s->armed[idx].point == p->point) {
             uint32_t specs = s->armed[idx].specs;
             bool one = specs != 0 && (specs & (specs - 1)) == 0;
-            if (!one || !filter_of(s->specs[__builtin_ctz(specs)], &word, lit))
+            if (!one || !filter_of(s->specs[__builtin_ctz(specs)],
+                                   p->point->arity,
+                                   &word,
+                                   lit))
                 word = 0;
         }
     }

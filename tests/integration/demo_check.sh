@@ -90,13 +90,13 @@ done
 # ---- A closed pipe: the reader goes away, as a closed `| tee` does. ----
 
 mkfifo "$tmp/pipe"
-# The reader takes lines until cat_load's second progress line, then exits.
+# The reader takes lines until it is told to go (the file `close`), then
+# exits at the next line: only once both programs have been seen running,
+# however slowly a loaded machine got there.
 (
     while IFS= read -r line; do
         printf '%s\n' "$line"
-        case $line in
-        *"cat_load:      2 s:"*) exit 0 ;;
-        esac
+        [ -e "$tmp/close" ] && exit 0
     done
 ) <"$tmp/pipe" >"$tmp/pipe.out" &
 reader=$!
@@ -105,6 +105,7 @@ demo_pid=$!
 if wait_for "$tmp/pipe.out" "cat_load:      1 s:" 30; then
     progs=$(programs_of "$demo_pid")
     all_progs="$all_progs $progs"
+    : >"$tmp/close"
     wait "$reader"
     # shellcheck disable=SC2086 # a list of pids
     if [ "$(echo "$progs" | wc -w)" -eq 2 ] && gone 15 $progs "$demo_pid"; then

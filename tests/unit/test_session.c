@@ -587,6 +587,18 @@ static void two_sessions_share_a_point_and_it_goes_off_after_both(void **state)
     free(other);
 }
 
+/* The filter word of module:function/arity's probe (point.h), or 0. */
+static uint32_t filter_word(const char *module, const char *fn, int arity)
+{
+    ctrace__registry_lock();
+    struct ctrace_point *pt = ctrace__registry_find(module, fn, arity);
+    const struct ctrace__point_filter *f =
+        pt != NULL ? atomic_load(&pt->ctrace__probe) : NULL;
+    uint32_t w = f != NULL ? atomic_load(&f->word) : 0;
+    ctrace__registry_unlock();
+    return w;
+}
+
 /*
  * The point's own filter (one spec of one session: its first literal is
  * checked before any session is looked at) must follow the sessions that
@@ -605,14 +617,22 @@ point_filter_follows_the_sessions_that_select_the_point(void **state)
     o.msgs = 100;
     struct ctrace_session *a =
         start1("sess_traveler:enter(\"Ti\" ++ _, \"Minsk\")", &o, seen);
+    /* A string literal the entry trampoline may decide alone. */
+    uint32_t w = filter_word("sess_traveler", "enter", 2);
+    assert_true((w & CTRACE__FILTER_ON) && (w & CTRACE__FILTER_LAZY));
+    assert_int_equal(CTRACE__FILTER_OP(w), CTRACE__FILTER_OP_PREFIX);
     enter("Tihon", "Minsk");
     enter("Murka", "Minsk");
     enter("Tima", "Praha");
     struct ctrace_session *b =
         start1("sess_traveler:enter(\"Murka\", _)", &o, other);
+    assert_int_equal(filter_word("sess_traveler", "enter", 2), 0);
     enter("Tihon", "Minsk");
     enter("Murka", "Minsk");
     ctrace_session_free(a);
+    w = filter_word("sess_traveler", "enter", 2);
+    assert_true(w & CTRACE__FILTER_LAZY);
+    assert_int_equal(CTRACE__FILTER_OP(w), CTRACE__FILTER_OP_BYTES);
     enter("Tihon", "Minsk");
     enter("Murkas", "Minsk"); /* longer than the literal: no match */
     enter("Murk", "Minsk");   /* shorter */
@@ -628,6 +648,11 @@ point_filter_follows_the_sessions_that_select_the_point(void **state)
                         "sess_traveler:enter(\"Murka\", \"Minsk\")");
     assert_string_equal(other->text[1],
                         "sess_traveler:enter(\"Murka\", \"Praha\")");
+    /* An integer literal is the C entry point's to decide. */
+    struct ctrace_session *c = start1("sess_traveler:slow(5)", &o, other);
+    w = filter_word("sess_traveler", "slow", 1);
+    assert_true((w & CTRACE__FILTER_ON) && !(w & CTRACE__FILTER_LAZY));
+    ctrace_session_free(c);
     pthread_mutex_destroy(&other->lock);
     free(other);
 }
