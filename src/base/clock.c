@@ -23,7 +23,7 @@ atomic_bool ctrace__clock_tsc;
 /* 128-bit products keep the 32.32 fixed-point conversion exact. */
 __extension__ typedef unsigned __int128 u128;
 /* ns = ticks * mult >> 32 when the TSC is used. */
-static uint64_t tsc_mult;
+uint64_t ctrace__clock_tsc_mult;
 static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
 
 uint64_t ctrace__clock_mono_ns(void)
@@ -88,8 +88,8 @@ static void clock_calibrate(void)
     if (t1 <= t0 || ns1 <= ns0)
         return;
     /* mult = ns/tick in 32.32 fixed point. */
-    tsc_mult = (uint64_t)(((u128)(ns1 - ns0) << 32) / (t1 - t0));
-    if (tsc_mult == 0)
+    ctrace__clock_tsc_mult = (uint64_t)(((u128)(ns1 - ns0) << 32) / (t1 - t0));
+    if (ctrace__clock_tsc_mult == 0)
         return;
     atomic_store_explicit(&ctrace__clock_tsc, true, memory_order_release);
 #endif
@@ -105,28 +105,10 @@ bool ctrace__clock_uses_tsc(void)
     return atomic_load_explicit(&ctrace__clock_tsc, memory_order_acquire);
 }
 
-uint64_t ctrace__clock_ticks_to_ns(uint64_t ticks)
-{
-    if (!ctrace__clock_uses_tsc())
-        return ticks;
-    return (uint64_t)(((u128)ticks * tsc_mult) >> 32);
-}
-
 void ctrace__clock_anchor_now(struct ctrace__clock_anchor *a)
 {
     struct timespec wall;
     a->ticks = ctrace__clock_ticks();
     clock_gettime(CLOCK_REALTIME, &wall);
     a->wall_ns = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec;
-}
-
-int64_t ctrace__clock_ticks_to_wall_us(const struct ctrace__clock_anchor *a,
-                                       uint64_t ticks)
-{
-    int64_t ns;
-    if (ticks >= a->ticks)
-        ns = a->wall_ns + (int64_t)ctrace__clock_ticks_to_ns(ticks - a->ticks);
-    else
-        ns = a->wall_ns - (int64_t)ctrace__clock_ticks_to_ns(a->ticks - ticks);
-    return ns / 1000;
 }

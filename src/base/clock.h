@@ -57,8 +57,20 @@ static inline uint64_t ctrace__clock_ticks(void)
     return ctrace__clock_mono_ns();
 }
 
-/* Nanoseconds spanned by a number of ticks. */
-uint64_t ctrace__clock_ticks_to_ns(uint64_t ticks);
+/*
+ * Nanoseconds per tick in 32.32 fixed point, written once before
+ * ctrace__clock_tsc is set (release): read only after that flag.
+ */
+__attribute__((visibility("hidden"))) extern uint64_t ctrace__clock_tsc_mult;
+
+/* Nanoseconds spanned by a number of ticks. Inline: once per event. */
+static inline uint64_t ctrace__clock_ticks_to_ns(uint64_t ticks)
+{
+    if (!atomic_load_explicit(&ctrace__clock_tsc, memory_order_acquire))
+        return ticks;
+    __extension__ typedef unsigned __int128 ctrace__u128;
+    return (uint64_t)(((ctrace__u128)ticks * ctrace__clock_tsc_mult) >> 32);
+}
 
 /* CLOCK_REALTIME now, in microseconds since the Unix epoch. */
 int64_t ctrace__clock_wall_us(void);
@@ -75,7 +87,16 @@ struct ctrace__clock_anchor {
 void ctrace__clock_anchor_now(struct ctrace__clock_anchor *a);
 
 /* Wall-clock microseconds since the epoch at `ticks`. */
-int64_t ctrace__clock_ticks_to_wall_us(const struct ctrace__clock_anchor *a,
-                                       uint64_t ticks);
+static inline int64_t
+ctrace__clock_ticks_to_wall_us(const struct ctrace__clock_anchor *a,
+                               uint64_t ticks)
+{
+    int64_t ns;
+    if (ticks >= a->ticks)
+        ns = a->wall_ns + (int64_t)ctrace__clock_ticks_to_ns(ticks - a->ticks);
+    else
+        ns = a->wall_ns - (int64_t)ctrace__clock_ticks_to_ns(a->ticks - ticks);
+    return ns / 1000;
+}
 
 #endif /* CTRACE_CORE_CLOCK_H */

@@ -389,6 +389,9 @@ static inline void ctrace__session_request_stop(struct ctrace_session *s,
 static inline bool ctrace__session_procs_ok(const struct ctrace_session *s,
                                             uint64_t pid)
 {
+    /* Most sessions trace every process: one compare, not the switch. */
+    if (CTRACE__LIKELY(s->opts.procs == CTRACE_PROCS_ALL))
+        return true;
     switch (s->opts.procs) {
     case CTRACE_PROCS_ALL:
         return true;

@@ -20,8 +20,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-struct ctrace__queue_cell;
+/* One slot's sequence (queue.c says how it moves). */
+struct ctrace__queue_cell {
+    atomic_size_t seq;
+};
 
 struct ctrace__queue {
     size_t capacity;  /* slots */
@@ -53,6 +57,13 @@ size_t ctrace__queue_bytes(size_t capacity, size_t slot_size);
 /* Frees the buffer. Thread-safety: no producer or consumer may be inside. */
 void ctrace__queue_destroy(struct ctrace__queue *q);
 
+/* The cell of position `pos`. */
+static inline size_t ctrace__queue_cell_of(const struct ctrace__queue *q,
+                                           size_t pos)
+{
+    return q->mask != 0 ? pos & q->mask : pos % q->capacity;
+}
+
 /*
  * Claims the next free slot and returns its payload (slot_size bytes), or
  * NULL when the queue is full. The caller fills it and must then call
@@ -60,20 +71,68 @@ void ctrace__queue_destroy(struct ctrace__queue *q);
  * waits at that slot, so fill it without blocking.
  * Thread-safety: any thread.
  */
-void *ctrace__queue_reserve(struct ctrace__queue *q);
+static inline void *ctrace__queue_reserve(struct ctrace__queue *q)
+{
+    size_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    for (;;) {
+        size_t index = ctrace__queue_cell_of(q, pos);
+        struct ctrace__queue_cell *cell = &q->cells[index];
+        size_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
+        intptr_t diff = (intptr_t)seq - (intptr_t)pos;
+        if (diff == 0) {
+            if (atomic_compare_exchange_weak_explicit(&q->tail,
+                                                      &pos,
+                                                      pos + 1,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed))
+                return q->payload + index * q->slot_size;
+            /* pos now holds the tail another producer moved; try it. */
+        } else if (diff < 0) {
+            return NULL;
+        } else {
+            pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        }
+    }
+}
 
 /* Publishes a slot filled after ctrace__queue_reserve(). */
-void ctrace__queue_commit(struct ctrace__queue *q, void *slot);
+static inline void ctrace__queue_commit(struct ctrace__queue *q, void *slot)
+{
+    size_t index = (size_t)((unsigned char *)slot - q->payload) / q->slot_size;
+    struct ctrace__queue_cell *cell = &q->cells[index];
+    /*
+     * The cell's sequence is still the position the producer claimed it
+     * at (nobody else touches it until it is published), so the position
+     * need not be carried from reserve to commit.
+     */
+    size_t pos = atomic_load_explicit(&cell->seq, memory_order_relaxed);
+    atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
+}
 
 /*
  * Returns the oldest published slot without removing it, or NULL when the
  * next slot is empty or still being filled.
  * Thread-safety: the consumer only.
  */
-void *ctrace__queue_peek(struct ctrace__queue *q);
+static inline void *ctrace__queue_peek(struct ctrace__queue *q)
+{
+    size_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
+    size_t index = ctrace__queue_cell_of(q, pos);
+    struct ctrace__queue_cell *cell = &q->cells[index];
+    size_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
+    if (seq != pos + 1)
+        return NULL;
+    return q->payload + index * q->slot_size;
+}
 
 /* Hands the slot returned by ctrace__queue_peek() back to producers. */
-void ctrace__queue_release(struct ctrace__queue *q);
+static inline void ctrace__queue_release(struct ctrace__queue *q)
+{
+    size_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
+    struct ctrace__queue_cell *cell = &q->cells[ctrace__queue_cell_of(q, pos)];
+    atomic_store_explicit(&cell->seq, pos + q->capacity, memory_order_release);
+    atomic_store_explicit(&q->head, pos + 1, memory_order_relaxed);
+}
 
 /* Slots published or being filled but not yet released; approximate. */
 size_t ctrace__queue_length(const struct ctrace__queue *q);

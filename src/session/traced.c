@@ -73,7 +73,7 @@ static inline bool take_ticket(struct ctrace_session *s, bool counts_as_call)
     return true;
 }
 
-static struct ctrace__record *reserve(struct ctrace_session *s)
+static inline struct ctrace__record *reserve(struct ctrace_session *s)
 {
     struct ctrace__record *r = ctrace__queue_reserve(&s->queue);
     if (r == NULL) {
@@ -202,12 +202,17 @@ count_key(struct count_by *by, const struct ctrace_value *args, size_t nargs)
  * point: offers it to every session whose bit is set in the probe.
  * Returns whether some session wants the return (never for events).
  */
-__attribute__((noinline)) static bool fire(struct ctrace_point *pt,
-                                           void *probe,
-                                           struct ctrace__frame *frame,
-                                           size_t nargs,
-                                           const struct ctrace_value *args,
-                                           bool is_event)
+/*
+ * Inlined into its two callers, so that each has its own copy with
+ * `is_event` known: the call's copy is the hot one.
+ */
+static inline __attribute__((always_inline)) bool
+fire(struct ctrace_point *pt,
+     void *probe,
+     struct ctrace__frame *frame,
+     size_t nargs,
+     const struct ctrace_value *args,
+     bool is_event)
 {
     struct probe *p = probe;
     if (p == NULL)
