@@ -22,8 +22,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "point/point.h"
 
 /*
@@ -81,17 +81,16 @@ void ctrace__point_proc_event(enum ctrace_event_kind kind,
 }
 
 /*
- * Timestamps come from the engine when it says so (tests inject a clock;
- * the engine may prefer the TSC), else from CLOCK_MONOTONIC, which never
- * steps back, so durations are never negative. Only armed points get here.
+ * Timestamps come from the hooks' clock when they name one (tests inject a
+ * clock), else from the ticks of base/clock.h, inline: the engine's clock,
+ * which never steps back, so durations are never negative. Only armed
+ * points get here.
  */
 ENTRY_INLINE uint64_t now_ns(const struct ctrace__engine_hooks *h)
 {
-    if (h->now_ns != NULL)
+    if (CTRACE__UNLIKELY(h->now_ns != NULL))
         return h->now_ns(h->arg);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return ctrace__clock_ticks();
 }
 
 /*

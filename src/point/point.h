@@ -106,7 +106,11 @@ struct ctrace__engine_hooks {
     void (*module_removed)(void *arg,
                            struct ctrace_point *const *start,
                            struct ctrace_point *const *stop);
-    /* The clock of timestamps and durations; NULL for CLOCK_MONOTONIC. */
+    /*
+     * The clock of timestamps and durations; NULL for ctrace__clock_ticks()
+     * (base/clock.h: the TSC when it is invariant, else CLOCK_MONOTONIC),
+     * read inline, which is the engine's clock. Tests set their own.
+     */
     uint64_t (*now_ns)(void *arg);
     /*
      * A process event (see ctrace__point_proc_event()), on the thread that
@@ -307,13 +311,6 @@ _Static_assert(offsetof(struct ctrace__point_filter, word) == 4 &&
                "the entry trampoline's filter offsets");
 
 #define CTRACE__FILTER_ON        1u
-/*
- * The entry trampoline may decide this filter alone (ctrace/point_impl.h):
- * a BYTES or PREFIX literal of 1 to CTRACE__FILTER_BYTES_MAX bytes, on an
- * argument below the point's arity, and the spec's argument count is that
- * arity, so the trampoline checks no count.
- */
-#define CTRACE__FILTER_LAZY      (1u << 4)
 #define CTRACE__FILTER_OP(w)     (((w) >> 1) & 7u)
 #define CTRACE__FILTER_ARG(w)    (((w) >> 8) & 0xffu)
 #define CTRACE__FILTER_LEN(w)    (((w) >> 16) & 0xffu)
@@ -325,6 +322,14 @@ _Static_assert(offsetof(struct ctrace__point_filter, word) == 4 &&
 #define CTRACE__FILTER_OP_UINT   4u /* a UINT equal to lit[0] */
 #define CTRACE__FILTER_BYTES_MAX 16u
 #define CTRACE__FILTER_NARGS_MAX 254u
+
+/*
+ * The entry trampoline may decide this filter alone (ctrace/point_impl.h):
+ * a BYTES or PREFIX literal of 1 to CTRACE__FILTER_BYTES_MAX bytes, on an
+ * argument below the point's arity, and the spec's argument count is that
+ * arity, so the trampoline checks no count.
+ */
+#define CTRACE__FILTER_LAZY (1u << 4)
 
 /* Builds a filter word. */
 static inline uint32_t ctrace__filter_word(unsigned op,

@@ -91,7 +91,6 @@ static const struct ctrace__engine_hooks engine_hooks = {
     .event = ctrace__traced_event,
     .proc_event = ctrace__traced_proc_event,
     .module_removed = hook_module_removed,
-    .now_ns = ctrace__traced_now,
 };
 
 /* ---- fork(): the child keeps no session. ---- */

@@ -326,7 +326,6 @@ void ctrace__engine_note_sink_failure(struct ctrace_session *s);
 
 /* ---- traced.c: the hooks point.c calls (struct ctrace__engine_hooks). ---- */
 
-uint64_t ctrace__traced_now(void *arg);
 bool ctrace__traced_enter(void *arg,
                           struct ctrace_point *pt,
                           void *probe,

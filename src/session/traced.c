@@ -14,12 +14,6 @@
 #include "proc/thread.h"
 #include "session/engine.h"
 
-uint64_t ctrace__traced_now(void *arg)
-{
-    (void)arg;
-    return ctrace__clock_ticks();
-}
-
 /*
  * What recording costs the traced thread, for the overhead budget: one
  * event in COST_SAMPLE is timed (two tick reads) and counted COST_SAMPLE

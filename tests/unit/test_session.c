@@ -286,13 +286,11 @@ static void unmeasured_strings_match_as_measured_ones_do(void **state)
     enter("Same", "Sam");
     ctrace_session_stop(s);
     assert_int_equal(seen->n, 5);
-    assert_string_equal(seen->text[0],
-                        "sess_traveler:enter(\"Tihon\", \"C\")");
+    assert_string_equal(seen->text[0], "sess_traveler:enter(\"Tihon\", \"C\")");
     assert_string_equal(seen->text[1], "sess_traveler:enter(null, \"D\")");
     assert_string_equal(seen->text[2],
                         "sess_traveler:enter(\"Tim\", \"Prefix\")");
-    assert_string_equal(seen->text[3],
-                        "sess_traveler:enter(null, \"Prefix\")");
+    assert_string_equal(seen->text[3], "sess_traveler:enter(null, \"Prefix\")");
     assert_string_equal(seen->text[4],
                         "sess_traveler:enter(\"Same\", \"Same\")");
     ctrace_session_free(s);
