@@ -57,10 +57,11 @@ static size_t encode_text(const struct ctrace__spec *spec,
             len += 2;
         }
         unsigned pos = spec->count_by[k] - 1;
-        size_t n =
-            pos < nargs
-                ? ctrace_value_format(&args[pos], &ro, text + len, room - len)
-                : (size_t)snprintf(text + len, room - len, "?");
+        struct ctrace_value v = pos < nargs ? args[pos] : ctrace_value_null();
+        ctrace__value_measure(&v); /* an unmeasured C string (point.h) */
+        size_t n = pos < nargs
+                       ? ctrace_value_format(&v, &ro, text + len, room - len)
+                       : (size_t)snprintf(text + len, room - len, "?");
         len += n < room - len ? n : room - len - 1;
     }
     out[0] = TAG_TEXT;
@@ -82,12 +83,19 @@ size_t ctrace__count_key_encode(const struct ctrace__spec *spec,
             continue;
         }
         const struct ctrace_value *v = &args[pos];
+        enum ctrace_value_kind kind = v->kind;
         uint64_t word = 0;
-        switch (v->kind) {
+        /* An unmeasured C string is read no further than the key keeps. */
+        bool lazy = ctrace__value_lazy(v);
+        if (lazy && v->as.str.ptr == NULL)
+            kind = CTRACE_VALUE_NULL; /* a NULL C string: the null value */
+        switch (kind) {
         case CTRACE_VALUE_STRING:
         case CTRACE_VALUE_BYTES:
         case CTRACE_VALUE_SYMBOL: {
-            size_t n = v->as.str.len < KEY_STRING ? v->as.str.len : KEY_STRING;
+            size_t n = lazy ? strnlen(v->as.str.ptr, KEY_STRING)
+                       : v->as.str.len < KEY_STRING ? v->as.str.len
+                                                    : KEY_STRING;
             if (len + 2 + n > COUNT_KEY_BYTES)
                 return encode_text(spec, args, nargs, out);
             out[len] = (unsigned char)v->kind;
@@ -113,7 +121,7 @@ size_t ctrace__count_key_encode(const struct ctrace__spec *spec,
         }
         if (len + 9 > COUNT_KEY_BYTES)
             return encode_text(spec, args, nargs, out);
-        out[len] = (unsigned char)v->kind;
+        out[len] = (unsigned char)kind;
         memcpy(out + len + 1, &word, 8);
         len += 9;
     }

@@ -157,7 +157,8 @@ struct count_key {
 
 /*
  * The key of a call for `spec`'s count(...) into `out`; returns its
- * length. No allocation, no lock: for traced threads.
+ * length. `args` may hold unmeasured C strings (point.h), read only as far
+ * as the key keeps. No allocation, no lock: for traced threads.
  */
 size_t ctrace__count_key_encode(const struct ctrace__spec *spec,
                                 const struct ctrace_value *args,

@@ -132,7 +132,7 @@ capture_stack(struct ctrace__record *r, unsigned actions, uintptr_t ra)
 }
 
 /*
- * The arguments as the full matcher and the counters read them, with
+ * The arguments as the full matcher reads them, with
  * every unmeasured string measured (point.h): `args` itself when none is,
  * else a copy in `buf`. Only calls carry such strings, and at most
  * CTRACE_POINT_ARGS_MAX arguments.
@@ -160,8 +160,7 @@ static void
 count_key(struct count_by *by, const struct ctrace_value *args, size_t nargs)
 {
     unsigned char key[COUNT_KEY_BYTES];
-    struct ctrace_value buf[CTRACE_POINT_ARGS_MAX];
-    args = measured(args, nargs, buf);
+    /* Unmeasured strings are read by the encoder, up to its bound. */
     size_t len = ctrace__count_key_encode(by->spec, args, nargs, key);
     uint64_t h = ctrace__count_key_hash(key, len);
     for (size_t probe = 0, i = (size_t)h % COUNT_KEYS; probe < COUNT_KEYS;

@@ -1043,6 +1043,43 @@ static void count_by_argument_reports_calls_per_key_and_the_rest(void **state)
     assert_true(counted >= 1 && counted < 64);
 }
 
+/*
+ * count(...) reads the C strings the macros pass unmeasured as far as its
+ * key keeps (36 bytes): a NULL one is the null value, and two long strings
+ * that differ only past what is printed count as one key.
+ */
+static void count_keys_of_unmeasured_strings(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    const char *spec = "sess_traveler:enter/2 -> count(1)";
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.fd = fds[1];
+    struct ctrace_error err = {0};
+    struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
+    assert_non_null(s);
+    char a40[41], b40[41];
+    memset(a40, 'a', 40);
+    a40[40] = '\0';
+    memcpy(b40, a40, sizeof(b40));
+    b40[39] = 'b';
+    for (int i = 0; i < 3; i++)
+        enter(a40, "Riga");
+    enter(b40, "Riga");
+    enter(NULL, "Riga");
+    enter(NULL, "Riga");
+    enter("Tihon", "Riga");
+    ctrace_session_free(s);
+    close(fds[1]);
+    char *out = read_all(fds[0]);
+    close(fds[0]);
+    assert_non_null(strstr(out, "%     4  \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    assert_non_null(strstr(out, "%     2  null\n"));
+    assert_non_null(strstr(out, "%     1  \"Tihon\"\n"));
+}
+
 static void
 closed_pipe_sink_stops_the_session_and_spares_the_process(void **state)
 {
@@ -1331,6 +1368,7 @@ int main(void)
         T(count_and_time_actions_report_at_the_end),
         T(count_keys_print_what_their_arguments_render_to),
         T(count_by_argument_reports_calls_per_key_and_the_rest),
+        T(count_keys_of_unmeasured_strings),
         T(closed_pipe_sink_stops_the_session_and_spares_the_process),
         T(path_sink_appends_to_the_named_file),
         T(child_after_fork_drops_sessions_and_can_trace_anew),
