@@ -47,6 +47,29 @@ static const char hex_digits[] = "0123456789abcdef";
  * Appends a name or stack frame for the text formats: valid UTF-8 as it is,
  * control bytes and invalid bytes as \xHH. NULL prints as `?`.
  */
+/*
+ * Whether none of the eight (four) bytes at `p` is a control byte, DEL or
+ * above ASCII: such a byte sets the top bit of its lane in one of the
+ * three terms (a borrow or carry from a neighbour can only set more bits,
+ * which sends plain text to the byte loop, never the other way).
+ */
+static inline bool plain8(const unsigned char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    uint64_t t = (x - UINT64_C(0x2020202020202020)) | x |
+                 (x + UINT64_C(0x0101010101010101));
+    return (t & UINT64_C(0x8080808080808080)) == 0;
+}
+
+static inline bool plain4(const unsigned char *p)
+{
+    uint32_t x;
+    memcpy(&x, p, 4);
+    uint32_t t = (x - UINT32_C(0x20202020)) | x | (x + UINT32_C(0x01010101));
+    return (t & UINT32_C(0x80808080)) == 0;
+}
+
 static void put_name(struct ctrace__sbuf *out, const char *s)
 {
     if (s == NULL) {
@@ -58,22 +81,21 @@ static void put_name(struct ctrace__sbuf *out, const char *s)
     size_t i = 0;
     while (i < len) {
         size_t start = i;
-        /*
-         * Eight bytes at a time while none of them is a control byte, DEL
-         * or above ASCII: such a byte sets the top bit of its lane in one
-         * of the three terms (a borrow or carry from a neighbour can only
-         * set more bits, which sends plain text to the byte loop, never
-         * the other way).
-         */
+        /* Eight bytes at a time while all of them are plain. */
         while (len - i >= 8) {
-            uint64_t x;
-            memcpy(&x, p + i, 8);
-            uint64_t t = (x - UINT64_C(0x2020202020202020)) | x |
-                         (x + UINT64_C(0x0101010101010101));
-            if ((t & UINT64_C(0x8080808080808080)) != 0)
+            if (!plain8(p + i))
                 break;
             i += 8;
         }
+        /*
+         * Fewer than eight left: the name's last eight bytes (reaching
+         * back before i only makes the test stricter), or the first and
+         * last four of what is left, settle it without the byte loop.
+         */
+        if (i < len && len - i < 8 &&
+            (len >= 8 ? plain8(p + len - 8)
+                      : len - i >= 4 && plain4(p + i) && plain4(p + len - 4)))
+            i = len;
         while (i < len) {
             size_t seq = 1;
             if (p[i] < 0x20 || p[i] == 0x7f)

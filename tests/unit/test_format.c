@@ -553,6 +553,50 @@ static void text_names_with_control_or_invalid_bytes_are_escaped(void **state)
           "\n");
 }
 
+/*
+ * Names are checked eight and four bytes at a time, the shorter tails by
+ * overlapping words: every length from 1 to 24, with one byte to escape at
+ * every position (or none), must print what a byte-by-byte escaper would.
+ */
+static void every_length_and_position_of_an_escaped_byte(void **state)
+{
+    (void)state;
+    static const unsigned char bad[] = {0x01, 0x1f, 0x7f, 0x80, 0xff};
+    struct ctrace__format_opts o = opts_for(CTRACE_FORMAT_RECON, false);
+    for (size_t len = 1; len <= 24; len++) {
+        for (size_t k = 0; k <= len; k++) {
+            for (size_t b = 0; b < sizeof(bad); b++) {
+                char name[32], want[64];
+                memset(name, 'a' + (int)(len % 26), len);
+                name[len] = '\0';
+                size_t w = 0;
+                for (size_t i = 0; i < len; i++) {
+                    if (i == k) {
+                        name[i] = (char)bad[b];
+                        w += (size_t)snprintf(
+                            want + w, sizeof(want) - w, "\\x%02x", bad[b]);
+                    } else {
+                        want[w++] = name[i];
+                    }
+                }
+                memcpy(want + w, ":enter(", 8);
+                struct ctrace_event ev = call_event();
+                ev.module = name;
+                char *text = format_with(&o, &ev);
+                if (strstr(text, want) == NULL)
+                    fail_msg("length %zu, byte 0x%02x at %zu: %s",
+                             len,
+                             bad[b],
+                             k,
+                             text);
+                ctrace_free(text);
+                if (k == len)
+                    break; /* no bad byte: once is enough */
+            }
+        }
+    }
+}
+
 static void text_truncated_utf8_sequence_in_name_is_escaped(void **state)
 {
     (void)state;
@@ -1547,6 +1591,7 @@ int main(void)
         cmocka_unit_test(redbug_spawn_without_initial_call_prints_pid_only),
         cmocka_unit_test(redbug_two_events_are_separated_by_an_empty_line),
         cmocka_unit_test(text_names_with_control_or_invalid_bytes_are_escaped),
+        cmocka_unit_test(every_length_and_position_of_an_escaped_byte),
         cmocka_unit_test(text_truncated_utf8_sequence_in_name_is_escaped),
         cmocka_unit_test(null_names_print_as_question_marks),
         cmocka_unit_test(recon_call_prints_one_line),
