@@ -10,7 +10,8 @@
  * undefined behaviour in either server (they run here, under the fuzzer's
  * sanitizers), an answer that does not start with an HTTP/1.1 status line,
  * a 500 (every refusal of ours is a 4xx), or a server that stops answering
- * /health. Corpus: tests/fuzz/corpus_http (make fuzz-http).
+ * /health. Corpus: tests/fuzz/corpus_http (make fuzz-http), replayed by
+ * ctest in every build (fuzz.replay_http, replay.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,17 +44,33 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * The servers, kept in globals: they stay up until the process ends, and a
+ * leak checker at exit (the corpus replay under ASan) sees them reachable.
+ */
+static struct cat_traveler *app;
+static struct cat_http *http;
+static struct ctrace_admin *admin;
+static char dir[] = "/tmp/fuzz_http.XXXXXX";
+static char token_file[64];
+
+/* The token's file and its directory go at exit; the servers stay up. */
+static void remove_token_dir(void)
+{
+    unlink(token_file);
+    rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     signal(SIGPIPE, SIG_IGN);
-    static char dir[] = "/tmp/fuzz_http.XXXXXX";
     if (mkdtemp(dir) == NULL)
         abort();
-    static char token_file[64];
     snprintf(token_file, sizeof(token_file), "%s/token", dir);
+    atexit(remove_token_dir);
     const struct cat_traveler_opts app_opts = {
         .scenario = CAT_SCENARIO_NONE, .seed = 1, .max_cats = 1000};
-    struct cat_traveler *app = cat_traveler_new(&app_opts);
+    app = cat_traveler_new(&app_opts);
     const struct cat_http_opts http_opts = {.bind = "127.0.0.1",
                                             .port = 0,
                                             .threads = 1,
@@ -61,14 +78,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                                             .max_connections = 256,
                                             .max_per_ip = 0};
     char err[256];
-    struct cat_http *http =
+    http =
         app != NULL ? cat_http_start(&http_opts, app, err, sizeof(err)) : NULL;
     struct ctrace_admin_opts ao;
     ctrace_admin_opts_init(&ao);
     ao.port = 0;
     ao.token_file = token_file;
     struct ctrace_error e = {0};
-    struct ctrace_admin *admin = ctrace_admin_start(&ao, &e);
+    admin = ctrace_admin_start(&ao, &e);
     if (http == NULL || admin == NULL) {
         fprintf(stderr, "fuzz_http: cannot start the servers: %s\n", e.text);
         abort();
