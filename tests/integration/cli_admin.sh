@@ -265,9 +265,12 @@ if ! head -1 "$tmp/out" |
     grep -q '^PID  *NAME  *CURRENT  *STATUS  *MEMORY  *REDUCTIONS  *MQ$'; then
     bad "procs header" "$(head -1 "$tmp/out")"
 fi
-run procs --sort memory -n 3
-expect "procs --sort memory -n 3" 0 "PID"
-[ "$(wc -l <"$tmp/out")" -eq 4 ] || bad "procs -n 3 shows 3" "$(cat "$tmp/out")"
+# -n must cut the list. Only two processes are sure to exist by now (the
+# server and one HTTP worker: in epoll mode the load's few connections may
+# all land on one worker), so the cut is checked at one.
+run procs --sort memory -n 1
+expect "procs --sort memory -n 1" 0 "PID"
+[ "$(wc -l <"$tmp/out")" -eq 2 ] || bad "procs -n 1 shows 1" "$(cat "$tmp/out")"
 run procs --json --sort reductions -n 2
 expect "procs --json" 0 '"reductions":'
 [ "$(wc -l <"$tmp/out")" -eq 2 ] || bad "procs --json -n 2" "$(cat "$tmp/out")"
