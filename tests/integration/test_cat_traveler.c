@@ -911,22 +911,33 @@ static void cat_load_travels_and_its_check_passes(void **state)
 static void cat_load_check_fails_in_the_drift_scenario(void **state)
 {
     (void)state;
-    struct service s;
-    const char *flags[] = {"--scenario", "drift", NULL};
-    assert_int_equal(service_start(&s, flags), 0);
-    char *argv[] = {(char *)load_bin,
-                    "--url",
-                    s.url,
-                    "--rate",
-                    "200",
-                    "--duration",
-                    "5",
-                    "--scenario",
-                    "drift",
-                    NULL};
     static char out[65536];
-    int status = run(argv, out, sizeof(out), 60000);
-    assert_int_equal(service_stop_with(&s, SIGTERM), 0);
+    int status = 0;
+    /*
+     * A clean run is a matter of chance (above), and it happened once in
+     * CI: a run whose check passed is made again, up to three runs (a miss
+     * in all three is about 1 in 15 million). Any other outcome is judged
+     * at once.
+     */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        struct service s;
+        const char *flags[] = {"--scenario", "drift", NULL};
+        assert_int_equal(service_start(&s, flags), 0);
+        char *argv[] = {(char *)load_bin,
+                        "--url",
+                        s.url,
+                        "--rate",
+                        "200",
+                        "--duration",
+                        "5",
+                        "--scenario",
+                        "drift",
+                        NULL};
+        status = run(argv, out, sizeof(out), 60000);
+        assert_int_equal(service_stop_with(&s, SIGTERM), 0);
+        if (!(status == 0 && strstr(out, "check passed") != NULL))
+            break;
+    }
     /* Every answer was the expected one: only the check sees the bug. */
     if (status != 1 || strstr(out, "cat_load: check FAILED") == NULL ||
         strstr(out, "ERROR") != NULL || strstr(out, "check passed") != NULL)
