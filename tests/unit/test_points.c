@@ -987,6 +987,22 @@ static void the_slow_path_sees_the_published_probe(void **state)
 }
 
 /*
+ * Arms test_points:pair/2 with `probe`, a probe that begins with the
+ * point's filter, as the engine's do (point.h). The caller sets the probe
+ * back to NULL when done.
+ */
+static struct ctrace_point *arm_pair_with(void *probe)
+{
+    struct ctrace_point *pt = find("test_points", "pair", 2);
+    assert_non_null(pt);
+    ctrace__registry_lock();
+    ctrace__point_set_probe(pt, probe);
+    ctrace__registry_unlock();
+    arm("test_points", "pair", 2);
+    return pt;
+}
+
+/*
  * The point's filter, as the entry trampoline runs it on x86-64 and the C
  * entry point elsewhere, against ctrace__point_filter_rejects() on the
  * measured arguments: every case must reach the engine exactly when the
@@ -1033,12 +1049,7 @@ static void the_point_filter_rejects_exactly_what_its_contract_says(void **s)
     static struct {
         struct ctrace__point_filter filter;
     } probe;
-    struct ctrace_point *pt = find("test_points", "pair", 2);
-    assert_non_null(pt);
-    ctrace__registry_lock();
-    ctrace__point_set_probe(pt, &probe);
-    ctrace__registry_unlock();
-    arm("test_points", "pair", 2);
+    struct ctrace_point *pt = arm_pair_with(&probe);
     /*
      * Each case twice: as the C entry point decides it, and marked
      * CTRACE__FILTER_LAZY where the library would mark it, so that the
@@ -1113,12 +1124,7 @@ static void the_trampoline_never_reads_a_string_past_its_end(void **s)
     static struct {
         struct ctrace__point_filter filter;
     } probe;
-    struct ctrace_point *pt = find("test_points", "pair", 2);
-    assert_non_null(pt);
-    ctrace__registry_lock();
-    ctrace__point_set_probe(pt, &probe);
-    ctrace__registry_unlock();
-    arm("test_points", "pair", 2);
+    struct ctrace_point *pt = arm_pair_with(&probe);
     /* "Tihon" and three NUL bytes, as a torn read could see it. */
     const uint64_t lit[2] = {UINT64_C(0x6e6f686954), 0};
     const unsigned ops[] = {CTRACE__FILTER_OP_BYTES, CTRACE__FILTER_OP_PREFIX};

@@ -998,10 +998,12 @@ static void count_keys_print_what_their_arguments_render_to(void **state)
     }
 }
 
-static void count_by_argument_reports_calls_per_key_and_the_rest(void **state)
+/*
+ * A session on `sess_traveler:enter/2 -> count(1)` that prints its report
+ * as text into a new pipe: fds[0] is the end to read.
+ */
+static struct ctrace_session *start_count_by_cat(int fds[2])
 {
-    (void)state;
-    int fds[2];
     assert_int_equal(pipe(fds), 0);
     const char *spec = "sess_traveler:enter/2 -> count(1)";
     struct ctrace_session_opts o;
@@ -1010,6 +1012,14 @@ static void count_by_argument_reports_calls_per_key_and_the_rest(void **state)
     struct ctrace_error err = {0};
     struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
     assert_non_null(s);
+    return s;
+}
+
+static void count_by_argument_reports_calls_per_key_and_the_rest(void **state)
+{
+    (void)state;
+    int fds[2];
+    struct ctrace_session *s = start_count_by_cat(fds);
     pthread_t th[4];
     struct count_arg args[4];
     for (int i = 0; i < 4; i++) {
@@ -1052,14 +1062,7 @@ static void count_keys_of_unmeasured_strings(void **state)
 {
     (void)state;
     int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    const char *spec = "sess_traveler:enter/2 -> count(1)";
-    struct ctrace_session_opts o;
-    ctrace_session_opts_init(&o);
-    o.fd = fds[1];
-    struct ctrace_error err = {0};
-    struct ctrace_session *s = ctrace_session_start(&spec, 1, &o, &err);
-    assert_non_null(s);
+    struct ctrace_session *s = start_count_by_cat(fds);
     char a40[41], b40[41];
     memset(a40, 'a', 40);
     a40[40] = '\0';
