@@ -304,7 +304,8 @@ static void on_event(const struct ctrace_event *ev, void *arg)
 /*
  * Queues the `stopped` frame once the engine's session has stopped, and
  * counts the session as no longer running. Does nothing while it runs or
- * when done before. Takes the session lock, then admin.lock.
+ * when done before. Takes the session lock, then admin.lock with the
+ * session lock inside it.
  */
 static void finalize(struct asession *as)
 {
@@ -320,6 +321,12 @@ static void finalize(struct asession *as)
     char *counters = ctrace__session_counters_report(as->s);
     const char *engine_reason = ctrace_session_reason(as->s);
 
+    /*
+     * admin.lock around the session's: the count drops in the same
+     * critical section that publishes "stopped", so whoever sees the state
+     * sees the count without it.
+     */
+    pthread_mutex_lock(&as->admin->lock);
     pthread_mutex_lock(&as->lock);
     bool mine = !as->final_queued;
     if (mine) {
@@ -359,18 +366,16 @@ static void finalize(struct asession *as)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         as->stopped_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        as->admin->running--;
         /* Its reader, if suspended, must see the end. */
         wake_reader(as);
     }
     pthread_mutex_unlock(&as->lock);
+    pthread_mutex_unlock(&as->admin->lock);
     ctrace_free(counters);
-    if (mine) {
-        /* Its consumer thread (and stack) goes now, not when forgotten. */
+    /* Its consumer thread (and stack) goes now, not when forgotten. */
+    if (mine)
         ctrace__session_reap(as->s);
-        pthread_mutex_lock(&as->admin->lock);
-        as->admin->running--;
-        pthread_mutex_unlock(&as->admin->lock);
-    }
 }
 
 /* Asks the session to stop with the endpoint's `reason` (NULL: the
