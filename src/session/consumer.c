@@ -650,10 +650,31 @@ static void finish(struct ctrace_session *s, enum ctrace_stop_reason reason)
         s->opts.on_stop(s, s->opts.arg);
 }
 
+unsigned
+ctrace__consumer_next_wait_ms(size_t capacity, unsigned wait_ms, size_t got)
+{
+    uint64_t limit = capacity / CTRACE__POLL_BURST_PER_MS;
+    if (limit > CTRACE__POLL_MAX_MS)
+        limit = CTRACE__POLL_MAX_MS;
+    uint64_t next = (uint64_t)(wait_ms > 0 ? wait_ms : 1) * 2;
+    if (got > 0) {
+        /* At the last wait's rate, the next fills a quarter at most. */
+        uint64_t fit = (uint64_t)capacity * (wait_ms > 0 ? wait_ms : 1) /
+                       ((uint64_t)got * 4);
+        if (fit < next)
+            next = fit;
+    }
+    if (next > limit)
+        next = limit;
+    return next > 0 ? (unsigned)next : 1;
+}
+
 void *ctrace__consumer_main(void *arg)
 {
     struct ctrace_session *s = arg;
     ctrace__thread_set_no_trace();
+    /* What top -H and /proc/PID/task/TID/comm show. */
+    (void)pthread_setname_np(pthread_self(), "ctrace_consumer");
     /*
      * A text sink may be a pipe whose reader dies. The process-wide
      * default for SIGPIPE is to die with it; block it on this thread only
@@ -666,10 +687,14 @@ void *ctrace__consumer_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     struct ctrace__sbuf text = CTRACE__SBUF_INIT;
     uint64_t drain_deadline = 0;
+    unsigned wait_ms = 1;
+    size_t got = 0; /* events drained since the last wait began */
     overhead_init(s);
     for (;;) {
         overhead_settle(s);
-        if (drain(s, &text) > 0)
+        size_t n = drain(s, &text);
+        got += n;
+        if (n > 0)
             continue;
         uint64_t now = ctrace__clock_mono_ns();
         int req = atomic_load(&s->stop_request);
@@ -697,16 +722,21 @@ void *ctrace__consumer_main(void *arg)
             return NULL;
         }
         /*
-         * Idle: producers never signal (that would be a system call on the
-         * traced thread), so poll. 1 ms keeps latency low enough for a
-         * person watching and costs a thousand wake-ups a second only
-         * while a session runs.
+         * Idle: poll (ctrace__consumer_next_wait_ms). A steady stream of
+         * events is taken in batches of up to a quarter of the queue, at
+         * most CTRACE__POLL_MAX_MS apart, instead of a wake-up and a
+         * write() each millisecond. ctrace_session_stop() signals the
+         * condition; a limit reached on a traced thread is seen at the next
+         * wake-up.
          */
+        wait_ms = ctrace__consumer_next_wait_ms(
+            ctrace__queue_capacity(&s->queue), wait_ms, got);
+        got = 0;
         pthread_mutex_lock(&s->lock);
         if (!s->freeing) {
             struct timespec until;
             clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += 1000000;
+            until.tv_nsec += (long)wait_ms * 1000000L;
             if (until.tv_nsec >= 1000000000) {
                 until.tv_sec++;
                 until.tv_nsec -= 1000000000;

@@ -355,6 +355,20 @@ void ctrace__traced_proc_event(void *arg,
 /* The consumer thread of session `arg`, started by ctrace_session_start(). */
 void *ctrace__consumer_main(void *arg);
 
+/*
+ * The consumer's idle wait: producers never wake it (that would be a
+ * system call on the traced thread), so it polls, and the wait adapts to
+ * the queue. After a wait of `wait_ms` that found `got` events in a queue
+ * of `capacity` slots, the next wait doubles, but no further than what
+ * would fill a quarter of the queue at that rate, than what a burst of
+ * CTRACE__POLL_BURST_PER_MS events a millisecond would fill it in, and
+ * than CTRACE__POLL_MAX_MS; it is never under 1 ms. Pure; any thread.
+ */
+#define CTRACE__POLL_MAX_MS       OVERHEAD_TICK_MS
+#define CTRACE__POLL_BURST_PER_MS 64u
+unsigned
+ctrace__consumer_next_wait_ms(size_t capacity, unsigned wait_ms, size_t got);
+
 /* ---- control.c ---- */
 
 /*

@@ -351,6 +351,77 @@ static void slow_consumer_overflows_the_queue_and_trips(void **state)
 }
 
 /*
+ * The consumer's idle wait doubles while the queue stays far from full,
+ * and never past what a quarter of the queue holds at the last rate, what
+ * a burst of CTRACE__POLL_BURST_PER_MS events a millisecond fills, or
+ * CTRACE__POLL_MAX_MS.
+ */
+static void idle_wait_adapts_to_the_queue_and_its_rate(void **state)
+{
+    (void)state;
+    /* Idle: 1, 2, 4, 8, then the cap. */
+    assert_int_equal(ctrace__consumer_next_wait_ms(1000, 1, 0), 2);
+    assert_int_equal(ctrace__consumer_next_wait_ms(1000, 4, 0), 8);
+    assert_int_equal(ctrace__consumer_next_wait_ms(1000, 8, 0),
+                     CTRACE__POLL_MAX_MS);
+    assert_int_equal(ctrace__consumer_next_wait_ms(1000, 10, 0),
+                     CTRACE__POLL_MAX_MS);
+    /* 28 events a ms (the demo traced): a quarter of 1000 in 8 ms. */
+    assert_int_equal(ctrace__consumer_next_wait_ms(1000, 4, 112), 8);
+    assert_int_equal(ctrace__consumer_next_wait_ms(1000, 8, 224), 8);
+    /* A queue filling fast: 2 ms, then 1. */
+    assert_int_equal(ctrace__consumer_next_wait_ms(1000, 10, 900), 2);
+    assert_int_equal(ctrace__consumer_next_wait_ms(1000, 10, 100000), 1);
+    /* A small queue is polled each ms as before: 320 / 64 = 5 ms at most. */
+    assert_int_equal(ctrace__consumer_next_wait_ms(4, 1, 0), 1);
+    assert_int_equal(ctrace__consumer_next_wait_ms(63, 1, 0), 1);
+    assert_int_equal(ctrace__consumer_next_wait_ms(320, 4, 0), 5);
+    /* A wait of 0 (never made) counts as 1 ms. */
+    assert_int_equal(ctrace__consumer_next_wait_ms(1000, 0, 0), 2);
+    assert_int_equal(ctrace__consumer_next_wait_ms(1u << 20, 10, 1), 10);
+}
+
+/*
+ * After an idle spell has made the consumer's waits long, a burst of 16
+ * calls a millisecond for 150 ms (2,400 events, more than the 1,024-slot
+ * queue holds) is taken without one drop: the queue fills in 64 ms and
+ * the consumer looks at least every CTRACE__POLL_MAX_MS. (Waits that
+ * doubled without that bound would be 512 ms long by the burst.)
+ */
+static void burst_after_an_idle_spell_loses_nothing(void **state)
+{
+    struct seen *seen = *state;
+    struct ctrace_session_opts o;
+    ctrace_session_opts_init(&o);
+    o.msgs = 0;
+    o.time_ms = 30000;
+    o.max_queue = 1024;
+    o.max_overhead_pct = 100; /* the sanitizers' callback is slow */
+    struct ctrace_session *s = start1("sess_traveler:leave/1", &o, seen);
+    struct timespec idle = {0, 600 * 1000000L};
+    nanosleep(&idle, NULL);
+    for (int ms = 0; ms < 150; ms++) {
+        for (int i = 0; i < 16; i++)
+            (void)leave("Tihon");
+        struct timespec tick = {0, 1000000L};
+        nanosleep(&tick, NULL);
+    }
+    struct ctrace_session_stats st;
+    for (int i = 0; i < 500; i++) {
+        ctrace_session_stats(s, &st);
+        if (st.events >= 2400)
+            break;
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    }
+    ctrace_session_stats(s, &st);
+    assert_int_equal(st.reason, CTRACE_STOP_RUNNING);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.events, 2400);
+    ctrace_session_stop(s);
+    ctrace_session_free(s);
+}
+
+/*
  * Over the overhead budget means calls shed. A session charged far past
  * its budget (as a local reader's cost is) while nothing calls sheds
  * nothing and is not stopped (an idle service on a machine others kept
@@ -1348,6 +1419,8 @@ int main(void)
         T(rate_limit_trips_on_the_event_past_the_window_budget),
         T(budget_trips_only_when_calls_are_shed),
         T(slow_consumer_overflows_the_queue_and_trips),
+        T(idle_wait_adapts_to_the_queue_and_its_rate),
+        T(burst_after_an_idle_spell_loses_nothing),
         T(spec_that_selects_nothing_is_refused_with_suggestion),
         T(bad_spec_is_refused_with_its_column),
         T(wildcard_module_for_every_process_needs_force),
