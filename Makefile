@@ -8,14 +8,20 @@ CMAKE_FLAGS ?=
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build test test-asan test-tsan demo fuzz fuzz-http bench \
-        format \
-        format-check clean
+.PHONY: all deps browser-deps build test test-asan test-tsan demo fuzz \
+        fuzz-http bench format format-check clean
 
 all: build
 
 deps:
 	@./.ci/install-deps
+
+# playwright-core for the browser tests (tests/browser), as the committed
+# package-lock.json pins it; npm never downloads a browser here.
+tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json | deps
+	cd tests/browser && npm ci --no-audit --no-fund
+
+browser-deps: tests/browser/node_modules/.package-lock.json
 
 build/CMakeCache.txt: | deps
 	cmake -S . -B build -DCTRACE_WERROR=ON $(CMAKE_FLAGS)
@@ -23,14 +29,14 @@ build/CMakeCache.txt: | deps
 build: deps build/CMakeCache.txt
 	cmake --build build -j$(JOBS)
 
-test: build
+test: build browser-deps
 	ctest --test-dir build $(CTEST_FLAGS)
 
 build-asan/CMakeCache.txt: | deps
 	cmake -S . -B build-asan -DCTRACE_WERROR=ON -DCTRACE_ASAN=ON \
 	    -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
 
-test-asan: deps build-asan/CMakeCache.txt
+test-asan: deps browser-deps build-asan/CMakeCache.txt
 	cmake --build build-asan -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -40,7 +46,7 @@ build-tsan/CMakeCache.txt: | deps
 	cmake -S . -B build-tsan -DCTRACE_WERROR=ON -DCTRACE_TSAN=ON \
 	    -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
 
-test-tsan: deps build-tsan/CMakeCache.txt
+test-tsan: deps browser-deps build-tsan/CMakeCache.txt
 	cmake --build build-tsan -j$(JOBS)
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	    ctest --test-dir build-tsan $(CTEST_FLAGS)

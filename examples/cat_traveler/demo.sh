@@ -119,6 +119,8 @@ fi
 cat "$tmp/cat_traveler.log"
 admin=$(sed -n 's/^cat_traveler: admin endpoint on \([^ ]*\) .*/\1/p' \
     "$tmp/cat_traveler.log" || true)
+observer=$(sed -n 's/^cat_traveler: observer on //p' \
+    "$tmp/cat_traveler.log" || true)
 
 cat <<TEXT
 
@@ -142,6 +144,10 @@ Attach to it with ctrace (admin endpoint $admin; docs/tutorial.md):
   $ct info cat_traveler_srv
   $ct state cat_traveler_srv
   $ct top
+
+Or open the observer, a live web page of the service (docs/observer.md),
+in a browser on this machine (through an SSH tunnel from elsewhere):
+  $observer
 TEXT
 else
     echo

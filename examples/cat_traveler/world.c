@@ -281,6 +281,10 @@ struct ctrace_admin *cat_admin_start(const char *prog,
            v6 ? "]" : "",
            (unsigned)ctrace_admin_port(admin),
            ctrace_admin_token_file(admin));
+    /* The observer's address holds the token: this is a demo. */
+    char url[512];
+    if (ctrace_admin_observer_url(admin, url, sizeof(url)) < sizeof(url))
+        printf("%s: observer on %s\n", prog, url);
     fflush(stdout);
     return admin;
 }

@@ -124,7 +124,9 @@ struct ctrace_error;
  * Starts the ctrace admin endpoint of program `prog` on `bind`:`port`
  * (0: a free port) with `token_file` (NULL: the default), and prints the
  * line scripts look for: "PROG: admin endpoint on http://ADDR:PORT (token
- * in FILE)". Returns it, or NULL with `err` filled.
+ * in FILE)", then "PROG: observer on http://ADDR:PORT/#token=TOKEN", the
+ * observer page's address with the token in its fragment. Returns it, or
+ * NULL with `err` filled.
  */
 struct ctrace_admin *cat_admin_start(const char *prog,
                                      const char *bind,

@@ -117,6 +117,20 @@ CTRACE_API const char *
 ctrace_admin_token_file(const struct ctrace_admin *admin);
 
 /*
+ * The address of the observer page (docs/observer.md) with the token in
+ * its fragment, "http://127.0.0.1:8081/#token=...", written into `buf`
+ * (NUL-terminated, cut to `size`); returns its whole length, as snprintf
+ * does (0 without the endpoint). The fragment never reaches the server:
+ * the page moves the token into the tab's sessionStorage and strips it
+ * from the address bar. The address carries the token, so print it where
+ * only the service's operators read, as Jupyter prints its own.
+ * Thread-safety: any thread.
+ */
+CTRACE_API size_t ctrace_admin_observer_url(const struct ctrace_admin *admin,
+                                            char *buf,
+                                            size_t size);
+
+/*
  * Stops accepting requests, stops every trace session the endpoint started
  * (their streams end with a `stopped` event, reason "admin endpoint
  * stopped"), closes every connection, waits for the endpoint's threads and

@@ -6,6 +6,9 @@
  * - reply.c (reply.h): replies, reading a request, JSON helpers, the clock;
  * - jobs.c (jobs.h): the job queue, its lanes and worker threads;
  * - token.c: the token file;
+ * - page.c (page.h): the observer page's files, compiled in (page/);
+ * - history.c (history.h): the samples of the observer's charts, taken by
+ *   the housekeeping thread;
  * - sessions.c: the trace sessions the endpoint starts, the buffer of
  *   rendered events each keeps for its Server-Sent Events stream, and the
  *   housekeeping thread that ends streams and sessions;
@@ -17,8 +20,10 @@
  * Calls go down this list only, the two handler files being one level:
  *   daemon.c -> routes.c, routes_sys.c, sessions.c -> jobs.c -> reply.c
  *   (daemon.c -> token.c; routes.c -> sessions.c for counts and limits)
- * so reply.c and jobs.c never call a handler or the daemon; ctest
- * layers.admin checks it on the objects. deadline.c stands apart (the demo
+ * so reply.c and jobs.c never call a handler or the daemon; page.c and
+ * history.c are leaves beside reply.c (daemon.c and reply.c -> page.c;
+ * routes.c and sessions.c -> history.c); ctest layers.admin checks it on
+ * the objects. deadline.c stands apart (the demo
  * uses it too). This header holds the types and limits all of them share.
  *
  * Threads. libmicrohttpd runs one internal poll() thread that calls every
@@ -56,6 +61,7 @@
 #include <microhttpd.h>
 
 #include "admin/deadline.h"
+#include "admin/history.h"
 #include "base/base.h"
 #include "ctrace/admin.h"
 #include "ctrace/proc.h"
@@ -111,6 +117,7 @@ enum admin_lane { LANE_CONTROL, LANE_WINDOW, LANE_OTHER, ADMIN_LANES };
 
 struct asession;
 struct request;
+struct ctrace__page_file;
 
 /* One job for a worker: `run` fills the request's reply. */
 struct job {
@@ -128,6 +135,7 @@ struct admin {
     int listen_fd;
     struct MHD_Daemon *daemon;
     struct ctrace__deadline deadline; /* request deadlines */
+    struct ctrace__history history;   /* sampled by the housekeeper */
     /* Set once by ctrace_admin_stop(); read anywhere. */
     atomic_bool stopping;
     /* Connections suspended by the endpoint and not yet run again. */
@@ -164,6 +172,8 @@ struct reply {
     const char *location;     /* 201: where the new thing is */
     bool www_authenticate;    /* 401 */
     char etag[24];            /* an ETag header, when not empty */
+    /* A file of the observer page: its bytes are the body, not copied. */
+    const struct ctrace__page_file *file;
 };
 
 enum route_id {
@@ -181,7 +191,9 @@ enum route_id {
     ROUTE_PROC,
     ROUTE_STATE,
     ROUTE_STATUS,
-    ROUTE_SYS
+    ROUTE_SYS,
+    ROUTE_PAGE,
+    ROUTE_HISTORY
 };
 
 /*
@@ -264,6 +276,8 @@ void ctrace__admin_put_limits_metrics(struct ctrace__sbuf *b);
 /* ---- routes.c ---- */
 
 void ctrace__admin_system(struct request *rq);
+/* GET /api/v1/system/history: the samples of history.h, oldest first. */
+void ctrace__admin_history(struct request *rq);
 void ctrace__admin_points(struct request *rq);
 void ctrace__admin_pattern(struct request *rq);
 void ctrace__admin_procs(struct request *rq);

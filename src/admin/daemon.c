@@ -14,6 +14,7 @@
  * closes a connection whose request it has not read to the end.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -29,6 +30,7 @@
 
 #include "admin/admin.h"
 #include "admin/jobs.h"
+#include "admin/page.h"
 #include "admin/reply.h"
 
 /* ---- Routing. ---- */
@@ -96,11 +98,18 @@ static bool route(struct request *rq, const char *url)
         rq->route = ROUTE_METRICS;
         return true;
     }
-    if (strncmp(url, api, sizeof(api) - 1) != 0)
-        goto none;
+    if (strncmp(url, api, sizeof(api) - 1) != 0) {
+        rq->reply.file = ctrace__page_find(url);
+        if (rq->reply.file == NULL)
+            goto none;
+        rq->route = ROUTE_PAGE;
+        return true;
+    }
     const char *rest = url + sizeof(api) - 1;
     if (strcmp(rest, "system") == 0)
         rq->route = ROUTE_SYSTEM;
+    else if (strcmp(rest, "system/history") == 0)
+        rq->route = ROUTE_HISTORY;
     else if (strcmp(rest, "points") == 0)
         rq->route = ROUTE_POINTS;
     else if (strcmp(rest, "pattern") == 0)
@@ -166,18 +175,73 @@ none:
     return false;
 }
 
+/*
+ * Whether the Host header names this machine by a loopback name: an
+ * address literal of 127.0.0.0/8 or ::1, or "localhost", with any port.
+ * Token-less loopback reads need it, so that a web page whose name was
+ * made to resolve to 127.0.0.1 (DNS rebinding) cannot read through the
+ * user's browser what the endpoint gives local programs.
+ */
+static bool host_is_loopback(struct MHD_Connection *conn)
+{
+    const char *host = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (host == NULL)
+        return true; /* HTTP/1.0 clients: not a browser */
+    char name[64];
+    size_t len;
+    if (host[0] == '[') {
+        len = strcspn(host + 1, "]");
+        if (host[1 + len] != ']' || len >= sizeof(name))
+            return false;
+        memcpy(name, host + 1, len);
+    } else {
+        len = strcspn(host, ":");
+        if (len >= sizeof(name))
+            return false;
+        memcpy(name, host, len);
+    }
+    name[len] = '\0';
+    if (strcasecmp(name, "localhost") == 0 || strcmp(name, "::1") == 0)
+        return true;
+    struct in_addr in4;
+    return inet_pton(AF_INET, name, &in4) == 1 &&
+           (ntohl(in4.s_addr) >> 24) == 127;
+}
+
+/*
+ * Whether the request comes from a page of another origin: an Origin
+ * header other than this endpoint's own, "http://" and the Host header
+ * (browsers send Origin with every write and with cross-origin reads).
+ * A page on another site must not drive the API through the user's
+ * browser, token or not.
+ */
+static bool foreign_origin(struct MHD_Connection *conn)
+{
+    const char *origin = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
+    if (origin == NULL)
+        return false;
+    const char *host = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    static const char scheme[] = "http://";
+    return host == NULL || strncmp(origin, scheme, sizeof(scheme) - 1) != 0 ||
+           strcasecmp(origin + sizeof(scheme) - 1, host) != 0;
+}
+
 /* Whether the request may go on; otherwise a 401 reply is set. */
 static bool authorized(struct request *rq)
 {
     struct admin *a = rq->admin;
     bool read =
         strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
-    if (rq->route == ROUTE_HEALTH && read)
+    /* The page's files are public; what they show needs the token. */
+    if ((rq->route == ROUTE_HEALTH || rq->route == ROUTE_PAGE) && read)
         return true;
     const char *h = MHD_lookup_connection_value(
         rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (h == NULL && read && a->opts.allow_loopback_reads &&
-        ctrace__admin_from_loopback(rq->conn))
+        ctrace__admin_from_loopback(rq->conn) && host_is_loopback(rq->conn))
         return true;
     const char *why = NULL;
     if (h == NULL) {
@@ -299,6 +363,15 @@ static void check_headers(struct request *rq, const char *url)
                                   "the admin endpoint is stopping");
         return;
     }
+    if (foreign_origin(rq->conn)) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_FORBIDDEN,
+                                  "forbidden_origin",
+                                  "requests from a page of another origin "
+                                  "are refused (Origin is not http:// and "
+                                  "this endpoint's Host)");
+        return;
+    }
     /* The token first: without it, nothing is learnt, not even a path. */
     bool known = route(rq, url);
     if (!authorized(rq) || !known)
@@ -342,6 +415,9 @@ static enum MHD_Result dispatch(struct request *rq)
         break;
     case ROUTE_SYSTEM:
         ctrace__admin_system(rq);
+        break;
+    case ROUTE_HISTORY:
+        ctrace__admin_history(rq);
         break;
     case ROUTE_POINTS:
         ctrace__admin_points(rq);
@@ -392,6 +468,9 @@ static enum MHD_Result dispatch(struct request *rq)
         break;
     case ROUTE_SYS:
         ctrace__admin_sys(rq);
+        break;
+    case ROUTE_PAGE:
+        ctrace__admin_reply_file(rq, rq->reply.file);
         break;
     case ROUTE_NONE:
         break;
@@ -603,6 +682,7 @@ static void admin_free(struct admin *a)
     ctrace__free(a->token_file);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->tick);
+    ctrace__history_destroy(&a->history);
     for (unsigned l = 0; l < ADMIN_LANES; l++)
         pthread_cond_destroy(&a->lanes[l].work);
     /* The token is a secret: do not leave it in freed memory. */
@@ -646,6 +726,7 @@ struct ctrace_admin *ctrace_admin_start(const struct ctrace_admin_opts *opts,
     atomic_init(&a->suspended, 0);
     pthread_mutex_init(&a->lock, NULL);
     ctrace__cond_init_monotonic(&a->tick);
+    ctrace__history_init(&a->history);
     for (unsigned l = 0; l < ADMIN_LANES; l++)
         ctrace__cond_init_monotonic(&a->lanes[l].work);
     a->bind = ctrace__strdup(opts->bind);
@@ -743,6 +824,48 @@ uint16_t ctrace_admin_port(const struct ctrace_admin *admin)
 const char *ctrace_admin_token_file(const struct ctrace_admin *admin)
 {
     return ((const struct admin *)admin)->token_file;
+}
+
+size_t ctrace_admin_observer_url(const struct ctrace_admin *admin,
+                                 char *buf,
+                                 size_t size)
+{
+    const struct admin *a = (const struct admin *)admin;
+    /* A wildcard address is reached on loopback. */
+    const char *host = a->bind;
+    if (strcmp(host, "0.0.0.0") == 0)
+        host = "127.0.0.1";
+    else if (strcmp(host, "::") == 0)
+        host = "::1";
+    bool v6 = strchr(host, ':') != NULL;
+    struct ctrace__sbuf b = CTRACE__SBUF_INIT;
+    ctrace__sbuf_printf(&b,
+                        "http://%s%s%s:%u/#token=",
+                        v6 ? "[" : "",
+                        host,
+                        v6 ? "]" : "",
+                        (unsigned)a->port);
+    /* Percent-encoded but for what a fragment keeps as it is. */
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < a->token_len; i++) {
+        unsigned char c = (unsigned char)a->token[i];
+        if (isalnum(c) || strchr("-._~", c) != NULL) {
+            char one[2] = {(char)c, '\0'};
+            ctrace__sbuf_puts(&b, one);
+        } else {
+            char three[4] = {'%', hex[c >> 4], hex[c & 15], '\0'};
+            ctrace__sbuf_puts(&b, three);
+        }
+    }
+    size_t n = b.failed ? 0 : b.len;
+    if (size > 0) {
+        size_t k = n < size - 1 ? n : size - 1;
+        if (k > 0)
+            memcpy(buf, b.data, k);
+        buf[k] = '\0';
+    }
+    ctrace__sbuf_free(&b);
+    return n;
 }
 
 void ctrace_admin_stop(struct ctrace_admin *admin)

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "admin/page.h"
 #include "admin/reply.h"
 #include "proc/thread.h"
 
@@ -167,6 +168,24 @@ void ctrace__admin_reply_text(struct request *rq,
     rq->answered = true;
 }
 
+void ctrace__admin_reply_file(struct request *rq,
+                              const struct ctrace__page_file *f)
+{
+    reply_reset(&rq->reply);
+    rq->answered = true;
+    rq->reply.content_type = f->type;
+    snprintf(rq->reply.etag, sizeof(rq->reply.etag), "%s", f->etag);
+    /* The page changes only with the library: revalidate, then 304. */
+    const char *match = MHD_lookup_connection_value(
+        rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (match != NULL && strstr(match, f->etag) != NULL) {
+        rq->reply.status = MHD_HTTP_NOT_MODIFIED;
+        return;
+    }
+    rq->reply.status = MHD_HTTP_OK;
+    rq->reply.file = f;
+}
+
 static const char no_memory[] =
     "{\"error\":\"internal\",\"detail\":\"out of memory\"}";
 
@@ -302,7 +321,10 @@ enum MHD_Result ctrace__admin_send_reply(struct request *rq)
 {
     struct reply *r = &rq->reply;
     struct MHD_Response *resp;
-    if (r->body != NULL) {
+    if (r->file != NULL) {
+        resp = MHD_create_response_from_buffer(
+            r->file->size, (void *)r->file->data, MHD_RESPMEM_PERSISTENT);
+    } else if (r->body != NULL) {
         resp = MHD_create_response_from_buffer(
             r->len, r->body, MHD_RESPMEM_MUST_FREE);
         if (resp != NULL)
@@ -316,7 +338,23 @@ enum MHD_Result ctrace__admin_send_reply(struct request *rq)
     if (r->content_type != NULL)
         MHD_add_response_header(
             resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    bool page = r->file != NULL || r->status == MHD_HTTP_NOT_MODIFIED;
+    MHD_add_response_header(
+        resp, MHD_HTTP_HEADER_CACHE_CONTROL, page ? "no-cache" : "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (page) {
+        /*
+         * The page's own files only: no inline script or style, no other
+         * origin, no frames, no form posts; connections to this endpoint.
+         */
+        MHD_add_response_header(resp,
+                                "Content-Security-Policy",
+                                "default-src 'none'; script-src 'self'; "
+                                "style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; base-uri 'none'; "
+                                "form-action 'none'; frame-ancestors 'none'");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    }
     if (r->allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->location != NULL)

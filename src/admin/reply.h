@@ -34,6 +34,13 @@ void ctrace__admin_reply_text(struct request *rq,
                               const char *content_type,
                               char *text,
                               size_t len);
+/*
+ * A file of the observer page (page.h), its bytes sent as they are, with
+ * its ETag and the page's Content-Security-Policy; 304 without a body
+ * when the request's If-None-Match names the ETag.
+ */
+void ctrace__admin_reply_file(struct request *rq,
+                              const struct ctrace__page_file *f);
 /* {"error": code, "detail": printf(fmt, ...)}. */
 void ctrace__admin_reply_error(struct request *rq,
                                unsigned status,

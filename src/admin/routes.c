@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/history.h"
 #include "admin/jobs.h"
 #include "admin/reply.h"
 #include "ctrace/point.h"
@@ -30,51 +31,9 @@
 
 /* ---- /api/v1/system ---- */
 
-/* What /proc/self/stat says about the process. */
-struct self_stat {
-    uint64_t utime, stime; /* clock ticks */
-    uint64_t threads;
-    uint64_t rss_pages;
-    uint64_t start_ticks; /* since boot */
-    bool ok;
-};
-
-static struct self_stat read_self_stat(void)
-{
-    struct self_stat st = {0};
-    char buf[2048];
-    FILE *f = fopen("/proc/self/stat", "re");
-    if (f == NULL)
-        return st;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* The command name may hold spaces and parentheses: skip past the last
-     * ')'. Then field 3 (state) on; utime is field 14. */
-    char *p = strrchr(buf, ')');
-    if (p == NULL)
-        return st;
-    p++;
-    unsigned long long v[25] = {0};
-    int field = 3;
-    char *save = NULL;
-    for (char *t = strtok_r(p, " ", &save); t != NULL && field <= 24;
-         t = strtok_r(NULL, " ", &save), field++)
-        v[field] = strtoull(t, NULL, 10);
-    if (field <= 24)
-        return st;
-    st.utime = v[14];
-    st.stime = v[15];
-    st.threads = v[20];
-    st.start_ticks = v[22];
-    st.rss_pages = v[24];
-    st.ok = true;
-    return st;
-}
-
 void ctrace__admin_system(struct request *rq)
 {
-    struct self_stat st = read_self_stat();
+    struct ctrace__self_stat st = ctrace__self_stat_read();
     long hz = sysconf(_SC_CLK_TCK);
     long page = sysconf(_SC_PAGESIZE);
     if (hz <= 0)
@@ -135,7 +94,62 @@ void ctrace__admin_system(struct request *rq)
     ctrace__admin_put_limits(v);
     json_object_set_new(
         v, "points", json_integer((json_int_t)ctrace__registry_count()));
+    double load[3] = {0, 0, 0};
+    if (getloadavg(load, 3) != 3)
+        load[0] = load[1] = load[2] = 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    json_object_set_new(v,
+                        "machine",
+                        json_pack("{sIs[fff]}",
+                                  "cpus",
+                                  (json_int_t)(cpus > 0 ? cpus : 1),
+                                  "load",
+                                  load[0],
+                                  load[1],
+                                  load[2]));
+    json_object_set_new(v, "build", json_pack("{ss}", "compiler", __VERSION__));
     ctrace__admin_reply_json(rq, MHD_HTTP_OK, v);
+}
+
+void ctrace__admin_history(struct request *rq)
+{
+    struct ctrace__history_sample *all =
+        ctrace__malloc(CTRACE__HISTORY_MAX * sizeof(*all));
+    if (all == NULL) {
+        ctrace__admin_reply_error(
+            rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+        return;
+    }
+    size_t n =
+        ctrace__history_copy(&rq->admin->history, all, CTRACE__HISTORY_MAX);
+    json_t *samples = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(samples,
+                              json_pack("{sIsIsIsIsIsIsI}",
+                                        "t_ms",
+                                        (json_int_t)all[i].t_ms,
+                                        "cpu_ms",
+                                        (json_int_t)all[i].cpu_ms,
+                                        "rss_bytes",
+                                        (json_int_t)all[i].rss_bytes,
+                                        "processes",
+                                        (json_int_t)all[i].processes,
+                                        "mailbox",
+                                        (json_int_t)all[i].mailbox,
+                                        "events",
+                                        (json_int_t)all[i].events,
+                                        "dropped",
+                                        (json_int_t)all[i].dropped));
+    ctrace__free(all);
+    ctrace__admin_reply_json(rq,
+                             MHD_HTTP_OK,
+                             json_pack("{sIsIso}",
+                                       "interval_ms",
+                                       (json_int_t)CTRACE__HISTORY_INTERVAL_MS,
+                                       "max",
+                                       (json_int_t)CTRACE__HISTORY_MAX,
+                                       "samples",
+                                       samples));
 }
 
 /* ---- /api/v1/points ---- */

@@ -1206,6 +1206,7 @@ void *ctrace__admin_housekeeper(void *arg)
         struct asession **all;
         size_t n = asession_snapshot(a, &all);
         uint64_t now = ctrace__admin_now_ms();
+        (void)ctrace__history_tick(&a->history, now);
         for (size_t i = 0; i < n; i++)
             tend(all[i], now);
         /*

@@ -87,6 +87,29 @@ for sig in TERM HUP KILL; do
     demo_pid=
 done
 
+# ---- The observer's address among the hints: the page and its token. ----
+
+if start "$tmp/observer.out"; then
+    observer=$(sed -n 's/^  \(http:.*#token=.*\)$/\1/p' "$tmp/observer.out")
+    base=${observer%%/#token=*}
+    token=${observer#*#token=}
+    page=$(curl -s "$base/" || true)
+    api=$(curl -s -o /dev/null -w '%{http_code}' \
+        -H "Authorization: Bearer $token" "$base/api/v1/system" || true)
+    if grep -q "^Or open the observer" "$tmp/observer.out" &&
+        [ -n "$observer" ] && [ "$token" = "$(cat "$HOME/.ctrace/token")" ] &&
+        echo "$page" | grep -q '<title>ctrace observer</title>' &&
+        [ "$api" = 200 ]; then
+        ok
+    else
+        bad "the demo prints the observer's address, which opens the page" \
+            "address: '$observer', API: $api" "$(tail -12 "$tmp/observer.out")"
+    fi
+    kill -TERM "$demo_pid"
+    wait "$demo_pid" 2>/dev/null
+    demo_pid=
+fi
+
 # ---- A closed pipe: the reader goes away, as a closed `| tee` does. ----
 
 mkfifo "$tmp/pipe"

@@ -46,6 +46,16 @@ const char *ctrace_admin_token_file(const struct ctrace_admin *admin)
     return NULL;
 }
 
+size_t ctrace_admin_observer_url(const struct ctrace_admin *admin,
+                                 char *buf,
+                                 size_t size)
+{
+    (void)admin;
+    if (size > 0)
+        buf[0] = '\0';
+    return 0;
+}
+
 void ctrace_admin_stop(struct ctrace_admin *admin)
 {
     (void)admin;

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The service's recent past, for the observer's charts: one sample a
+ * second of the process's CPU time, resident memory, live processes, the
+ * messages waiting in their mailboxes and ctrace's event and drop totals,
+ * the last CTRACE__HISTORY_MAX of them (ten minutes) in a ring. The
+ * endpoint's housekeeper takes the samples, so the history is there when a
+ * page connects, survives its reloads, and costs nothing per request. A
+ * leaf of the admin endpoint: it reads /proc/self/stat, the process table
+ * and the engine's totals, and knows nothing of HTTP.
+ *
+ * Thread-safety: every function may be called from any thread; the ring
+ * has its own lock, taken for a copy of the samples and nothing else.
+ */
+#ifndef CTRACE_ADMIN_HISTORY_H
+#define CTRACE_ADMIN_HISTORY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CTRACE__HISTORY_MAX         600
+#define CTRACE__HISTORY_INTERVAL_MS 1000
+
+/* What /proc/self/stat says about the process. */
+struct ctrace__self_stat {
+    uint64_t utime, stime; /* clock ticks */
+    uint64_t threads;
+    uint64_t rss_pages;
+    uint64_t start_ticks; /* since boot */
+    bool ok;
+};
+
+/* Reads /proc/self/stat; `ok` false when it cannot. */
+struct ctrace__self_stat ctrace__self_stat_read(void);
+
+struct ctrace__history_sample {
+    uint64_t t_ms;      /* CLOCK_REALTIME, ms since the epoch */
+    uint64_t cpu_ms;    /* user and system, since the process began */
+    uint64_t rss_bytes; /* resident */
+    uint64_t processes; /* live ctrace processes */
+    uint64_t mailbox;   /* messages waiting, all processes together */
+    uint64_t events;    /* every session's events, since the start */
+    uint64_t dropped;   /* and drops */
+};
+
+struct ctrace__history {
+    pthread_mutex_t lock;
+    struct ctrace__history_sample ring[CTRACE__HISTORY_MAX];
+    size_t next;     /* where the next sample goes */
+    size_t n;        /* samples held */
+    uint64_t due_ms; /* CLOCK_MONOTONIC, when the next sample is due */
+};
+
+void ctrace__history_init(struct ctrace__history *h);
+void ctrace__history_destroy(struct ctrace__history *h);
+
+/*
+ * Takes a sample when one is due (`now_ms`, CLOCK_MONOTONIC, at least
+ * CTRACE__HISTORY_INTERVAL_MS after the previous one); returns whether it
+ * did. The first call always samples.
+ */
+bool ctrace__history_tick(struct ctrace__history *h, uint64_t now_ms);
+
+/* Adds `s` as the newest sample, the oldest going when the ring is full. */
+void ctrace__history_add(struct ctrace__history *h,
+                         const struct ctrace__history_sample *s);
+
+/*
+ * Copies the samples, oldest first, into `out` (room for `cap`); returns
+ * how many it copied, the newest `cap` when there are more.
+ */
+size_t ctrace__history_copy(struct ctrace__history *h,
+                            struct ctrace__history_sample *out,
+                            size_t cap);
+
+#endif

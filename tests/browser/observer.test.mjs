@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: MIT
+// The observer page in a real browser: Debian's chromium driven by
+// playwright-core, against a real cat_traveler (ephemeral ports) that
+// cat_load keeps busy. Run by ctest (browser.observer):
+//   node tests/browser/observer.test.mjs BIN_DIR ARTIFACTS_DIR
+// Screenshots of every tab go to ARTIFACTS_DIR. Any console error or
+// uncaught exception in the page fails the suite.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (e) {
+  console.error('observer.test.mjs: no playwright-core; run `npm ci` in tests/browser (make test does): ' + e.message);
+  process.exit(1);
+}
+
+const [binDir, artifacts] = process.argv.slice(2);
+if (!binDir || !artifacts) {
+  console.error('usage: observer.test.mjs BIN_DIR ARTIFACTS_DIR');
+  process.exit(2);
+}
+const browserPath = process.env.CTRACE_CHROMIUM || '/usr/bin/chromium';
+if (!fs.existsSync(browserPath)) {
+  console.error(`observer.test.mjs: no browser at ${browserPath}; make test installs Debian's chromium`);
+  process.exit(1);
+}
+fs.mkdirSync(artifacts, { recursive: true });
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrace-browser-'));
+const children = [];
+let service;
+let observerUrl; // with #token=
+let base; // http://127.0.0.1:PORT
+let token;
+let browser;
+let page;
+const pageErrors = [];
+
+// Starts a program; resolves with it once `ready` matches its output.
+function start(prog, args, ready) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path.join(binDir, prog), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${prog} did not start: ${out}`)), 15000);
+    const seen = (chunk) => {
+      out += chunk;
+      const m = ready && ready.exec(out);
+      if (m || !ready) {
+        clearTimeout(timer);
+        resolve({ child, out, match: m });
+      }
+    };
+    child.stdout.on('data', seen);
+    child.stderr.on('data', (c) => { out += c; });
+    child.on('exit', (code) => reject(new Error(`${prog} exited with ${code}: ${out}`)));
+  });
+}
+
+async function apiCall(method, p, body, headers) {
+  const r = await fetch(base + p, {
+    method,
+    headers: Object.assign({ Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' }, headers),
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : null };
+}
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(artifacts, name + '.png'), fullPage: true });
+}
+
+before(async () => {
+  const s = await start('cat_traveler', [
+    '--port', '0', '--admin-port', '0', '--threads', '2',
+    '--token-file', path.join(tmp, 'token'), '--exit-with-parent',
+  ], /observer on (\S+)\n[^]*listening on (\S+)\n/);
+  service = s.child;
+  observerUrl = s.match[1];
+  const url = s.match[2];
+  base = observerUrl.replace(/\/#token=.*$/, '');
+  token = fs.readFileSync(path.join(tmp, 'token'), 'utf8').trim();
+  await start('cat_load', ['--url', url, '--rate', '200', '--duration', '0',
+    '--cats', '8', '--concurrency', '2', '--exit-with-parent'], null);
+  browser = await chromium.launch({
+    executablePath: browserPath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => pageErrors.push(`exception: ${e.message}`));
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  for (const c of children) c.kill('SIGTERM');
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('without the token the page asks for it and refuses a wrong one', async () => {
+  await page.goto(base + '/');
+  await page.waitForSelector('#login');
+  await shot('login');
+  await page.fill('#token', 'not-the-token');
+  await page.click('#login button[type=submit]');
+  await page.waitForSelector('#login .error');
+  assert.match(await page.textContent('#login .error'), /refused the token: wrong token/);
+});
+
+test('the token URL opens the System tab and leaves the address bar', async () => {
+  await page.goto(observerUrl);
+  await page.waitForSelector('#system-cards dd');
+  assert.doesNotMatch(page.url(), /token/);
+  assert.match(page.url(), /#\/system$/);
+  const cards = await page.textContent('#system-cards');
+  assert.match(cards, /cat_traveler/);
+  assert.match(cards, /Resident memory/);
+  // The service samples once a second: the charts gain points.
+  const points = () => page.$eval('#system-charts figure', (f) => Number(f.dataset.points || 0));
+  await page.waitForFunction(() => Number(document.querySelector('#system-charts figure').dataset.points) >= 2,
+    null, { timeout: 10000 });
+  const before = await points();
+  await page.waitForFunction((n) => Number(document.querySelector('#system-charts figure').dataset.points) > n,
+    before, { timeout: 10000 });
+  await shot('system');
+  // The history lives in the service: a reload keeps it.
+  const kept = await points();
+  await page.reload();
+  await page.waitForSelector('#system-cards dd');
+  await page.waitForFunction((n) => Number(document.querySelector('#system-charts figure').dataset.points) >= n,
+    kept, { timeout: 5000 });
+});
+
+test('the process table is live, sortable and filterable', async () => {
+  await page.click('#tabs a[data-tab=procs]');
+  await page.waitForSelector('#proc-rows tr');
+  assert.match(await page.textContent('#proc-rows'), /cat_traveler_srv/);
+  // Sort by memory, highest first: a click sorts numbers descending.
+  await page.click('button[data-sort=memory]');
+  assert.equal(await page.getAttribute('th:has(button[data-sort=memory])', 'aria-sort'), 'descending');
+  const memory = await page.$$eval('#proc-rows td[data-col=memory]', (tds) => tds.map((td) => Number(td.textContent)));
+  assert.ok(memory.length > 0);
+  assert.deepEqual(memory, [...memory].sort((a, b) => b - a));
+  await shot('procs');
+  await page.fill('#proc-filter', 'cat_traveler_srv');
+  await page.waitForFunction(() => document.querySelectorAll('#proc-rows tr').length === 1);
+  assert.match(await page.textContent('#proc-rows tr'), /cat_traveler_srv/);
+  // The rows are keyed by pid: a refresh updates the row, not replaces it.
+  await page.$eval('#proc-rows tr', (tr) => { tr.dataset.marked = 'yes'; });
+  await page.waitForTimeout(2500);
+  assert.equal(await page.getAttribute('#proc-rows tr', 'data-marked'), 'yes');
+});
+
+test('the server detail shows live state, refuses a bad state and suspends', async () => {
+  await page.click('#proc-rows tr a');
+  await page.waitForSelector('#state');
+  await page.waitForFunction(() => /"cats"/.test(document.querySelector('#state').textContent));
+  // cat_load moves cats: one of its cats is in a town in the state.
+  const state = JSON.parse(await page.textContent('#state'));
+  assert.ok(Object.keys(state.cats).length > 0, 'cats in towns');
+  await shot('proc');
+  // The demo's state changes with every request: replace it unguarded.
+  await page.uncheck('#if-unchanged');
+  await page.fill('#state-editor', '{"cats": 42}');
+  await page.click('#replace-state');
+  await page.waitForFunction(() => /refused/.test(document.querySelector('#server-message').textContent));
+  assert.match(await page.textContent('#server-message'), /refused: .*expected \{"cats"/);
+  // The old state stays.
+  const still = await apiCall('GET', '/api/v1/procs/cat_traveler_srv/state');
+  assert.equal(still.status, 200);
+  assert.equal(typeof still.json.state.cats, 'object');
+
+  await page.click('#suspend');
+  await page.waitForFunction(() => /"status": "suspended"/.test(document.querySelector('#status-view').textContent));
+  await page.click('#resume');
+  await page.waitForFunction(() => /"status": "running"/.test(document.querySelector('#status-view').textContent));
+});
+
+test('a trace from the form shows calls and returns and stops at its msgs limit', async () => {
+  await page.goto(base + '/#/trace');
+  await page.waitForSelector('#spec');
+  await page.fill('#spec', 'cat_traveler:enter(');
+  await page.waitForFunction(() => document.querySelector('#spec-error').textContent.length > 0);
+  assert.match(await page.textContent('#spec-error'), /column 20: expected a pattern, got end of input/);
+  await page.fill('#spec', 'cat_traveler:enter/2 -> return');
+  await page.waitForFunction(() => document.querySelector('#spec-error').textContent === '');
+  await page.fill('#msgs', '4');
+  await page.click('#start-trace');
+  await page.waitForSelector('.stop-line:not(:empty)', { timeout: 20000 });
+  assert.match(await page.textContent('.stop-line'), /stopped: msgs limit 4 reached \(4 events/);
+  const kinds = await page.$$eval('table.events tr.event', (trs) => trs.map((tr) => tr.dataset.kind));
+  assert.deepEqual(kinds.length, 4);
+  assert.ok(kinds.includes('call') && kinds.includes('return'));
+  assert.match(await page.textContent('table.events'), /cat_traveler:enter\("/);
+  await shot('trace');
+});
+
+test('trace points are listed and one click fills the trace form', async () => {
+  await page.click('#tabs a[data-tab=points]');
+  await page.waitForSelector('#point-rows tr');
+  await page.fill('#point-filter', 'cat_traveler:leave');
+  await page.waitForFunction(() => document.querySelectorAll('#point-rows tr').length === 1);
+  await shot('points');
+  await page.click('#point-rows a');
+  await page.waitForSelector('#spec');
+  assert.match(await page.inputValue('#spec'), /^cat_traveler:leave\/\d+$/);
+});
+
+test('a page of another origin cannot drive the API', async () => {
+  // A direct request with a foreign Origin is refused, token or not.
+  const r = await apiCall('POST', '/api/v1/sessions', { specs: ['cat_traveler:enter'] },
+    { Origin: 'http://evil.example' });
+  assert.equal(r.status, 403);
+  assert.equal(r.json.error, 'forbidden_origin');
+  // And in the browser: a page served from another port, holding the
+  // token even, posts a session; nothing starts.
+  const before = (await apiCall('GET', '/api/v1/sessions')).json.sessions.length;
+  const evil = http.createServer((req, res) => {
+    res.setHeader('Content-Type', 'text/html');
+    res.end(`<script>
+      fetch(${JSON.stringify(base)} + '/api/v1/sessions', {method: 'POST',
+        headers: {Authorization: 'Bearer ${token}', 'Content-Type': 'application/json'},
+        body: JSON.stringify({specs: ['cat_traveler:enter']})})
+        .then((r) => { document.title = 'status ' + r.status; })
+        .catch(() => { document.title = 'blocked'; });
+      fetch(${JSON.stringify(base)} + '/api/v1/sessions', {method: 'POST', mode: 'no-cors',
+        body: JSON.stringify({specs: ['cat_traveler:enter']})}).catch(() => {});
+    </script>`);
+  });
+  await new Promise((resolve) => evil.listen(0, '127.0.0.1', resolve));
+  const other = await browser.newPage();
+  await other.goto(`http://127.0.0.1:${evil.address().port}/`);
+  await other.waitForFunction(() => document.title !== '', null, { timeout: 10000 });
+  await other.close();
+  evil.close();
+  const now = (await apiCall('GET', '/api/v1/sessions')).json.sessions.length;
+  assert.equal(now, before, 'no session started from another origin');
+});
+
+test('the page is small and cached by ETag', async () => {
+  let total = 0;
+  for (const f of ['/', '/observer.js', '/observer.css']) {
+    const r = await fetch(base + f);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('cache-control'), 'no-cache');
+    assert.match(r.headers.get('content-security-policy'), /default-src 'none'; script-src 'self'/);
+    total += (await r.arrayBuffer()).byteLength;
+    const again = await fetch(base + f, { headers: { 'If-None-Match': r.headers.get('etag') } });
+    assert.equal(again.status, 304);
+  }
+  assert.ok(total < 200 * 1024, `${total} bytes`);
+});
+
+test('no console errors in the page', () => {
+  // Chromium logs every answer of 400 and up as a console error. The
+  // suite provokes four on purpose (a wrong token: 401, a bad pattern:
+  // 400, a bad state: 422, and the state's If-Match: 412 in the tests
+  // above it, none here); every other error fails: a missing file, a
+  // script error, a CSP violation, an answer of 404 or 500.
+  const expected = /^console: Failed to load resource: the server responded with a status of (400|401|412|422) /;
+  const unexpected = pageErrors.filter((e) => !expected.test(e));
+  assert.deepEqual(unexpected, []);
+});

@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The admin endpoint's side of the observer page (docs/observer.md), on an
+ * endpoint started in this process on an ephemeral port and asked over
+ * HTTP with libcurl: the page's files and their headers, the refusal of
+ * other origins and of DNS-rebound names, the history the charts draw, and
+ * the page's address. The page itself runs in a browser in
+ * tests/browser/observer.test.mjs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctrace/admin.h"
+#include "ctrace/ctrace.h"
+
+static char scratch[64];
+
+struct answer {
+    long status;
+    char *body;
+    size_t len;
+    char content_type[128];
+    char csp[512];
+    char cache[64];
+    char etag[64];
+};
+
+static void answer_free(struct answer *a)
+{
+    free(a->body);
+    memset(a, 0, sizeof(*a));
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+    struct answer *a = arg;
+    size_t bytes = size * n;
+    char *p = realloc(a->body, a->len + bytes + 1);
+    if (p == NULL)
+        return 0;
+    a->body = p;
+    memcpy(a->body + a->len, data, bytes);
+    a->len += bytes;
+    a->body[a->len] = '\0';
+    return bytes;
+}
+
+static void header_value(const char *data,
+                         size_t bytes,
+                         const char *name,
+                         char *out,
+                         size_t size)
+{
+    size_t n = strlen(name);
+    if (bytes <= n || strncasecmp(data, name, n) != 0)
+        return;
+    data += n;
+    bytes -= n;
+    while (bytes > 0 && *data == ' ') {
+        data++;
+        bytes--;
+    }
+    while (bytes > 0 && (data[bytes - 1] == '\r' || data[bytes - 1] == '\n'))
+        bytes--;
+    if (bytes >= size)
+        bytes = size - 1;
+    memcpy(out, data, bytes);
+    out[bytes] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+    struct answer *a = arg;
+    size_t bytes = size * n;
+    header_value(
+        data, bytes, "Content-Type:", a->content_type, sizeof(a->content_type));
+    header_value(
+        data, bytes, "Content-Security-Policy:", a->csp, sizeof(a->csp));
+    header_value(data, bytes, "Cache-Control:", a->cache, sizeof(a->cache));
+    header_value(data, bytes, "ETag:", a->etag, sizeof(a->etag));
+    return bytes;
+}
+
+/*
+ * One request to the endpoint on `port`, with the token when not NULL,
+ * `body` when not NULL and the extra header lines `h1` and `h2` when not
+ * NULL. Fails the test when no answer comes.
+ */
+static struct answer request(unsigned port,
+                             const char *token,
+                             const char *method,
+                             const char *path,
+                             const char *body,
+                             const char *h1,
+                             const char *h2)
+{
+    struct answer a = {0};
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    char url[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+    struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
+    char auth[256];
+    if (token != NULL) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        headers = curl_slist_append(headers, auth);
+    }
+    if (h1 != NULL)
+        headers = curl_slist_append(headers, h1);
+    if (h2 != NULL)
+        headers = curl_slist_append(headers, h2);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &a);
+    if (body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK)
+        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(c);
+    if (a.body == NULL)
+        a.body = calloc(1, 1);
+    return a;
+}
+
+struct endpoint {
+    struct ctrace_admin *admin;
+    unsigned port;
+    char token[128];
+};
+
+/* Starts an endpoint with `token_text` in a new token file (NULL: made
+ * by the endpoint) and loopback reads allowed or not. */
+static void
+endpoint_start(struct endpoint *e, const char *token_text, bool loopback_reads)
+{
+    static unsigned n;
+    char file[128];
+    snprintf(file, sizeof(file), "%s/token%u", scratch, n++);
+    if (token_text != NULL) {
+        FILE *f = fopen(file, "w");
+        assert_non_null(f);
+        fprintf(f, "%s\n", token_text);
+        fclose(f);
+        assert_int_equal(chmod(file, 0600), 0);
+    }
+    struct ctrace_admin_opts o;
+    ctrace_admin_opts_init(&o);
+    o.port = 0;
+    o.token_file = file;
+    o.allow_loopback_reads = loopback_reads;
+    struct ctrace_error err = {0};
+    e->admin = ctrace_admin_start(&o, &err);
+    if (e->admin == NULL)
+        fail_msg("start: %s", err.text);
+    e->port = ctrace_admin_port(e->admin);
+    FILE *f = fopen(file, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(e->token, sizeof(e->token), f));
+    fclose(f);
+    e->token[strcspn(e->token, "\n")] = '\0';
+}
+
+/* ---- The page's files. ---- */
+
+static void page_is_served_without_a_token_with_its_policy(void **state)
+{
+    (void)state;
+    struct endpoint e;
+    endpoint_start(&e, NULL, false);
+    struct answer a = request(e.port, NULL, "GET", "/", NULL, NULL, NULL);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.content_type, "text/html; charset=utf-8");
+    assert_non_null(strstr(a.body, "<title>ctrace observer</title>"));
+    assert_non_null(strstr(a.body, "src=\"observer.js\""));
+    /* Its own files only: no inline script, no other origin, no frames. */
+    assert_non_null(strstr(a.csp, "default-src 'none'"));
+    assert_non_null(strstr(a.csp, "script-src 'self'"));
+    assert_non_null(strstr(a.csp, "connect-src 'self'"));
+    assert_non_null(strstr(a.csp, "frame-ancestors 'none'"));
+    assert_null(strstr(a.csp, "unsafe-inline"));
+    assert_string_equal(a.cache, "no-cache");
+    assert_true(strlen(a.etag) > 2);
+    char match[96];
+    snprintf(match, sizeof(match), "If-None-Match: %s", a.etag);
+    answer_free(&a);
+    /* Revalidation: 304 and no body. */
+    a = request(e.port, NULL, "GET", "/", NULL, match, NULL);
+    assert_int_equal(a.status, 304);
+    assert_int_equal(a.len, 0);
+    answer_free(&a);
+    a = request(e.port, NULL, "GET", "/index.html", NULL, match, NULL);
+    assert_int_equal(a.status, 304);
+    answer_free(&a);
+
+    a = request(e.port, NULL, "GET", "/observer.js", NULL, NULL, NULL);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.content_type, "text/javascript; charset=utf-8");
+    assert_non_null(strstr(a.body, "Authorization"));
+    size_t total = a.len;
+    answer_free(&a);
+    a = request(e.port, NULL, "GET", "/observer.css", NULL, NULL, NULL);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.content_type, "text/css; charset=utf-8");
+    total += a.len;
+    answer_free(&a);
+    assert_true(total < 200 * 1024);
+
+    /* What the page shows still needs the token; so does any other path. */
+    a = request(e.port, NULL, "GET", "/api/v1/system", NULL, NULL, NULL);
+    assert_int_equal(a.status, 401);
+    answer_free(&a);
+    a = request(e.port, NULL, "GET", "/observer.map", NULL, NULL, NULL);
+    assert_int_equal(a.status, 401);
+    answer_free(&a);
+    a = request(e.port, e.token, "GET", "/observer.map", NULL, NULL, NULL);
+    assert_int_equal(a.status, 404);
+    answer_free(&a);
+    a = request(e.port, e.token, "POST", "/", "{}", NULL, NULL);
+    assert_int_equal(a.status, 405);
+    answer_free(&a);
+    ctrace_admin_stop(e.admin);
+}
+
+/* ---- Origins and hosts. ---- */
+
+static void requests_from_another_origin_are_refused(void **state)
+{
+    (void)state;
+    struct endpoint e;
+    endpoint_start(&e, NULL, false);
+    const char *spec = "{\"spec\":\"test_observer:x\"}";
+    char own[96], host[96];
+    snprintf(own, sizeof(own), "Origin: http://127.0.0.1:%u", e.port);
+    snprintf(host, sizeof(host), "Host: 127.0.0.1:%u", e.port);
+    /* The page's own origin writes. */
+    struct answer a =
+        request(e.port, e.token, "POST", "/api/v1/pattern", spec, own, host);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    /* Another site's page does not, with the right token or not. */
+    const char *foreign[] = {
+        "Origin: http://evil.example",
+        "Origin: null",
+        "Origin: https://127.0.0.1",
+        "Origin: http://127.0.0.1:1",
+    };
+    for (size_t i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+        a = request(
+            e.port, e.token, "POST", "/api/v1/pattern", spec, foreign[i], host);
+        assert_int_equal(a.status, 403);
+        assert_non_null(strstr(a.body, "\"forbidden_origin\""));
+        assert_non_null(strstr(a.body, "another origin"));
+        answer_free(&a);
+        a = request(
+            e.port, e.token, "GET", "/api/v1/system", NULL, foreign[i], host);
+        assert_int_equal(a.status, 403);
+        answer_free(&a);
+    }
+    ctrace_admin_stop(e.admin);
+}
+
+/*
+ * With loopback reads allowed, a name that an attacker made resolve to
+ * 127.0.0.1 (DNS rebinding) would let their page read the API through the
+ * user's browser; such reads need a loopback Host.
+ */
+static void tokenless_loopback_reads_need_a_loopback_host(void **state)
+{
+    (void)state;
+    struct endpoint e;
+    endpoint_start(&e, NULL, true);
+    char h[96];
+    const char *ok[] = {
+        "127.0.0.1", "localhost", "LOCALHOST", "[::1]", "127.0.0.2"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        snprintf(h, sizeof(h), "Host: %s:%u", ok[i], e.port);
+        struct answer a =
+            request(e.port, NULL, "GET", "/api/v1/system", NULL, h, NULL);
+        if (a.status != 200)
+            fail_msg("%s: %ld", h, a.status);
+        answer_free(&a);
+    }
+    const char *bad[] = {"evil.example",
+                         "127.0.0.1.evil.example",
+                         "localhost.evil.example",
+                         "10.0.0.1",
+                         "[::2]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(h, sizeof(h), "Host: %s:%u", bad[i], e.port);
+        struct answer a =
+            request(e.port, NULL, "GET", "/api/v1/system", NULL, h, NULL);
+        if (a.status != 401)
+            fail_msg("%s: %ld", h, a.status);
+        answer_free(&a);
+        /* The token still opens it. */
+        a = request(e.port, e.token, "GET", "/api/v1/system", NULL, h, NULL);
+        assert_int_equal(a.status, 200);
+        answer_free(&a);
+    }
+    ctrace_admin_stop(e.admin);
+}
+
+/* ---- The history the charts draw. ---- */
+
+static void history_holds_a_sample_a_second(void **state)
+{
+    (void)state;
+    struct endpoint e;
+    endpoint_start(&e, NULL, false);
+    struct timespec wait = {2, 700 * 1000000L};
+    nanosleep(&wait, NULL);
+    struct answer a = request(
+        e.port, e.token, "GET", "/api/v1/system/history", NULL, NULL, NULL);
+    assert_int_equal(a.status, 200);
+    json_error_t err;
+    json_t *v = json_loads(a.body, 0, &err);
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(json_object_get(v, "interval_ms")),
+                     1000);
+    assert_int_equal(json_integer_value(json_object_get(v, "max")), 600);
+    json_t *samples = json_object_get(v, "samples");
+    size_t n = json_array_size(samples);
+    if (n < 2 || n > 4)
+        fail_msg("%zu samples after 2.7 s", n);
+    json_int_t t = 0, cpu = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(samples, i);
+        const char *fields[] = {"t_ms",
+                                "cpu_ms",
+                                "rss_bytes",
+                                "processes",
+                                "mailbox",
+                                "events",
+                                "dropped"};
+        for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
+            if (!json_is_integer(json_object_get(s, fields[f])))
+                fail_msg("sample %zu has no %s: %s", i, fields[f], a.body);
+        json_int_t ti = json_integer_value(json_object_get(s, "t_ms"));
+        json_int_t ci = json_integer_value(json_object_get(s, "cpu_ms"));
+        /* Oldest first, about a second apart; CPU time only grows. */
+        if (i > 0 && (ti - t < 900 || ti - t > 1700))
+            fail_msg("samples %zu and %zu are %lld ms apart",
+                     i - 1,
+                     i,
+                     (long long)(ti - t));
+        assert_true(ci >= cpu);
+        assert_true(json_integer_value(json_object_get(s, "rss_bytes")) > 0);
+        t = ti;
+        cpu = ci;
+    }
+    json_decref(v);
+    answer_free(&a);
+    ctrace_admin_stop(e.admin);
+}
+
+/* ---- The page's address. ---- */
+
+static void observer_url_carries_the_token_in_its_fragment(void **state)
+{
+    (void)state;
+    struct endpoint e;
+    endpoint_start(&e, NULL, false);
+    char want[256], got[256];
+    snprintf(
+        want, sizeof(want), "http://127.0.0.1:%u/#token=%s", e.port, e.token);
+    size_t n = ctrace_admin_observer_url(e.admin, got, sizeof(got));
+    assert_string_equal(got, want);
+    assert_int_equal(n, strlen(want));
+    /* Cut as snprintf cuts, and the whole length still returned. */
+    char small[16];
+    assert_int_equal(ctrace_admin_observer_url(e.admin, small, sizeof(small)),
+                     strlen(want));
+    assert_int_equal(strlen(small), sizeof(small) - 1);
+    assert_memory_equal(small, want, sizeof(small) - 1);
+    assert_int_equal(ctrace_admin_observer_url(e.admin, NULL, 0), strlen(want));
+    ctrace_admin_stop(e.admin);
+
+    /* A token of the service's own choosing is percent-encoded. */
+    endpoint_start(&e, "ab/c+d=e#f%g&h", false);
+    ctrace_admin_observer_url(e.admin, got, sizeof(got));
+    snprintf(want,
+             sizeof(want),
+             "http://127.0.0.1:%u/#token=ab%%2Fc%%2Bd%%3De%%23f%%25g%%26h",
+             e.port);
+    assert_string_equal(got, want);
+    ctrace_admin_stop(e.admin);
+}
+
+int main(void)
+{
+    snprintf(scratch, sizeof(scratch), "/tmp/ctrace-observer-XXXXXX");
+    if (mkdtemp(scratch) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(page_is_served_without_a_token_with_its_policy),
+        cmocka_unit_test(requests_from_another_origin_are_refused),
+        cmocka_unit_test(tokenless_loopback_reads_need_a_loopback_host),
+        cmocka_unit_test(history_holds_a_sample_a_second),
+        cmocka_unit_test(observer_url_carries_the_token_in_its_fragment),
+    };
+    int failed = cmocka_run_group_tests_name("observer", tests, NULL, NULL);
+    curl_global_cleanup();
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", scratch);
+    return failed;
+}
