@@ -1292,8 +1292,12 @@ int main(int argc, char **argv)
      * into while they travel. */
     if (o->admin_port >= 0) {
         struct ctrace_error aerr = {0};
-        admin = cat_admin_start(
-            PROG, o->admin_bind, (unsigned)o->admin_port, o->token_file, &aerr);
+        admin = cat_admin_start(PROG,
+                                o->admin_bind,
+                                (unsigned)o->admin_port,
+                                o->token_file,
+                                false,
+                                &aerr);
         if (admin == NULL) {
             fprintf(stderr, PROG ": admin endpoint: %s\n", aerr.text);
             goto out;

@@ -45,6 +45,8 @@ static const char usage[] =
     "  --token-file PATH    admin endpoint token file (default\n"
     "                       ~/.ctrace/token, created when missing)\n"
     "  --no-admin           no admin endpoint\n"
+    "  --admin-read-only    the admin endpoint (and the observer page) only\n"
+    "                       shows: no traces, no state changes, no sys\n"
     "  --trace SPEC         trace SPEC from the start, without limits, until\n"
     "                       the service stops (repeatable; needs "
     "--trace-file)\n"
@@ -64,6 +66,7 @@ struct options {
     const char *admin_bind;
     const char *token_file;
     bool no_admin;
+    bool admin_read_only;
     /* An admin flag was given: failing to start the endpoint is fatal. */
     bool admin_asked;
     /* --trace specs, traced into trace_file from start to stop. */
@@ -96,6 +99,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         OPT_ADMIN_BIND,
         OPT_TOKEN_FILE,
         OPT_NO_ADMIN,
+        OPT_ADMIN_READ_ONLY,
         OPT_TRACE,
         OPT_TRACE_FILE,
         OPT_EXIT_WITH_PARENT,
@@ -116,6 +120,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"admin-bind", required_argument, NULL, OPT_ADMIN_BIND},
         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"no-admin", no_argument, NULL, OPT_NO_ADMIN},
+        {"admin-read-only", no_argument, NULL, OPT_ADMIN_READ_ONLY},
         {"trace", required_argument, NULL, OPT_TRACE},
         {"trace-file", required_argument, NULL, OPT_TRACE_FILE},
         {"exit-with-parent", no_argument, NULL, OPT_EXIT_WITH_PARENT},
@@ -207,6 +212,10 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_NO_ADMIN:
             o->no_admin = true;
+            break;
+        case OPT_ADMIN_READ_ONLY:
+            o->admin_read_only = true;
+            o->admin_asked = true;
             break;
         case OPT_EXIT_WITH_PARENT:
             o->exit_with_parent = true;
@@ -374,8 +383,12 @@ int main(int argc, char **argv)
     struct ctrace_admin *admin = NULL;
     if (!o.no_admin) {
         struct ctrace_error aerr = {0};
-        admin = cat_admin_start(
-            PROG, o.admin_bind, o.admin_port, o.token_file, &aerr);
+        admin = cat_admin_start(PROG,
+                                o.admin_bind,
+                                o.admin_port,
+                                o.token_file,
+                                o.admin_read_only,
+                                &aerr);
         if (admin == NULL && o.admin_asked) {
             fprintf(stderr, PROG ": admin endpoint: %s\n", aerr.text);
             cat_http_stop(http);

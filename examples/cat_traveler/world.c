@@ -262,6 +262,7 @@ struct ctrace_admin *cat_admin_start(const char *prog,
                                      const char *bind,
                                      unsigned port,
                                      const char *token_file,
+                                     bool read_only,
                                      struct ctrace_error *err)
 {
     struct ctrace_admin_opts ao;
@@ -269,6 +270,7 @@ struct ctrace_admin *cat_admin_start(const char *prog,
     ao.bind = bind;
     ao.port = (uint16_t)port;
     ao.token_file = token_file;
+    ao.read_only = read_only;
     struct ctrace_admin *admin = ctrace_admin_start(&ao, err);
     if (admin == NULL)
         return NULL;

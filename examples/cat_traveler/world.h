@@ -122,7 +122,8 @@ struct ctrace_error;
 
 /*
  * Starts the ctrace admin endpoint of program `prog` on `bind`:`port`
- * (0: a free port) with `token_file` (NULL: the default), and prints the
+ * (0: a free port) with `token_file` (NULL: the default), read-only or
+ * not (struct ctrace_admin_opts), and prints the
  * line scripts look for: "PROG: admin endpoint on http://ADDR:PORT (token
  * in FILE)", then "PROG: observer on http://ADDR:PORT/#token=TOKEN", the
  * observer page's address with the token in its fragment. Returns it, or
@@ -132,6 +133,7 @@ struct ctrace_admin *cat_admin_start(const char *prog,
                                      const char *bind,
                                      unsigned port,
                                      const char *token_file,
+                                     bool read_only,
                                      struct ctrace_error *err);
 
 #endif /* CAT_WORLD_H */

@@ -60,6 +60,14 @@ struct ctrace_admin_opts {
      * that changes the service still needs it. Default false.
      */
     bool allow_loopback_reads;
+    /*
+     * Refuse, with 403 `read_only`, every request that changes the service
+     * or costs it a trace: starting and stopping sessions, replacing a
+     * server's state, sys commands. Everything that only looks (and a
+     * pattern check) still works; the observer page hides what it cannot
+     * do. Default false.
+     */
+    bool read_only;
     unsigned max_sessions; /* trace sessions running at once; default 4 */
     unsigned max_streams;  /* event streams open at once; default 4 */
     size_t max_body;       /* bytes of a request body; default 64 KiB */

@@ -347,6 +347,18 @@ static const char *bad_framing(struct MHD_Connection *conn)
     return NULL;
 }
 
+/*
+ * Whether a request changes the service or costs it a trace, which a
+ * read-only endpoint refuses: every method but GET and HEAD, except the
+ * pattern check, which only parses.
+ */
+static bool changes_the_service(const struct request *rq)
+{
+    bool read =
+        strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+    return !read && rq->route != ROUTE_PATTERN;
+}
+
 /* The checks on the headers: route, token, method, announced size. */
 static void check_headers(struct request *rq, const char *url)
 {
@@ -385,6 +397,17 @@ static void check_headers(struct request *rq, const char *url)
                                   rq->method,
                                   allowed);
         rq->reply.allow = allowed;
+        return;
+    }
+    if (rq->admin->opts.read_only && changes_the_service(rq)) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_FORBIDDEN,
+                                  "read_only",
+                                  "this endpoint is read-only: it shows the "
+                                  "service but starts, stops and changes "
+                                  "nothing (%s %s)",
+                                  rq->method,
+                                  url);
         return;
     }
     if (announced_too_large(rq))
@@ -576,6 +599,7 @@ void ctrace_admin_opts_init(struct ctrace_admin_opts *opts)
     opts->port = CTRACE_ADMIN_DEFAULT_PORT;
     opts->token_file = NULL;
     opts->allow_loopback_reads = false;
+    opts->read_only = false;
     opts->max_sessions = 4;
     opts->max_streams = 4;
     opts->max_body = (size_t)64 * 1024;

@@ -108,6 +108,7 @@ void ctrace__admin_system(struct request *rq)
                                   load[1],
                                   load[2]));
     json_object_set_new(v, "build", json_pack("{ss}", "compiler", __VERSION__));
+    json_object_set_new(v, "read_only", json_boolean(a->opts.read_only));
     ctrace__admin_reply_json(rq, MHD_HTTP_OK, v);
 }
 

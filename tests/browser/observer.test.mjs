@@ -250,6 +250,37 @@ test('a page of another origin cannot drive the API', async () => {
   assert.equal(now, before, 'no session started from another origin');
 });
 
+test('a read-only endpoint shows everything and offers no write', async () => {
+  const s = await start('cat_traveler', [
+    '--port', '0', '--admin-port', '0', '--threads', '1', '--admin-read-only',
+    '--token-file', path.join(tmp, 'token-ro'), '--exit-with-parent',
+  ], /observer on (\S+)\n/);
+  const roUrl = s.match[1];
+  const roBase = roUrl.replace(/\/#token=.*$/, '');
+  await page.goto(roUrl);
+  await page.waitForSelector('#system-cards dd');
+  assert.equal(await page.textContent('#mode'), 'read-only');
+  await page.goto(roBase + '/#/trace');
+  await page.waitForSelector('#trace-read-only');
+  assert.ok(await page.isVisible('#trace-read-only'));
+  assert.ok(!(await page.isVisible('#start-trace')), 'no Start button');
+  await shot('trace-read-only');
+  await page.goto(roBase + '/#/proc/cat_traveler_srv');
+  await page.waitForSelector('#state');
+  await page.waitForFunction(() => /"cats"/.test(document.querySelector('#state').textContent));
+  assert.ok(!(await page.isVisible('#suspend')), 'no Suspend button');
+  assert.ok(!(await page.isVisible('#replace-state')), 'no Replace button');
+  // The endpoint refuses what the page no longer offers.
+  const r = await fetch(roBase + '/api/v1/procs/cat_traveler_srv/sys', {
+    method: 'POST',
+    headers: { Authorization: 'Bearer ' + fs.readFileSync(path.join(tmp, 'token-ro'), 'utf8').trim() },
+    body: JSON.stringify({ command: 'suspend' }),
+  });
+  assert.equal(r.status, 403);
+  assert.equal((await r.json()).error, 'read_only');
+  s.child.kill('SIGTERM');
+});
+
 test('the page is small and cached by ETag', async () => {
   let total = 0;
   for (const f of ['/', '/observer.js', '/observer.css']) {

@@ -1006,7 +1006,9 @@ static void unknown_processes_sessions_and_paths_are_not_found(void **state)
                  "not_found",
                  "session ids are numbers");
     expect_error(s, "GET", "/api/v1/nothing", NULL, 404, "not_found", NULL);
-    expect_error(s, "GET", "/", NULL, 404, "not_found", NULL);
+    /* "/" is the observer page (test_observer.c); other paths are not. */
+    expect_error(s, "GET", "/index.htm", NULL, 404, "not_found", NULL);
+    expect_error(s, "GET", "/api", NULL, 404, "not_found", NULL);
     expect_error(
         s, "GET", "/api/v1/procs/1/nothing", NULL, 404, "not_found", NULL);
     /*

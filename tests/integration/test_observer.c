@@ -155,9 +155,11 @@ struct endpoint {
 };
 
 /* Starts an endpoint with `token_text` in a new token file (NULL: made
- * by the endpoint) and loopback reads allowed or not. */
-static void
-endpoint_start(struct endpoint *e, const char *token_text, bool loopback_reads)
+ * by the endpoint), loopback reads allowed or not, read-only or not. */
+static void endpoint_start_with(struct endpoint *e,
+                                const char *token_text,
+                                bool loopback_reads,
+                                bool read_only)
 {
     static unsigned n;
     char file[128];
@@ -174,6 +176,7 @@ endpoint_start(struct endpoint *e, const char *token_text, bool loopback_reads)
     o.port = 0;
     o.token_file = file;
     o.allow_loopback_reads = loopback_reads;
+    o.read_only = read_only;
     struct ctrace_error err = {0};
     e->admin = ctrace_admin_start(&o, &err);
     if (e->admin == NULL)
@@ -184,6 +187,12 @@ endpoint_start(struct endpoint *e, const char *token_text, bool loopback_reads)
     assert_non_null(fgets(e->token, sizeof(e->token), f));
     fclose(f);
     e->token[strcspn(e->token, "\n")] = '\0';
+}
+
+static void
+endpoint_start(struct endpoint *e, const char *token_text, bool loopback_reads)
+{
+    endpoint_start_with(e, token_text, loopback_reads, false);
 }
 
 /* ---- The page's files. ---- */
@@ -326,6 +335,75 @@ static void tokenless_loopback_reads_need_a_loopback_host(void **state)
     ctrace_admin_stop(e.admin);
 }
 
+/* ---- Read-only. ---- */
+
+static void read_only_endpoint_shows_and_changes_nothing(void **state)
+{
+    (void)state;
+    struct endpoint e;
+    endpoint_start_with(&e, NULL, false, true);
+    struct answer a =
+        request(e.port, e.token, "GET", "/api/v1/system", NULL, NULL, NULL);
+    assert_int_equal(a.status, 200);
+    assert_non_null(strstr(a.body, "\"read_only\":true"));
+    answer_free(&a);
+    static const char *const reads[] = {"/api/v1/points",
+                                        "/api/v1/procs",
+                                        "/api/v1/sessions",
+                                        "/api/v1/system/history",
+                                        "/metrics",
+                                        "/"};
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        a = request(e.port, e.token, "GET", reads[i], NULL, NULL, NULL);
+        if (a.status != 200)
+            fail_msg("GET %s: %ld %s", reads[i], a.status, a.body);
+        answer_free(&a);
+    }
+    /* A pattern check only parses. */
+    a = request(e.port,
+                e.token,
+                "POST",
+                "/api/v1/pattern",
+                "{\"spec\":\"m:f/1 -> return\"}",
+                NULL,
+                NULL);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    static const char *const writes[][3] = {
+        {"POST", "/api/v1/sessions", "{\"specs\":[\"test_observer:x\"]}"},
+        {"DELETE", "/api/v1/sessions/1", NULL},
+        {"PUT", "/api/v1/procs/1/state", "{}"},
+        {"PATCH", "/api/v1/procs/1/state", "{}"},
+        {"POST", "/api/v1/procs/1/sys", "{\"command\":\"suspend\"}"},
+    };
+    for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+        a = request(e.port,
+                    e.token,
+                    writes[i][0],
+                    writes[i][1],
+                    writes[i][2],
+                    NULL,
+                    NULL);
+        if (a.status != 403 || strstr(a.body, "\"read_only\"") == NULL ||
+            strstr(a.body, writes[i][1]) == NULL)
+            fail_msg(
+                "%s %s: %ld %s", writes[i][0], writes[i][1], a.status, a.body);
+        answer_free(&a);
+    }
+    /* Still the token first: without it, 401, not 403. */
+    a = request(e.port, NULL, "POST", "/api/v1/sessions", "{}", NULL, NULL);
+    assert_int_equal(a.status, 401);
+    answer_free(&a);
+    ctrace_admin_stop(e.admin);
+
+    /* And the default is not read-only. */
+    endpoint_start(&e, NULL, false);
+    a = request(e.port, e.token, "GET", "/api/v1/system", NULL, NULL, NULL);
+    assert_non_null(strstr(a.body, "\"read_only\":false"));
+    answer_free(&a);
+    ctrace_admin_stop(e.admin);
+}
+
 /* ---- The history the charts draw. ---- */
 
 static void history_holds_a_sample_a_second(void **state)
@@ -425,6 +503,7 @@ int main(void)
         cmocka_unit_test(page_is_served_without_a_token_with_its_policy),
         cmocka_unit_test(requests_from_another_origin_are_refused),
         cmocka_unit_test(tokenless_loopback_reads_need_a_loopback_host),
+        cmocka_unit_test(read_only_endpoint_shows_and_changes_nothing),
         cmocka_unit_test(history_holds_a_sample_a_second),
         cmocka_unit_test(observer_url_carries_the_token_in_its_fragment),
     };

@@ -112,11 +112,28 @@ const get = (path) => api('GET', path).then((r) => r.value);
 // ---- Views: each has start(params) and stop(). ----
 
 let current = null;
+let readOnly = null; // the endpoint's read_only, learnt once
 
-function route() {
+// A read-only endpoint refuses every write; the page then hides its write
+// controls (class "write") and shows why (class "ro-note").
+async function learnEndpoint() {
+  if (readOnly !== null) return;
+  const s = await get('/api/v1/system');
+  readOnly = !!s.read_only;
+  document.body.classList.toggle('read-only', readOnly);
+  document.getElementById('mode').textContent = readOnly ? 'read-only' : '';
+}
+
+async function route() {
   takeTokenFromFragment();
   if (!token()) {
     showLogin();
+    return;
+  }
+  try {
+    await learnEndpoint();
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) say(e.message, true);
     return;
   }
   const hash = location.hash || '#/system';
@@ -447,7 +464,7 @@ function procView(pid) {
       const info = el('dl', { class: 'cards', id: 'proc-info' });
       const server = el('section', { id: 'server' });
       const traceLink = el('a', {
-        class: 'button', id: 'trace-proc',
+        class: 'button write', id: 'trace-proc',
         href: '#/trace?procs=' + encodeURIComponent(pid), text: 'Trace this process',
       });
       view.append(el('h1', { text: 'Process ' + pid }), el('p', {}, traceLink), info, server);
@@ -524,12 +541,14 @@ function serverPanel(box, pid) {
   const button = (id, text, fn) => el('button', { type: 'button', id, text, onclick: fn });
   box.append(
     el('h2', { text: 'Server' }),
-    el('div', { class: 'toolbar' },
+    el('p', { class: 'ro-note', text: 'This endpoint is read-only: the server can be looked at, not suspended, changed or switched.' }),
+    el('div', { class: 'toolbar write' },
       button('suspend', 'Suspend', async () => { await sys({ command: 'suspend' }); show('suspended'); loadStatus(); }),
       button('resume', 'Resume', async () => { await sys({ command: 'resume' }); show('resumed'); loadStatus(); }),
       button('refresh-state', 'Refresh state', loadState)),
     message,
     el('h3', { text: 'State' }), stateView,
+    el('div', { class: 'write' },
     el('h3', { text: 'Replace the state' }),
     el('p', { text: 'The server checks the new state; when it refuses, the old one stays and its reason shows here.' }),
     editor, el('br'),
@@ -553,10 +572,10 @@ function serverPanel(box, pid) {
         else show('refused: ' + e.message, true);
       }
       loadState();
-    }),
+    })),
     el('h3', { text: 'Status' }), statusView,
-    el('h3', { text: 'sys statistics and log' }),
-    el('div', { class: 'toolbar' },
+    el('h3', { class: 'write', text: 'sys statistics and log' }),
+    el('div', { class: 'toolbar write' },
       button('stats-on', 'Statistics on', async () => { await sys({ command: 'statistics', action: 'on' }); show('statistics on'); }),
       button('stats-get', 'Get statistics', async () => {
         stats.textContent = JSON.stringify((await sys({ command: 'statistics', action: 'get' })).statistics, null, 2);
@@ -641,7 +660,8 @@ function traceView(params) {
           ...field('print_depth', 'Print depth', '0', { type: 'number', min: 0 }),
           el('label', { for: 'format', text: 'Format' }), format),
         el('p', { class: 'hint', text: 'Limits are always on: at most 10 events and 15 s unless you say otherwise, as redbug.' }),
-        el('button', { type: 'submit', id: 'start-trace', text: 'Start' }));
+        el('p', { class: 'ro-note', id: 'trace-read-only', text: 'This endpoint is read-only: patterns can be checked here, not traced.' }),
+        el('button', { type: 'submit', id: 'start-trace', class: 'write', text: 'Start' }));
       const tabs = el('div', { class: 'trace-tabs', id: 'trace-tabs', role: 'tablist' });
       const panel = el('div', { id: 'trace-panel' });
       view.append(el('h1', { text: 'Trace' }), form, tabs, panel);
@@ -684,7 +704,7 @@ function traceView(params) {
       if (shownTrace) panel.replaceChildren(shownTrace.node);
       form.addEventListener('submit', async (e) => {
         e.preventDefault();
-        if (!(await check())) return;
+        if (readOnly || !(await check())) return;
         const body = {
           specs: spec.value.split('\n').map((s) => s.trim()).filter(Boolean),
           msgs: Number(document.getElementById('msgs').value),
@@ -802,5 +822,5 @@ function startTrace(id, path, body) {
   return t;
 }
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => { route(); });
 route();
