@@ -337,14 +337,20 @@ static json_t *proc_json(const struct ctrace_proc_info *p, bool full)
         o, "reductions", json_integer((json_int_t)p->reductions));
     json_object_set_new(
         o, "message_queue_len", json_integer((json_int_t)p->message_queue_len));
-    if (!full)
-        return o;
+    /* What the observer's tree is drawn from. */
     json_object_set_new(o,
                         "parent",
                         p->parent != 0 ? ctrace__admin_jpid(p->parent)
                                        : json_null());
     json_object_set_new(o, "kind", json_string(kind_name(p->kind)));
-    json_object_set_new(o, "exit_reason", ctrace__admin_jstr(p->exit_reason));
+    if (p->status == CTRACE_PROC_DEAD)
+        json_object_set_new(
+            o, "exit_reason", ctrace__admin_jstr(p->exit_reason));
+    if (!full)
+        return o;
+    if (p->status != CTRACE_PROC_DEAD)
+        json_object_set_new(
+            o, "exit_reason", ctrace__admin_jstr(p->exit_reason));
     json_object_set_new(o, "start_us", json_integer(p->start_us));
     json_object_set_new(o, "end_us", json_integer(p->end_us));
     json_object_set_new(o, "tid", json_integer(p->tid));
@@ -435,9 +441,10 @@ void ctrace__admin_procs(struct request *rq)
 {
     enum ctrace_proc_attr attr;
     bool sorted;
-    uint64_t limit;
+    uint64_t limit, dead;
     if (!query_attr(rq, "sort", false, &attr, &sorted) ||
-        !query_uint(rq, "limit", 1, MAX_LIMIT, sorted ? 10 : 1000, &limit))
+        !query_uint(rq, "limit", 1, MAX_LIMIT, sorted ? 10 : 1000, &limit) ||
+        !query_uint(rq, "dead", 0, 1, 0, &dead))
         return;
     if (sorted) {
         /* recon:proc_count, with each process's other fields too. */
@@ -474,13 +481,17 @@ void ctrace__admin_procs(struct request *rq)
                                            list));
         return;
     }
-    struct ctrace_proc_info *infos = ctrace__malloc(limit * sizeof(*infos));
+    /* Room for what there is now (and a few born meanwhile), not `limit`. */
+    size_t cap = ctrace_proc_list(NULL, 0, dead != 0) + 16;
+    if (cap > limit)
+        cap = limit;
+    struct ctrace_proc_info *infos = ctrace__malloc(cap * sizeof(*infos));
     if (infos == NULL) {
         ctrace__admin_reply_ctrace_error(rq, CTRACE_ENOMEM, NULL);
         return;
     }
-    size_t total = ctrace_proc_list(infos, limit, false);
-    size_t n = total < limit ? total : limit;
+    size_t total = ctrace_proc_list(infos, cap, dead != 0);
+    size_t n = total < cap ? total : cap;
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(list, proc_json(&infos[i], false));

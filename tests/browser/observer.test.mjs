@@ -164,6 +164,35 @@ test('the process table is live, sortable and filterable', async () => {
   assert.equal(await page.getAttribute('#proc-rows tr', 'data-marked'), 'yes');
 });
 
+test('the tree puts every process once under its parent', async () => {
+  await page.click('#tabs a[data-tab=tree]');
+  await page.waitForSelector('#tree li[data-pid]');
+  // One snapshot: the count the page drew and the processes it drew.
+  const { n, drawn, unique } = await page.evaluate(() => {
+    const lis = [...document.querySelectorAll('#tree li[data-pid]')];
+    const m = /^(\d+) processes/.exec(document.querySelector('#tree-count').textContent);
+    return { n: Number(m[1]), drawn: lis.length, unique: new Set(lis.map((li) => li.dataset.pid)).size };
+  });
+  assert.equal(drawn, n);
+  assert.equal(unique, n);
+  // The state server began nobody's process under it: a root.
+  const srv = await page.$('#tree > ul > li:has(> span:text-is("cat_traveler_srv"))');
+  assert.ok(srv, 'cat_traveler_srv is a root');
+  // cat_load's requests, ended ones kept, fold under the HTTP threads.
+  const fold = page.locator('#tree details[data-group="cat_traveler_http:request/2"]').first();
+  await fold.waitFor();
+  const summary = await fold.locator('summary').textContent();
+  const m = /^(\d+) × cat_traveler_http:request\/2$/.exec(summary);
+  assert.ok(m && Number(m[1]) > 3, summary);
+  await fold.locator('summary').click();
+  assert.ok(await fold.locator('li[data-pid]').first().isVisible());
+  await shot('tree');
+  await page.click('#tabs a[data-tab=procs]');
+  await page.waitForSelector('#proc-rows tr');
+  await page.fill('#proc-filter', 'cat_traveler_srv');
+  await page.waitForFunction(() => document.querySelectorAll('#proc-rows tr').length === 1);
+});
+
 test('the server detail shows live state, refuses a bad state and suspends', async () => {
   await page.click('#proc-rows tr a');
   await page.waitForSelector('#state');

@@ -27,6 +27,7 @@
 
 #include "ctrace/admin.h"
 #include "ctrace/ctrace.h"
+#include "ctrace/proc.h"
 
 static char scratch[64];
 
@@ -404,6 +405,69 @@ static void read_only_endpoint_shows_and_changes_nothing(void **state)
     ctrace_admin_stop(e.admin);
 }
 
+/* ---- What the table and the tree are drawn from. ---- */
+
+/* A process that ended, with the parent that began it: the listing gives
+ * both, and with dead=1 the ended one and its exit reason. */
+static void procs_listing_has_parents_and_with_dead_the_ended(void **state)
+{
+    (void)state;
+    struct endpoint e;
+    endpoint_start(&e, NULL, false);
+    uint64_t parent = ctrace_proc_begin("test_observer:parent/0");
+    uint64_t child = ctrace_proc_begin("test_observer:child/1");
+    assert_int_equal(ctrace_proc_end("{shutdown,tired}"), 0);
+    char want_parent[64], want_child[64];
+    snprintf(want_parent,
+             sizeof(want_parent),
+             "\"parent\":\"<0.%llu.0>\"",
+             (unsigned long long)parent);
+    snprintf(want_child,
+             sizeof(want_child),
+             "\"pid\":\"<0.%llu.0>\"",
+             (unsigned long long)child);
+    struct answer a = request(
+        e.port, e.token, "GET", "/api/v1/procs?limit=100000", NULL, NULL, NULL);
+    assert_int_equal(a.status, 200);
+    assert_null(strstr(a.body, want_child)); /* live ones only */
+    assert_non_null(strstr(a.body, "\"kind\":\"explicit\""));
+    answer_free(&a);
+    a = request(e.port,
+                e.token,
+                "GET",
+                "/api/v1/procs?limit=100000&dead=1",
+                NULL,
+                NULL,
+                NULL);
+    assert_int_equal(a.status, 200);
+    json_error_t err;
+    json_t *v = json_loads(a.body, 0, &err);
+    assert_non_null(v);
+    json_t *row = NULL, *p;
+    size_t i;
+    json_array_foreach(json_object_get(v, "procs"), i, p)
+    {
+        if (strstr(json_string_value(json_object_get(p, "initial_call")),
+                   "test_observer:child/1") != NULL)
+            row = p;
+    }
+    assert_non_null(row);
+    assert_string_equal(json_string_value(json_object_get(row, "status")),
+                        "dead");
+    assert_string_equal(json_string_value(json_object_get(row, "exit_reason")),
+                        "{shutdown,tired}");
+    assert_non_null(strstr(a.body, want_parent));
+    json_decref(v);
+    answer_free(&a);
+    a = request(
+        e.port, e.token, "GET", "/api/v1/procs?dead=2", NULL, NULL, NULL);
+    assert_int_equal(a.status, 400);
+    assert_non_null(strstr(a.body, "dead=2"));
+    answer_free(&a);
+    assert_int_equal(ctrace_proc_end(NULL), 0);
+    ctrace_admin_stop(e.admin);
+}
+
 /* ---- The history the charts draw. ---- */
 
 static void history_holds_a_sample_a_second(void **state)
@@ -504,6 +568,7 @@ int main(void)
         cmocka_unit_test(requests_from_another_origin_are_refused),
         cmocka_unit_test(tokenless_loopback_reads_need_a_loopback_host),
         cmocka_unit_test(read_only_endpoint_shows_and_changes_nothing),
+        cmocka_unit_test(procs_listing_has_parents_and_with_dead_the_ended),
         cmocka_unit_test(history_holds_a_sample_a_second),
         cmocka_unit_test(observer_url_carries_the_token_in_its_fragment),
     };

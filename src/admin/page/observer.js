@@ -148,6 +148,7 @@ async function route() {
     next = procView(decodeURIComponent(parts[1]));
     tab = 'procs';
   } else if (tab === 'points') next = pointsView();
+  else if (tab === 'tree') next = treeView();
   else if (tab === 'trace') next = traceView(params);
   else {
     location.hash = '#/system';
@@ -381,7 +382,8 @@ function procsView() {
         const pages = Math.max(1, Math.ceil(shown.length / PAGE_ROWS));
         state.page = Math.min(state.page, pages - 1);
         shown = shown.slice(state.page * PAGE_ROWS, (state.page + 1) * PAGE_ROWS);
-        total.textContent = `${list.length} processes`;
+        const ended = list.filter((p) => p.dead).length;
+        total.textContent = `${list.length - ended} processes` + (ended ? `, ${ended} ended` : '');
         pager.replaceChildren(
           el('button', { type: 'button', text: '‹', 'aria-label': 'previous page', disabled: state.page === 0,
             onclick: () => { state.page--; draw(); } }),
@@ -415,7 +417,6 @@ function procsView() {
           if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] || null);
         });
       };
-      let dead = new Map(); // pid -> row kept greyed for a refresh after it ended
       const refresh = async () => {
         let fresh;
         if (state.window) {
@@ -423,7 +424,7 @@ function procsView() {
           // A reduction is a microsecond of the process's CPU time.
           fresh = w.procs.map((p) => Object.assign({}, p, { delta: p.value, cpu: +(p.value / 10000).toFixed(1) }));
         } else {
-          const v = await get('/api/v1/procs?limit=100000');
+          const v = await get('/api/v1/procs?limit=100000&dead=1');
           const now = performance.now();
           const us = Math.max(1, (now - (prevAt || now)) * 1000);
           prevAt = now;
@@ -436,18 +437,107 @@ function procsView() {
           prev.clear();
           for (const p of fresh) prev.set(p.pid, p.reductions);
         }
-        const live = new Set(fresh.map((p) => p.pid));
-        const nextDead = new Map();
-        for (const p of list) {
-          if (!live.has(p.pid) && !p.dead && !state.window) {
-            nextDead.set(p.pid, Object.assign({}, p, { dead: true, status: 'dead', delta: 0, cpu: 0 }));
-          }
+        // Ended processes stay, greyed, with their exit reason, for as long
+        // as the table keeps them.
+        for (const p of fresh) {
+          p.dead = p.status === 'dead';
+          if (p.dead) p.status = 'dead: ' + (p.exit_reason || '?');
         }
-        dead = nextDead;
-        list = fresh.concat([...dead.values()]);
+        list = fresh;
         draw();
       };
       stop = poller(refresh, 2000);
+    },
+    stop() {
+      if (stop) stop();
+    },
+  };
+}
+
+// ---- Tree. ----
+
+// Children with the same initial call, no name and no children of their
+// own, past this many, fold into one line with a count.
+const FOLD_AT = 3;
+
+function treeView() {
+  let stop = null;
+  const open = new Set(); // keys of folded groups the user expanded
+  let drawn = ''; // the structure last drawn, to redraw only on a change
+  return {
+    start() {
+      const box = el('div', { id: 'tree', class: 'tree' });
+      const count = el('p', { id: 'tree-count' });
+      view.append(el('h1', { text: 'Tree' }),
+        el('p', { class: 'hint', text: 'Processes under the process that began them (their parent); roots are those without one: servers, threads and explicit processes. Request processes of the same initial call fold into one line; open it to see them.' }),
+        count, box);
+      let procs = [];
+      const draw = () => {
+        const byPid = new Map(procs.map((p) => [p.pid, p]));
+        const kids = new Map();
+        const roots = [];
+        for (const p of procs) {
+          if (p.parent && byPid.has(p.parent)) {
+            if (!kids.has(p.parent)) kids.set(p.parent, []);
+            kids.get(p.parent).push(p);
+          } else roots.push(p);
+        }
+        const byPidOrder = (a, b) => pidNumber(a.pid) - pidNumber(b.pid);
+        const label = (p) => p.name || p.label || p.initial_call || p.pid;
+        const item = (p) => {
+          const li = el('li', { 'data-pid': p.pid },
+            el('a', { href: '#/proc/' + encodeURIComponent(p.pid), text: p.pid }), ' ',
+            el('span', { class: 'kind-' + p.kind, text: label(p) }),
+            el('span', { class: 'muted', text: ` ${p.kind}, ${p.status}` }));
+          const sub = list(kids.get(p.pid) || [], p.pid);
+          if (sub) li.append(sub);
+          return li;
+        };
+        const list = (nodes, parentKey) => {
+          if (!nodes.length) return null;
+          nodes.sort(byPidOrder);
+          const groups = new Map();
+          const single = [];
+          for (const p of nodes) {
+            const foldable = !p.name && !kids.has(p.pid) && p.initial_call;
+            if (!foldable) {
+              single.push(p);
+              continue;
+            }
+            if (!groups.has(p.initial_call)) groups.set(p.initial_call, []);
+            groups.get(p.initial_call).push(p);
+          }
+          const ul = el('ul', {});
+          for (const p of single) ul.append(item(p));
+          for (const [call, members] of groups) {
+            if (members.length <= FOLD_AT) {
+              for (const p of members) ul.append(item(p));
+              continue;
+            }
+            const key = parentKey + ' ' + call;
+            const details = el('details', { 'data-group': call });
+            if (open.has(key)) details.open = true;
+            details.addEventListener('toggle', () => {
+              if (details.open) open.add(key);
+              else open.delete(key);
+            });
+            details.append(el('summary', { text: `${members.length} × ${call}` }),
+              el('ul', {}, ...members.map(item)));
+            ul.append(el('li', { class: 'fold' }, details));
+          }
+          return ul;
+        };
+        // Redraw only when who is under whom changed (status too).
+        const shape = procs.map((p) => `${p.pid}<${p.parent || ''}:${p.status}`).join(',') + [...open].join(',');
+        if (shape === drawn) return;
+        drawn = shape;
+        count.textContent = `${procs.length} processes, ${roots.length} roots`;
+        box.replaceChildren(list(roots, '') || el('p', { text: 'No processes.' }));
+      };
+      stop = poller(async () => {
+        procs = (await get('/api/v1/procs?limit=100000&dead=1')).procs;
+        draw();
+      }, 2000);
     },
     stop() {
       if (stop) stop();
