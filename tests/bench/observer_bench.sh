@@ -8,12 +8,17 @@
 # mean of the two around it. ROUNDS such triples, each on a fresh service;
 # prints every run, each round's ratio and their median.
 # Needs tests/browser's playwright-core (make test installs it) and
-# /usr/bin/chromium.
+# /usr/bin/chromium. The browser then runs on the service's machine and
+# takes its CPU, which a browser on an operator's laptop would not:
+# MODE=requests replays instead, with curl, the requests the Processes tab
+# makes (the process listing with the ended ones, every 2 s), which is
+# what the service itself pays for the page.
 # Usage: tests/bench/observer_bench.sh [BIN_DIR] [SECONDS] [ROUNDS]
 #   BIN_DIR defaults to build/bin, SECONDS (per run) to 10, ROUNDS to 5.
 # Environment: THREADS (cat_traveler --threads, default 2), CONCURRENCY
 #   (cat_load connections, default 16), CATS (default 64), TAB (the
-#   observer's tab, default procs).
+#   observer's tab, default procs), MODE (browser or requests, default
+#   browser).
 set -eu
 
 bin="${1:-build/bin}"
@@ -23,6 +28,11 @@ threads="${THREADS:-2}"
 concurrency="${CONCURRENCY:-16}"
 cats="${CATS:-64}"
 tab="${TAB:-procs}"
+mode="${MODE:-browser}"
+case "$mode" in
+browser | requests) ;;
+*) echo "observer_bench.sh: MODE must be browser or requests" >&2; exit 2 ;;
+esac
 
 bench=observer_bench.sh
 for n in "$secs" "$rounds"; do
@@ -51,9 +61,25 @@ while [ "$r" -le "$rounds" ]; do
     start_service
     observer=$(sed -n 's/^cat_traveler: observer on //p' "$tmp/srv.log")
     plain1=$(load)
-    node "$page_js" "$observer" "$tab" $((secs + 4)) >"$tmp/page.log" 2>&1 &
-    page=$!
-    sleep 3 # chromium starts, the page loads and opens the tab
+    if [ "$mode" = browser ]; then
+        node "$page_js" "$observer" "$tab" $((secs + 4)) >"$tmp/page.log" 2>&1 &
+        page=$!
+        sleep 3 # chromium starts, the page loads and opens the tab
+    else
+        token=${observer#*#token=}
+        (
+            n=0
+            end=$(($(date +%s) + secs + 1))
+            while [ "$(date +%s)" -le "$end" ]; do
+                curl -sf -o /dev/null -H "Authorization: Bearer $token" \
+                    "$admin/api/v1/procs?limit=100000&dead=1" || exit 1
+                n=$((n + 1))
+                sleep 2
+            done
+            echo "requests: $n process listings, one every 2 s"
+        ) >"$tmp/page.log" 2>&1 &
+        page=$!
+    fi
     with=$(load)
     if ! wait "$page"; then
         cat "$tmp/page.log" >&2
@@ -63,7 +89,7 @@ while [ "$r" -le "$rounds" ]; do
     plain2=$(load)
     stop_service
     printf '%-6s %-40s %12s\n' "$r" "no page" "$plain1"
-    printf '%-6s %-40s %12s\n' "$r" "observer open on the $tab tab" "$with"
+    printf '%-6s %-40s %12s\n' "$r" "observer ($mode) on the $tab tab" "$with"
     printf '%-6s %-40s %12s\n' "$r" "no page again" "$plain2"
     ratio=$(awk -v t="$with" -v p1="$plain1" -v p2="$plain2" \
         'BEGIN { printf "%.3f\n", t / ((p1 + p2) / 2) }')
