@@ -36,11 +36,17 @@ struct ctrace__self_stat ctrace__self_stat_read(void)
         v[field] = strtoull(t, NULL, 10);
     if (field <= 24)
         return st;
-    st.utime = v[14];
-    st.stime = v[15];
+    long hz = sysconf(_SC_CLK_TCK);
+    long page = sysconf(_SC_PAGESIZE);
+    if (hz <= 0)
+        hz = 100;
+    if (page <= 0)
+        page = 4096;
+    /* utime, stime and starttime are in clock ticks, rss in pages. */
+    st.cpu_ms = (v[14] + v[15]) * 1000u / (uint64_t)hz;
     st.threads = v[20];
-    st.start_ticks = v[22];
-    st.rss_pages = v[24];
+    st.start_ms = v[22] * 1000u / (uint64_t)hz;
+    st.rss_bytes = v[24] * (uint64_t)page;
     st.ok = true;
     return st;
 }
@@ -109,14 +115,8 @@ bool ctrace__history_tick(struct ctrace__history *h, uint64_t now_ms)
     clock_gettime(CLOCK_REALTIME, &ts);
     s.t_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
     struct ctrace__self_stat st = ctrace__self_stat_read();
-    long hz = sysconf(_SC_CLK_TCK);
-    long page = sysconf(_SC_PAGESIZE);
-    if (hz <= 0)
-        hz = 100;
-    if (page <= 0)
-        page = 4096;
-    s.cpu_ms = (st.utime + st.stime) * 1000u / (uint64_t)hz;
-    s.rss_bytes = st.rss_pages * (uint64_t)page;
+    s.cpu_ms = st.cpu_ms;
+    s.rss_bytes = st.rss_bytes;
     count_procs(&s.processes, &s.mailbox);
     ctrace__engine_totals(&s.events, &s.dropped);
     ctrace__history_add(h, &s);

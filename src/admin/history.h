@@ -23,12 +23,12 @@
 #define CTRACE__HISTORY_MAX         600
 #define CTRACE__HISTORY_INTERVAL_MS 1000
 
-/* What /proc/self/stat says about the process. */
+/* What /proc/self/stat says about the process, in ms and bytes. */
 struct ctrace__self_stat {
-    uint64_t utime, stime; /* clock ticks */
+    uint64_t cpu_ms; /* user and system */
     uint64_t threads;
-    uint64_t rss_pages;
-    uint64_t start_ticks; /* since boot */
+    uint64_t rss_bytes;
+    uint64_t start_ms; /* since boot */
     bool ok;
 };
 

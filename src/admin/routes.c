@@ -34,17 +34,10 @@
 void ctrace__admin_system(struct request *rq)
 {
     struct ctrace__self_stat st = ctrace__self_stat_read();
-    long hz = sysconf(_SC_CLK_TCK);
-    long page = sysconf(_SC_PAGESIZE);
-    if (hz <= 0)
-        hz = 100;
-    if (page <= 0)
-        page = 4096;
     struct timespec boot;
     clock_gettime(CLOCK_BOOTTIME, &boot);
     uint64_t since_boot_ms =
         (uint64_t)boot.tv_sec * 1000u + (uint64_t)boot.tv_nsec / 1000000u;
-    uint64_t start_ms = st.start_ticks * 1000u / (uint64_t)hz;
     uint64_t events = 0, dropped = 0;
     ctrace__engine_totals(&events, &dropped);
     unsigned running = 0, streams = 0;
@@ -55,19 +48,14 @@ void ctrace__admin_system(struct request *rq)
     json_object_set_new(
         v, "program", ctrace__admin_jstr(program_invocation_short_name));
     json_object_set_new(v, "version", json_string(ctrace_version_string()));
-    json_object_set_new(v,
-                        "uptime_ms",
-                        json_integer((json_int_t)(since_boot_ms > start_ms
-                                                      ? since_boot_ms - start_ms
-                                                      : 0)));
-    json_object_set_new(v,
-                        "cpu_ms",
-                        json_integer((json_int_t)((st.utime + st.stime) *
-                                                  1000u / (uint64_t)hz)));
     json_object_set_new(
         v,
-        "rss_bytes",
-        json_integer((json_int_t)(st.rss_pages * (uint64_t)page)));
+        "uptime_ms",
+        json_integer((json_int_t)(since_boot_ms > st.start_ms
+                                      ? since_boot_ms - st.start_ms
+                                      : 0)));
+    json_object_set_new(v, "cpu_ms", json_integer((json_int_t)st.cpu_ms));
+    json_object_set_new(v, "rss_bytes", json_integer((json_int_t)st.rss_bytes));
     json_object_set_new(v, "threads", json_integer((json_int_t)st.threads));
     json_object_set_new(
         v,

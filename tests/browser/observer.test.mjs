@@ -12,24 +12,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  console.error('observer.test.mjs: no playwright-core; run `npm ci` in tests/browser (make test does): ' + e.message);
-  process.exit(1);
-}
+import { launchChromium } from './chromium.mjs';
 
 const [binDir, artifacts] = process.argv.slice(2);
 if (!binDir || !artifacts) {
   console.error('usage: observer.test.mjs BIN_DIR ARTIFACTS_DIR');
   process.exit(2);
-}
-const browserPath = process.env.CTRACE_CHROMIUM || '/usr/bin/chromium';
-if (!fs.existsSync(browserPath)) {
-  console.error(`observer.test.mjs: no browser at ${browserPath}; make test installs Debian's chromium`);
-  process.exit(1);
 }
 fs.mkdirSync(artifacts, { recursive: true });
 
@@ -90,12 +78,7 @@ before(async () => {
   token = fs.readFileSync(path.join(tmp, 'token'), 'utf8').trim();
   await start('cat_load', ['--url', url, '--rate', '200', '--duration', '0',
     '--cats', '8', '--concurrency', '2', '--exit-with-parent'], null);
-  browser = await chromium.launch({
-    executablePath: browserPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium('observer.test.mjs');
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   page = await context.newPage();
   page.on('console', (m) => {

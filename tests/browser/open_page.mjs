@@ -6,25 +6,14 @@
 // of system, procs, points, trace. Prints how many refreshes of the tab's
 // data the page made and the console errors it logged; exits 1 on any.
 import process from 'node:process';
+import { launchChromium } from './chromium.mjs';
 
 const [url, tab, seconds] = process.argv.slice(2);
 if (!url || !tab || !(Number(seconds) > 0)) {
   console.error('usage: open_page.mjs OBSERVER_URL TAB SECONDS');
   process.exit(2);
 }
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  console.error('open_page.mjs: no playwright-core; run `npm ci` in tests/browser: ' + e.message);
-  process.exit(1);
-}
-const browser = await chromium.launch({
-  executablePath: process.env.CTRACE_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium('open_page.mjs');
 const page = await browser.newPage();
 const errors = [];
 let requests = 0;

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "support/child.h"
+#include "support/http.h"
 #include "support/service.h"
 
 #include <arpa/inet.h>
@@ -105,69 +106,6 @@ static int teardown_service(void **state)
 
 enum auth { AUTH_TOKEN, AUTH_NONE, AUTH_WRONG };
 
-struct answer {
-    long status;
-    char *body; /* NUL-terminated, allocated */
-    size_t len;
-    char allow[128];
-    char content_type[128];
-    char location[128];
-};
-
-static void answer_free(struct answer *a)
-{
-    free(a->body);
-    memset(a, 0, sizeof(*a));
-}
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-    struct answer *a = arg;
-    size_t bytes = size * n;
-    char *p = realloc(a->body, a->len + bytes + 1);
-    if (p == NULL)
-        return 0;
-    a->body = p;
-    memcpy(a->body + a->len, data, bytes);
-    a->len += bytes;
-    a->body[a->len] = '\0';
-    return bytes;
-}
-
-static void header_value(const char *data,
-                         size_t bytes,
-                         const char *name,
-                         char *out,
-                         size_t size)
-{
-    size_t n = strlen(name);
-    if (bytes <= n || strncasecmp(data, name, n) != 0)
-        return;
-    data += n;
-    bytes -= n;
-    while (bytes > 0 && *data == ' ') {
-        data++;
-        bytes--;
-    }
-    while (bytes > 0 && (data[bytes - 1] == '\r' || data[bytes - 1] == '\n'))
-        bytes--;
-    if (bytes >= size)
-        bytes = size - 1;
-    memcpy(out, data, bytes);
-    out[bytes] = '\0';
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *arg)
-{
-    struct answer *a = arg;
-    size_t bytes = size * n;
-    header_value(data, bytes, "Allow:", a->allow, sizeof(a->allow));
-    header_value(
-        data, bytes, "Content-Type:", a->content_type, sizeof(a->content_type));
-    header_value(data, bytes, "Location:", a->location, sizeof(a->location));
-    return bytes;
-}
-
 struct upload {
     size_t left;
 };
@@ -216,9 +154,9 @@ static int request(CURL *curl,
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 70000L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, answer_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, answer_on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
     if (chunked > 0) {
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
@@ -498,11 +436,11 @@ static size_t on_stream(char *data, size_t size, size_t n, void *arg)
 static size_t on_stream_header(char *data, size_t size, size_t n, void *arg)
 {
     struct stream *st = arg;
-    header_value(data,
-                 size * n,
-                 "Content-Type:",
-                 st->content_type,
-                 sizeof(st->content_type));
+    answer_header_value(data,
+                        size * n,
+                        "Content-Type:",
+                        st->content_type,
+                        sizeof(st->content_type));
     return size * n;
 }
 

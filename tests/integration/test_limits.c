@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "support/child.h"
+#include "support/http.h"
 #include "support/service.h"
 
 #include <errno.h>
@@ -108,26 +109,6 @@ static long long rss_of(pid_t pid)
 
 /* ---- HTTP. ---- */
 
-struct answer {
-    long status;
-    char *body;
-    size_t len;
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-    struct answer *a = arg;
-    size_t bytes = size * n;
-    char *p = realloc(a->body, a->len + bytes + 1);
-    if (p == NULL)
-        return 0;
-    memcpy(p + a->len, data, bytes);
-    a->len += bytes;
-    p[a->len] = '\0';
-    a->body = p;
-    return bytes;
-}
-
 /* One request; `token` NULL sends none. Returns 0 when it got an answer. */
 static int request(CURL *c,
                    unsigned port,
@@ -151,7 +132,7 @@ static int request(CURL *c,
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, answer_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (body != NULL) {

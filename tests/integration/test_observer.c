@@ -28,74 +28,9 @@
 #include "ctrace/admin.h"
 #include "ctrace/ctrace.h"
 #include "ctrace/proc.h"
+#include "support/http.h"
 
 static char scratch[64];
-
-struct answer {
-    long status;
-    char *body;
-    size_t len;
-    char content_type[128];
-    char csp[512];
-    char cache[64];
-    char etag[64];
-};
-
-static void answer_free(struct answer *a)
-{
-    free(a->body);
-    memset(a, 0, sizeof(*a));
-}
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-    struct answer *a = arg;
-    size_t bytes = size * n;
-    char *p = realloc(a->body, a->len + bytes + 1);
-    if (p == NULL)
-        return 0;
-    a->body = p;
-    memcpy(a->body + a->len, data, bytes);
-    a->len += bytes;
-    a->body[a->len] = '\0';
-    return bytes;
-}
-
-static void header_value(const char *data,
-                         size_t bytes,
-                         const char *name,
-                         char *out,
-                         size_t size)
-{
-    size_t n = strlen(name);
-    if (bytes <= n || strncasecmp(data, name, n) != 0)
-        return;
-    data += n;
-    bytes -= n;
-    while (bytes > 0 && *data == ' ') {
-        data++;
-        bytes--;
-    }
-    while (bytes > 0 && (data[bytes - 1] == '\r' || data[bytes - 1] == '\n'))
-        bytes--;
-    if (bytes >= size)
-        bytes = size - 1;
-    memcpy(out, data, bytes);
-    out[bytes] = '\0';
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *arg)
-{
-    struct answer *a = arg;
-    size_t bytes = size * n;
-    header_value(
-        data, bytes, "Content-Type:", a->content_type, sizeof(a->content_type));
-    header_value(
-        data, bytes, "Content-Security-Policy:", a->csp, sizeof(a->csp));
-    header_value(data, bytes, "Cache-Control:", a->cache, sizeof(a->cache));
-    header_value(data, bytes, "ETag:", a->etag, sizeof(a->etag));
-    return bytes;
-}
 
 /*
  * One request to the endpoint on `port`, with the token when not NULL,
@@ -129,9 +64,9 @@ static struct answer request(unsigned port,
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, answer_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, answer_on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &a);
     if (body != NULL) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
