@@ -193,7 +193,8 @@ enum route_id {
     ROUTE_STATUS,
     ROUTE_SYS,
     ROUTE_PAGE,
-    ROUTE_HISTORY
+    ROUTE_HISTORY,
+    ROUTE_MEMORY
 };
 
 /*
@@ -278,6 +279,8 @@ void ctrace__admin_put_limits_metrics(struct ctrace__sbuf *b);
 void ctrace__admin_system(struct request *rq);
 /* GET /api/v1/system/history: the samples of history.h, oldest first. */
 void ctrace__admin_history(struct request *rq);
+/* GET /api/v1/memory: malloc's view, the process's sizes, ctrace's own. */
+void ctrace__admin_memory(struct request *rq);
 void ctrace__admin_points(struct request *rq);
 void ctrace__admin_pattern(struct request *rq);
 void ctrace__admin_procs(struct request *rq);

@@ -46,6 +46,7 @@ struct ctrace__self_stat ctrace__self_stat_read(void)
     st.cpu_ms = (v[14] + v[15]) * 1000u / (uint64_t)hz;
     st.threads = v[20];
     st.start_ms = v[22] * 1000u / (uint64_t)hz;
+    st.vm_bytes = v[23];
     st.rss_bytes = v[24] * (uint64_t)page;
     st.ok = true;
     return st;
@@ -117,6 +118,7 @@ bool ctrace__history_tick(struct ctrace__history *h, uint64_t now_ms)
     struct ctrace__self_stat st = ctrace__self_stat_read();
     s.cpu_ms = st.cpu_ms;
     s.rss_bytes = st.rss_bytes;
+    s.vm_bytes = st.vm_bytes;
     count_procs(&s.processes, &s.mailbox);
     ctrace__engine_totals(&s.events, &s.dropped);
     ctrace__history_add(h, &s);

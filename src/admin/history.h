@@ -28,6 +28,7 @@ struct ctrace__self_stat {
     uint64_t cpu_ms; /* user and system */
     uint64_t threads;
     uint64_t rss_bytes;
+    uint64_t vm_bytes; /* virtual size */
     uint64_t start_ms; /* since boot */
     bool ok;
 };
@@ -39,6 +40,7 @@ struct ctrace__history_sample {
     uint64_t t_ms;      /* CLOCK_REALTIME, ms since the epoch */
     uint64_t cpu_ms;    /* user and system, since the process began */
     uint64_t rss_bytes; /* resident */
+    uint64_t vm_bytes;  /* virtual size */
     uint64_t processes; /* live ctrace processes */
     uint64_t mailbox;   /* messages waiting, all processes together */
     uint64_t events;    /* every session's events, since the start */

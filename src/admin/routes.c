@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,13 +115,15 @@ void ctrace__admin_history(struct request *rq)
     json_t *samples = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(samples,
-                              json_pack("{sIsIsIsIsIsIsI}",
+                              json_pack("{sIsIsIsIsIsIsIsI}",
                                         "t_ms",
                                         (json_int_t)all[i].t_ms,
                                         "cpu_ms",
                                         (json_int_t)all[i].cpu_ms,
                                         "rss_bytes",
                                         (json_int_t)all[i].rss_bytes,
+                                        "vm_bytes",
+                                        (json_int_t)all[i].vm_bytes,
                                         "processes",
                                         (json_int_t)all[i].processes,
                                         "mailbox",
@@ -139,6 +142,81 @@ void ctrace__admin_history(struct request *rq)
                                        (json_int_t)CTRACE__HISTORY_MAX,
                                        "samples",
                                        samples));
+}
+
+/* ---- /api/v1/memory ---- */
+
+/* One "Name:   N kB" line of /proc/self/status, in bytes; 0 when absent. */
+static uint64_t status_kb(const char *text, const char *name)
+{
+    const char *p = strstr(text, name);
+    if (p == NULL)
+        return 0;
+    return strtoull(p + strlen(name), NULL, 10) * 1024u;
+}
+
+void ctrace__admin_memory(struct request *rq)
+{
+    struct mallinfo2 mi = mallinfo2();
+    char status[4096] = "";
+    FILE *f = fopen("/proc/self/status", "re");
+    if (f != NULL) {
+        size_t n = fread(status, 1, sizeof(status) - 1, f);
+        status[n] = '\0';
+        fclose(f);
+    }
+    /* The process table: what ctrace holds for each process. */
+    uint64_t table = 0, procs = 0;
+    size_t cap = ctrace_proc_list(NULL, 0, true) + 16;
+    struct ctrace_proc_info *infos = ctrace__malloc(cap * sizeof(*infos));
+    if (infos != NULL) {
+        size_t n = ctrace_proc_list(infos, cap, true);
+        procs = n < cap ? n : cap;
+        for (size_t i = 0; i < procs; i++)
+            table += infos[i].memory;
+        ctrace__free(infos);
+    }
+    json_t *v = json_object();
+    json_object_set_new(v,
+                        "malloc",
+                        json_pack("{sIsIsIsIsIsI}",
+                                  "arena_bytes",
+                                  (json_int_t)mi.arena,
+                                  "in_use_bytes",
+                                  (json_int_t)mi.uordblks,
+                                  "free_bytes",
+                                  (json_int_t)mi.fordblks,
+                                  "mmapped_bytes",
+                                  (json_int_t)mi.hblkhd,
+                                  "mmapped_chunks",
+                                  (json_int_t)mi.hblks,
+                                  "releasable_bytes",
+                                  (json_int_t)mi.keepcost));
+    json_object_set_new(v,
+                        "process",
+                        json_pack("{sIsIsIsIsI}",
+                                  "rss_bytes",
+                                  (json_int_t)status_kb(status, "VmRSS:"),
+                                  "rss_peak_bytes",
+                                  (json_int_t)status_kb(status, "VmHWM:"),
+                                  "vm_bytes",
+                                  (json_int_t)status_kb(status, "VmSize:"),
+                                  "vm_peak_bytes",
+                                  (json_int_t)status_kb(status, "VmPeak:"),
+                                  "data_bytes",
+                                  (json_int_t)status_kb(status, "VmData:")));
+    json_object_set_new(v,
+                        "ctrace",
+                        json_pack("{sIsIsIsI}",
+                                  "queues_bytes",
+                                  (json_int_t)ctrace__engine_memory(),
+                                  "queues_limit_bytes",
+                                  (json_int_t)CTRACE__MEMORY_LIMIT,
+                                  "process_table_bytes",
+                                  (json_int_t)table,
+                                  "processes_kept",
+                                  (json_int_t)procs));
+    ctrace__admin_reply_json(rq, MHD_HTTP_OK, v);
 }
 
 /* ---- /api/v1/points ---- */

@@ -174,6 +174,17 @@ test('the tree puts every process once under its parent', async () => {
   await shot('tree');
   await fold.locator('summary').click();
   assert.ok(await fold.locator('li[data-pid]').first().isVisible());
+});
+
+test('the memory tab shows the allocator, the process and ctrace', async () => {
+  await page.click('#tabs a[data-tab=memory]');
+  await page.waitForSelector('#memory dd');
+  const text = await page.textContent('#memory');
+  assert.match(text, /In use\d/);
+  assert.match(text, /Resident\d[\d.]+ MiB/);
+  assert.match(text, /Process table[\d.]+ (B|KiB|MiB) for \d+ processes/);
+  await page.waitForFunction(() => Number(document.querySelector('#memory-charts figure').dataset.points) >= 2);
+  await shot('memory');
   await page.click('#tabs a[data-tab=procs]');
   await page.waitForSelector('#proc-rows tr');
   await page.fill('#proc-filter', 'cat_traveler_srv');

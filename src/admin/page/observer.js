@@ -149,6 +149,7 @@ async function route() {
     tab = 'procs';
   } else if (tab === 'points') next = pointsView();
   else if (tab === 'tree') next = treeView();
+  else if (tab === 'memory') next = memoryView();
   else if (tab === 'trace') next = traceView(params);
   else {
     location.hash = '#/system';
@@ -295,6 +296,44 @@ function systemView() {
         charts.events.set(rate((v) => v.events, 1000));
         charts.drops.set(rate((v) => v.dropped, 1000));
       }, 1000);
+    },
+    stop() {
+      if (stop) stop();
+    },
+  };
+}
+
+// ---- Memory. ----
+
+function memoryView() {
+  let stop = null;
+  return {
+    start() {
+      const groups = el('div', { class: 'memory', id: 'memory' });
+      const rss = chart('Resident size', 'bytes');
+      const vm = chart('Virtual size', 'bytes');
+      view.append(el('h1', { text: 'Memory' }), groups,
+        el('div', { class: 'charts', id: 'memory-charts' }, rss.node, vm.node));
+      const group = (title, rows) => el('section', {}, el('h2', { text: title }),
+        el('dl', { class: 'cards' }, ...rows.flatMap(([k, v]) => [
+          el('dt', { text: k }), el('dd', { text: v })])));
+      stop = poller(async () => {
+        const [m, hist] = await Promise.all([get('/api/v1/memory'), get('/api/v1/system/history')]);
+        groups.replaceChildren(
+          group('The process (/proc/self/status)', [
+            ['Resident', bytes(m.process.rss_bytes)], ['Resident, peak', bytes(m.process.rss_peak_bytes)],
+            ['Virtual', bytes(m.process.vm_bytes)], ['Virtual, peak', bytes(m.process.vm_peak_bytes)],
+            ['Data segment', bytes(m.process.data_bytes)]]),
+          group('The allocator (glibc mallinfo2)', [
+            ['Arenas, from the system', bytes(m.malloc.arena_bytes)], ['In use', bytes(m.malloc.in_use_bytes)],
+            ['Free in the arenas', bytes(m.malloc.free_bytes)], ['Releasable at the top', bytes(m.malloc.releasable_bytes)],
+            ['mmapped', `${bytes(m.malloc.mmapped_bytes)} in ${m.malloc.mmapped_chunks} chunks`]]),
+          group('ctrace itself', [
+            ['Session queues', `${bytes(m.ctrace.queues_bytes)} of ${bytes(m.ctrace.queues_limit_bytes)}`],
+            ['Process table', `${bytes(m.ctrace.process_table_bytes)} for ${m.ctrace.processes_kept} processes`]]));
+        rss.set(hist.samples.map((v) => ({ t: v.t_ms, y: v.rss_bytes })));
+        vm.set(hist.samples.map((v) => ({ t: v.t_ms, y: v.vm_bytes })));
+      }, 2000);
     },
     stop() {
       if (stop) stop();
