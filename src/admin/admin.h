@@ -8,7 +8,7 @@
  * - token.c: the token file;
  * - page.c (page.h): the observer page's files, compiled in (page/);
  * - history.c (history.h): the samples of the observer's charts, taken by
- *   the housekeeping thread;
+ *   the housekeeping thread; fds.c (fds.h): the process's descriptors;
  * - sessions.c: the trace sessions the endpoint starts, the buffer of
  *   rendered events each keeps for its Server-Sent Events stream, and the
  *   housekeeping thread that ends streams and sessions;
@@ -194,7 +194,8 @@ enum route_id {
     ROUTE_SYS,
     ROUTE_PAGE,
     ROUTE_HISTORY,
-    ROUTE_MEMORY
+    ROUTE_MEMORY,
+    ROUTE_FDS
 };
 
 /*
@@ -281,6 +282,8 @@ void ctrace__admin_system(struct request *rq);
 void ctrace__admin_history(struct request *rq);
 /* GET /api/v1/memory: malloc's view, the process's sizes, ctrace's own. */
 void ctrace__admin_memory(struct request *rq);
+/* GET /api/v1/fds[?limit=N]: the process's file descriptors (fds.h). */
+void ctrace__admin_fds(struct request *rq);
 void ctrace__admin_points(struct request *rq);
 void ctrace__admin_pattern(struct request *rq);
 void ctrace__admin_procs(struct request *rq);

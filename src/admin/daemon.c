@@ -112,6 +112,8 @@ static bool route(struct request *rq, const char *url)
         rq->route = ROUTE_HISTORY;
     else if (strcmp(rest, "memory") == 0)
         rq->route = ROUTE_MEMORY;
+    else if (strcmp(rest, "fds") == 0)
+        rq->route = ROUTE_FDS;
     else if (strcmp(rest, "points") == 0)
         rq->route = ROUTE_POINTS;
     else if (strcmp(rest, "pattern") == 0)
@@ -446,6 +448,9 @@ static enum MHD_Result dispatch(struct request *rq)
         break;
     case ROUTE_MEMORY:
         ctrace__admin_memory(rq);
+        break;
+    case ROUTE_FDS:
+        ctrace__admin_fds(rq);
         break;
     case ROUTE_POINTS:
         ctrace__admin_points(rq);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/fds.h"
 #include "admin/history.h"
 #include "admin/jobs.h"
 #include "admin/reply.h"
@@ -763,4 +764,23 @@ void ctrace__admin_metrics(struct request *rq)
     }
     ctrace__admin_reply_text(
         rq, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", copy, len);
+}
+
+/* ---- /api/v1/fds ---- */
+
+void ctrace__admin_fds(struct request *rq)
+{
+    uint64_t limit;
+    if (!query_uint(rq, "limit", 1, MAX_LIMIT, 1000, &limit))
+        return;
+    json_t *v = ctrace__fds_json((size_t)limit);
+    if (v == NULL) {
+        ctrace__admin_reply_error(rq,
+                                  MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal",
+                                  "cannot read /proc/self/fd: %s",
+                                  ctrace_strerror(-errno));
+        return;
+    }
+    ctrace__admin_reply_json(rq, MHD_HTTP_OK, v);
 }

@@ -185,6 +185,19 @@ test('the memory tab shows the allocator, the process and ctrace', async () => {
   assert.match(text, /Process table[\d.]+ (B|KiB|MiB) for \d+ processes/);
   await page.waitForFunction(() => Number(document.querySelector('#memory-charts figure').dataset.points) >= 2);
   await shot('memory');
+});
+
+test('the ports tab lists the descriptors, the listening sockets among them', async () => {
+  await page.click('#tabs a[data-tab=ports]');
+  await page.waitForSelector('#fd-rows tr');
+  // The admin endpoint's own port, listening, as the page's address says.
+  const port = new URL(base).port;
+  await page.fill('#fd-filter', 'listen');
+  await page.waitForFunction((p) => [...document.querySelectorAll('#fd-rows tr')]
+    .some((tr) => tr.children[3].textContent === `127.0.0.1:${p}`), port);
+  assert.match(await page.textContent('#fd-summary'), /^\d+ open: \d+ sockets, \d+ files, \d+ pipes/);
+  await page.fill('#fd-filter', '');
+  await shot('ports');
   await page.click('#tabs a[data-tab=procs]');
   await page.waitForSelector('#proc-rows tr');
   await page.fill('#proc-filter', 'cat_traveler_srv');

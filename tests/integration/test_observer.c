@@ -14,13 +14,17 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -523,6 +527,113 @@ static void memory_has_malloc_process_and_ctrace(void **state)
     ctrace_admin_stop(e.admin);
 }
 
+/* ---- Ports: the file descriptors. ---- */
+
+/* The row of `fd` in a /api/v1/fds answer, or NULL. */
+static json_t *fd_row(json_t *v, int fd)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(v, "fds"), i, row)
+    {
+        if (json_integer_value(json_object_get(row, "fd")) == fd)
+            return row;
+    }
+    return NULL;
+}
+
+static const char *str_at(json_t *row, const char *key)
+{
+    const char *s = json_string_value(json_object_get(row, key));
+    return s != NULL ? s : "(none)";
+}
+
+/* A listening TCP socket, a connected one, a pipe and a file of this
+ * process, each as the Ports tab shows it. */
+static void fds_name_files_pipes_and_sockets(void **state)
+{
+    (void)state;
+    struct endpoint e;
+    endpoint_start(&e, NULL, false);
+    int lsn = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lsn >= 0);
+    struct sockaddr_in in = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(lsn, (struct sockaddr *)&in, sizeof(in)), 0);
+    assert_int_equal(listen(lsn, 4), 0);
+    socklen_t len = sizeof(in);
+    assert_int_equal(getsockname(lsn, (struct sockaddr *)&in, &len), 0);
+    unsigned port = ntohs(in.sin_port);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(cli, (struct sockaddr *)&in, sizeof(in)), 0);
+    int pipe_fds[2];
+    assert_int_equal(pipe(pipe_fds), 0);
+    char file[128];
+    snprintf(file, sizeof(file), "%s/fd-file", scratch);
+    int ffd = open(file, O_CREAT | O_WRONLY, 0600);
+    assert_true(ffd >= 0);
+
+    struct answer a =
+        request(e.port, e.token, "GET", "/api/v1/fds", NULL, NULL, NULL);
+    assert_int_equal(a.status, 200);
+    json_error_t err;
+    json_t *v = json_loads(a.body, 0, &err);
+    assert_non_null(v);
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.1:%u", port);
+    json_t *r = fd_row(v, lsn);
+    assert_non_null(r);
+    assert_string_equal(str_at(r, "type"), "socket");
+    assert_string_equal(str_at(r, "proto"), "tcp");
+    assert_string_equal(str_at(r, "local"), want);
+    assert_string_equal(str_at(r, "state"), "LISTEN");
+    r = fd_row(v, cli);
+    assert_non_null(r);
+    assert_string_equal(str_at(r, "remote"), want);
+    assert_string_equal(str_at(r, "state"), "ESTABLISHED");
+    assert_true(json_is_integer(json_object_get(r, "tx_queue")));
+    r = fd_row(v, pipe_fds[0]);
+    assert_non_null(r);
+    assert_string_equal(str_at(r, "type"), "pipe");
+    assert_non_null(strstr(str_at(r, "target"), "pipe:["));
+    r = fd_row(v, ffd);
+    assert_non_null(r);
+    assert_string_equal(str_at(r, "type"), "file");
+    assert_string_equal(str_at(r, "target"), file);
+    json_int_t total = json_integer_value(json_object_get(v, "total"));
+    json_t *by = json_object_get(v, "by_type");
+    assert_int_equal(json_integer_value(json_object_get(by, "file")) +
+                         json_integer_value(json_object_get(by, "pipe")) +
+                         json_integer_value(json_object_get(by, "socket")) +
+                         json_integer_value(json_object_get(by, "other")),
+                     total);
+    json_decref(v);
+    answer_free(&a);
+
+    /* The first `limit`, in fd order; the total is still all of them. */
+    a = request(
+        e.port, e.token, "GET", "/api/v1/fds?limit=2", NULL, NULL, NULL);
+    v = json_loads(a.body, 0, &err);
+    assert_non_null(v);
+    assert_int_equal(json_array_size(json_object_get(v, "fds")), 2);
+    assert_int_equal(json_integer_value(json_object_get(v, "total")), total);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(v, "fds"), 0), "fd")),
+                     0);
+    json_decref(v);
+    answer_free(&a);
+    a = request(
+        e.port, e.token, "GET", "/api/v1/fds?limit=0", NULL, NULL, NULL);
+    assert_int_equal(a.status, 400);
+    answer_free(&a);
+    close(ffd);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    close(cli);
+    close(lsn);
+    ctrace_admin_stop(e.admin);
+}
+
 /* ---- The page's address. ---- */
 
 static void observer_url_carries_the_token_in_its_fragment(void **state)
@@ -573,6 +684,7 @@ int main(void)
         cmocka_unit_test(procs_listing_has_parents_and_with_dead_the_ended),
         cmocka_unit_test(history_holds_a_sample_a_second),
         cmocka_unit_test(memory_has_malloc_process_and_ctrace),
+        cmocka_unit_test(fds_name_files_pipes_and_sockets),
         cmocka_unit_test(observer_url_carries_the_token_in_its_fragment),
     };
     int failed = cmocka_run_group_tests_name("observer", tests, NULL, NULL);

@@ -150,6 +150,7 @@ async function route() {
   } else if (tab === 'points') next = pointsView();
   else if (tab === 'tree') next = treeView();
   else if (tab === 'memory') next = memoryView();
+  else if (tab === 'ports') next = portsView();
   else if (tab === 'trace') next = traceView(params);
   else {
     location.hash = '#/system';
@@ -333,6 +334,51 @@ function memoryView() {
             ['Process table', `${bytes(m.ctrace.process_table_bytes)} for ${m.ctrace.processes_kept} processes`]]));
         rss.set(hist.samples.map((v) => ({ t: v.t_ms, y: v.rss_bytes })));
         vm.set(hist.samples.map((v) => ({ t: v.t_ms, y: v.vm_bytes })));
+      }, 2000);
+    },
+    stop() {
+      if (stop) stop();
+    },
+  };
+}
+
+// ---- Ports: the file descriptors. ----
+
+function portsView() {
+  let stop = null;
+  return {
+    start() {
+      const filter = el('input', {
+        id: 'fd-filter', type: 'search', placeholder: 'filter: socket, LISTEN, 8080, /path',
+        'aria-label': 'filter file descriptors',
+      });
+      const summary = el('p', { id: 'fd-summary' });
+      const body = el('tbody', { id: 'fd-rows' });
+      const cols = ['fd', 'Type', 'What', 'Local', 'Remote', 'State', 'Send queue', 'Receive queue'];
+      view.append(el('h1', { text: 'Ports' }),
+        el('p', { class: 'hint', text: 'The process\'s file descriptors (/proc/self/fd), and for sockets what /proc/self/net says: protocol, addresses, state and the bytes waiting in each direction.' }),
+        el('div', { class: 'toolbar' }, filter), summary,
+        el('table', { class: 'fds', id: 'fds' }, el('thead', {}, el('tr', {},
+          ...cols.map((c) => el('th', { scope: 'col', text: c })))), body));
+      let last = null;
+      const draw = () => {
+        if (!last) return;
+        const f = filter.value.toLowerCase();
+        const t = last.by_type;
+        summary.textContent = `${last.total} open: ${t.socket} sockets, ${t.file} files, ${t.pipe} pipes, ${t.other} other`;
+        const rows = last.fds.filter((d) => !f || JSON.stringify(d).toLowerCase().includes(f));
+        body.replaceChildren(...rows.map((d) => el('tr', { 'data-fd': d.fd, 'data-type': d.type },
+          el('td', { text: d.fd }), el('td', { text: d.type }),
+          el('td', { text: d.proto ? `${d.proto}${d.path ? ' ' + d.path : ''}` : d.target }),
+          el('td', { text: d.local || '' }), el('td', { text: d.remote || '' }),
+          el('td', { text: d.state || '' }),
+          el('td', { text: d.tx_queue === undefined ? '' : d.tx_queue }),
+          el('td', { text: d.rx_queue === undefined ? '' : d.rx_queue }))));
+      };
+      filter.addEventListener('input', draw);
+      stop = poller(async () => {
+        last = await get('/api/v1/fds?limit=100000');
+        draw();
       }, 2000);
     },
     stop() {
