@@ -59,6 +59,7 @@ int ctrace_cli_replace_state(struct ctrace_cli *cli, int argc, char **argv);
 int ctrace_cli_status(struct ctrace_cli *cli, int argc, char **argv);
 int ctrace_cli_sys(struct ctrace_cli *cli, int argc, char **argv);
 int ctrace_cli_top(struct ctrace_cli *cli, int argc, char **argv);
+int ctrace_cli_fds(struct ctrace_cli *cli, int argc, char **argv);
 
 /*
  * Prints the help of `command` (NULL: the overview) on `out`. Returns false

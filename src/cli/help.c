@@ -97,6 +97,15 @@ static const struct {
     {"system",
      "show the service: uptime, memory, processes, sessions",
      "usage: ctrace system\n"},
+    {"fds",
+     "list the service's file descriptors: files, pipes, sockets",
+     "usage: ctrace fds\n"
+     "\n"
+     "One line per open file descriptor of the service, in fd order: its\n"
+     "type (file, pipe, socket, other) and what it is; for a socket the\n"
+     "protocol, local and remote address, TCP state and the bytes waiting\n"
+     "to be sent and read (SEND-Q, RECV-Q). Then a count by type. The same\n"
+     "as the observer's Ports tab (docs/observer.md).\n"},
     {"procs",
      "list processes, or the top N by an attribute (recon:proc_count)",
      "usage: ctrace procs [--sort ATTR] [-n N]\n"

@@ -33,6 +33,7 @@ static const struct {
     {"replace-state", ctrace_cli_replace_state},
     {"status", ctrace_cli_status},
     {"sys", ctrace_cli_sys},
+    {"fds", ctrace_cli_fds},
 };
 
 /* Matches "--NAME VALUE" and "--NAME=VALUE"; advances *i past the value. */

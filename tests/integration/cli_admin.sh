@@ -76,7 +76,7 @@ load_pid=$!
 
 run help
 for cmd in pattern points trace sessions stop system procs window top info \
-    state replace-state status sys version help; do
+    state replace-state status sys fds version help; do
     if ! grep -q "^  $cmd " "$tmp/out"; then
         bad "help lists $cmd" "$(cat "$tmp/out")"
     fi
@@ -142,6 +142,21 @@ expect "system" 0 "program:"
 grep -q '^processes: *[0-9]' "$tmp/out" || bad "system shows processes"
 run --json system
 expect "system --json" 0 '"uptime_ms":'
+
+# ---- fds: the service's descriptors, its admin port listening. ----
+
+run fds
+expect "fds" 0 "LISTEN"
+grep -q '^ *FD  TYPE  *WHAT  *LOCAL  *REMOTE  *STATE  *SEND-Q  *RECV-Q$' \
+    "$tmp/out" || bad "fds header" "$(head -1 "$tmp/out")"
+grep -q "  socket  tcp  .*127\.0\.0\.1:$admin_port  .*LISTEN" "$tmp/out" ||
+    bad "fds shows the admin endpoint listening on $admin_port" "$(cat "$tmp/out")"
+grep -q '^[0-9][0-9]* open: [0-9][0-9]* sockets, ' "$tmp/out" ||
+    bad "fds ends with the count by type" "$(tail -1 "$tmp/out")"
+run --json fds
+expect "fds --json" 0 '"type":"socket"'
+run fds extra
+expect "fds with an argument" 2 "unexpected argument" err
 
 run points 'cat_traveler:*'
 expect "points GLOB" 0 "cat_traveler:enter/2"
