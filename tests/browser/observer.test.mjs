@@ -227,6 +227,23 @@ test('the server detail shows live state, refuses a bad state and suspends', asy
   await page.waitForFunction(() => /"status": "suspended"/.test(document.querySelector('#status-view').textContent));
   await page.click('#resume');
   await page.waitForFunction(() => /"status": "running"/.test(document.querySelector('#status-view').textContent));
+
+  // "Trace this process": its messages, with the pid filter.
+  const pid = /Process (<0\.\d+\.0>)/.exec(await page.textContent('h1'))[1];
+  await page.waitForFunction(() => /spec=send/.test(document.querySelector('#trace-proc').getAttribute('href')));
+  await page.click('#trace-proc');
+  await page.waitForSelector('#spec');
+  assert.equal(await page.inputValue('#procs'), pid);
+  assert.match(await page.inputValue('#spec'), /^send\nreceive/);
+  await page.fill('#msgs', '6');
+  await page.waitForFunction(() => document.querySelector('#spec-error').textContent === '');
+  await page.click('#start-trace');
+  await page.waitForSelector('.trace:last-child .stop-line:not(:empty)', { timeout: 20000 });
+  assert.match(await page.textContent('.trace:last-child .stop-line'), /stopped: msgs limit 6 reached/);
+  const kinds = await page.$$eval('.trace:last-child tr.event', (trs) => trs.map((tr) => tr.dataset.kind));
+  assert.ok(kinds.some((k) => k === 'receive' || k === 'send'), kinds.join(' '));
+  const pids = await page.$$eval('.trace:last-child tr.event td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+  assert.ok(pids.every((p) => p === pid), pids.join(' '));
 });
 
 test('a trace from the form shows calls and returns and stops at its msgs limit', async () => {

@@ -644,10 +644,21 @@ function procView(pid) {
       });
       view.append(el('h1', { text: 'Process ' + pid }), el('p', {}, traceLink), info, server);
       let shownServer = false;
+      let specs = null; // what "Trace this process" traces, found once
       stop = poller(async () => {
         const p = await get('/api/v1/procs/' + encodeURIComponent(pid));
+        if (specs === null) {
+          // Its messages, and the calls of its initial call's module when
+          // that module has trace points (a spec selecting none is refused).
+          specs = ['send', 'receive'];
+          const mod = (p.initial_call || '').split(':')[0];
+          if (mod) {
+            const pts = await get('/api/v1/points?match=' + encodeURIComponent(mod));
+            if (pts.points.length) specs.push(mod + ':_ -> return');
+          }
+        }
         traceLink.setAttribute('href', '#/trace?procs=' + encodeURIComponent(p.pid) +
-          '&spec=' + encodeURIComponent((p.initial_call || '').split('/')[0].split(':')[0] + ':*'));
+          '&spec=' + encodeURIComponent(specs.join('\n')));
         const link = (q) => el('a', { href: '#/proc/' + encodeURIComponent(q), text: q });
         const rows = [
           ['Pid', p.pid], ['Registered name', p.name || ''], ['Label', p.label || ''],
