@@ -62,8 +62,9 @@ async function apiCall(method, p, body, headers) {
   return { status: r.status, json: text ? JSON.parse(text) : null };
 }
 
-async function shot(name) {
-  await page.screenshot({ path: path.join(artifacts, name + '.png'), fullPage: true });
+// A screenshot of the page into ARTIFACTS_DIR; long tables: the window only.
+async function shot(name, fullPage = true) {
+  await page.screenshot({ path: path.join(artifacts, name + '.png'), fullPage });
 }
 
 before(async () => {
@@ -141,7 +142,7 @@ test('the process table is live, sortable and filterable', async () => {
   const memory = await page.$$eval('#proc-rows td[data-col=memory]', (tds) => tds.map((td) => Number(td.textContent)));
   assert.ok(memory.length > 0);
   assert.deepEqual(memory, [...memory].sort((a, b) => b - a));
-  await shot('procs');
+  await shot('procs', false);
   await page.fill('#proc-filter', 'cat_traveler_srv');
   await page.waitForFunction(() => document.querySelectorAll('#proc-rows tr').length === 1);
   assert.match(await page.textContent('#proc-rows tr'), /cat_traveler_srv/);
@@ -247,7 +248,9 @@ test('the server detail shows live state, refuses a bad state and suspends', asy
 });
 
 test('a trace from the form shows calls and returns and stops at its msgs limit', async () => {
+  // A fresh page: no session of the tests before in its tabs.
   await page.goto(base + '/#/trace');
+  await page.reload();
   await page.waitForSelector('#spec');
   await page.fill('#spec', 'cat_traveler:enter(');
   await page.waitForFunction(() => document.querySelector('#spec-error').textContent.length > 0);
@@ -263,6 +266,13 @@ test('a trace from the form shows calls and returns and stops at its msgs limit'
   assert.ok(kinds.includes('call') && kinds.includes('return'));
   assert.match(await page.textContent('table.events'), /cat_traveler:enter\("/);
   await shot('trace');
+  // The Metrics tab charts that session's points, and shows /metrics.
+  await page.click('#tabs a[data-tab=metrics]');
+  await page.waitForSelector('#point-charts figure[data-point="cat_traveler:enter/2"]');
+  await page.waitForFunction(() => /ctrace_events_total \d+/.test(document.querySelector('#metrics-text').textContent));
+  const peak = await page.$eval('#point-charts figure[data-point="cat_traveler:enter/2"] text', (t) => t.textContent);
+  assert.match(peak, /^[1-9]\d* \/s$/);
+  await shot('metrics');
 });
 
 test('trace points are listed and one click fills the trace form', async () => {

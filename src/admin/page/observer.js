@@ -120,6 +120,7 @@ async function learnEndpoint() {
   if (readOnly !== null) return;
   const s = await get('/api/v1/system');
   readOnly = !!s.read_only;
+  document.getElementById('program').textContent = `${s.program} (pid ${s.pid})`;
   document.body.classList.toggle('read-only', readOnly);
   document.getElementById('mode').textContent = readOnly ? 'read-only' : '';
 }
@@ -151,6 +152,7 @@ async function route() {
   else if (tab === 'tree') next = treeView();
   else if (tab === 'memory') next = memoryView();
   else if (tab === 'ports') next = portsView();
+  else if (tab === 'metrics') next = metricsView();
   else if (tab === 'trace') next = traceView(params);
   else {
     location.hash = '#/system';
@@ -334,6 +336,56 @@ function memoryView() {
             ['Process table', `${bytes(m.ctrace.process_table_bytes)} for ${m.ctrace.processes_kept} processes`]]));
         rss.set(hist.samples.map((v) => ({ t: v.t_ms, y: v.rss_bytes })));
         vm.set(hist.samples.map((v) => ({ t: v.t_ms, y: v.vm_bytes })));
+      }, 2000);
+    },
+    stop() {
+      if (stop) stop();
+    },
+  };
+}
+
+// ---- Metrics. ----
+
+// The Prometheus text of /metrics (fetched with the token: a plain link
+// would carry none), and per trace point the events a second of the
+// sessions this page started, over their last minute.
+function metricsView() {
+  let stop = null;
+  return {
+    start() {
+      const text = el('pre', { id: 'metrics-text', class: 'json' });
+      const charts = el('div', { class: 'charts', id: 'point-charts' });
+      const none = el('p', { id: 'point-charts-none', class: 'hint',
+        text: 'Start a trace in the Trace tab: each of its trace points gets a chart of its events a second here.' });
+      view.append(el('h1', { text: 'Metrics' }),
+        el('h2', { text: 'Per trace point, while traced' }), none, charts,
+        el('h2', { text: '/metrics (Prometheus text)' }), text);
+      const byPoint = new Map(); // key -> chart
+      stop = poller(async () => {
+        const r = await fetch('/metrics', { headers: { Authorization: 'Bearer ' + token() }, cache: 'no-store' });
+        text.textContent = await r.text();
+        const now = Math.floor(Date.now() / 1000);
+        const totals = new Map();
+        for (const tr of traces) {
+          for (const [key, b] of tr.perPoint) {
+            if (!totals.has(key)) totals.set(key, new Map());
+            const all = totals.get(key);
+            for (const [sec, n] of b) all.set(sec, (all.get(sec) || 0) + n);
+          }
+        }
+        none.hidden = totals.size > 0;
+        for (const [key, b] of totals) {
+          let c = byPoint.get(key);
+          if (!c) {
+            c = chart(key + ', events / s', '/s');
+            c.node.dataset.point = key;
+            byPoint.set(key, c);
+            charts.append(c.node);
+          }
+          const values = [];
+          for (let s = now - 59; s <= now; s++) values.push({ t: s, y: b.get(s) || 0 });
+          c.set(values);
+        }
       }, 2000);
     },
     stop() {
@@ -925,7 +977,7 @@ function startTrace(id, path, body) {
   const rows = el('tbody', {});
   const stopLine = el('p', { class: 'stop-line', 'data-session': id });
   const received = [];
-  const t = { id, state: 'running', node: null, onchange: null };
+  const t = { id, state: 'running', node: null, onchange: null, perPoint: new Map() };
   const stopButton = el('button', {
     type: 'button', class: 'stop-trace', text: 'Stop',
     onclick: () => api('DELETE', '/api/v1/sessions/' + id).catch((e) => say(e.message, true)),
@@ -951,6 +1003,14 @@ function startTrace(id, path, body) {
   const changed = () => t.onchange && t.onchange();
   const add = (ev) => {
     received.push(ev);
+    // Events a second per trace point, for the Metrics tab's charts.
+    if (ev.module) {
+      const key = `${ev.module}:${ev.function}/${ev.arity}`;
+      const sec = Math.floor(Date.now() / 1000);
+      let b = t.perPoint.get(key);
+      if (!b) t.perPoint.set(key, (b = new Map()));
+      b.set(sec, (b.get(sec) || 0) + 1);
+    }
     // The table keeps the newest MAX_EVENT_ROWS; the download has them all.
     if (rows.children.length >= MAX_EVENT_ROWS) rows.firstChild.remove();
     const what = ev.kind === 'call' ? ev.text
