@@ -243,6 +243,14 @@ struct ctrace_server_opts {
     uint32_t max_msg;  /* bytes of one message or reply, 1 to 1048576;
                           default 1024 */
     void *arg;         /* passed to init */
+    /*
+     * The state holds secrets and is not shown: format_state is never
+     * called, so get_state, get_status, sys trace and log lines and the
+     * admin endpoint (and the observer page) show no state, and say that
+     * the server declares it private; replace_state still works, blind.
+     * Default false.
+     */
+    bool private_state;
 };
 
 /*

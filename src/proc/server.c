@@ -273,6 +273,10 @@ server_new(const struct ctrace_server_callbacks *cb,
     if (srv == NULL)
         return NULL;
     srv->cb = *cb;
+    /* A private state is never formatted: nothing can show it. */
+    srv->private_state = o->private_state;
+    if (o->private_state)
+        srv->cb.format_state = NULL;
     srv->mailbox = o->mailbox;
     srv->max_msg = o->max_msg;
     srv->slot_size = o->max_msg > sizeof(struct ctrace_exit_notice)

@@ -115,7 +115,8 @@ struct sys_req {
 
 struct ctrace_server {
     /* Set before the thread starts (or by it before init) and then fixed. */
-    struct ctrace_server_callbacks cb;
+    struct ctrace_server_callbacks cb; /* format_state NULL if private */
+    bool private_state;                /* opts.private_state */
     char name[CTRACE_PROC_NAME_MAX + 1];
     char initial_call[CTRACE_PROC_TEXT_MAX + 1];
     char label[CTRACE_PROC_NAME_MAX + 32]; /* NAME or <0.N.0> in lines */

@@ -156,8 +156,16 @@ static int sys_request(uint64_t pid,
     bool needs_format = op == SYS_GET_STATE || op == SYS_PATCH_STATE ||
                         (op == SYS_REPLACE_STATE && version != NULL);
     bool needs_replace = op == SYS_REPLACE_STATE || op == SYS_PATCH_STATE;
-    if ((needs_format && srv->cb.format_state == NULL) ||
-        (needs_replace && srv->cb.replace_state == NULL))
+    if (needs_format && srv->private_state)
+        rc = ctrace__error_set(err,
+                               CTRACE_EUNSUPPORTED,
+                               0,
+                               0,
+                               "server <0.%" PRIu64 ".0> declares its state "
+                               "private: it is not shown",
+                               pid);
+    else if ((needs_format && srv->cb.format_state == NULL) ||
+             (needs_replace && srv->cb.replace_state == NULL))
         rc = ctrace__error_set(err,
                                CTRACE_EUNSUPPORTED,
                                0,

@@ -32,6 +32,7 @@
 #include "ctrace/admin.h"
 #include "ctrace/ctrace.h"
 #include "ctrace/proc.h"
+#include "ctrace/server.h"
 #include "support/http.h"
 
 static char scratch[64];
@@ -634,6 +635,64 @@ static void fds_name_files_pipes_and_sockets(void **state)
     ctrace_admin_stop(e.admin);
 }
 
+/* ---- A server whose state is private. ---- */
+
+static int secret_init(void *arg, void **state, struct ctrace_error *err)
+{
+    (void)arg;
+    (void)err;
+    *state = NULL;
+    return 0;
+}
+
+static char *secret_format_state(const void *state)
+{
+    (void)state;
+    return strdup("{\"password\":\"hunter2\"}");
+}
+
+/* The page shows the server's refusal: the endpoint's 409 names it. */
+static void private_state_is_refused_with_why(void **state)
+{
+    (void)state;
+    struct endpoint e;
+    endpoint_start(&e, NULL, false);
+    struct ctrace_server_callbacks cb = {.init = secret_init,
+                                         .format_state = secret_format_state};
+    struct ctrace_server_opts o;
+    ctrace_server_opts_init(&o);
+    o.name = "secret_srv";
+    o.private_state = true;
+    struct ctrace_error err = {0};
+    struct ctrace_server *srv = ctrace_server_start(&cb, &o, &err);
+    if (srv == NULL)
+        fail_msg("start: %s", err.text);
+    struct answer a = request(e.port,
+                              e.token,
+                              "GET",
+                              "/api/v1/procs/secret_srv/state",
+                              NULL,
+                              NULL,
+                              NULL);
+    assert_int_equal(a.status, 409);
+    assert_non_null(strstr(a.body, "declares its state private"));
+    assert_null(strstr(a.body, "hunter2"));
+    answer_free(&a);
+    a = request(e.port,
+                e.token,
+                "GET",
+                "/api/v1/procs/secret_srv/status",
+                NULL,
+                NULL,
+                NULL);
+    assert_int_equal(a.status, 200);
+    assert_non_null(strstr(a.body, "\"state\":null"));
+    assert_null(strstr(a.body, "hunter2"));
+    answer_free(&a);
+    ctrace_server_stop(srv, NULL);
+    ctrace_admin_stop(e.admin);
+}
+
 /* ---- The page's address. ---- */
 
 static void observer_url_carries_the_token_in_its_fragment(void **state)
@@ -685,6 +744,7 @@ int main(void)
         cmocka_unit_test(history_holds_a_sample_a_second),
         cmocka_unit_test(memory_has_malloc_process_and_ctrace),
         cmocka_unit_test(fds_name_files_pipes_and_sockets),
+        cmocka_unit_test(private_state_is_refused_with_why),
         cmocka_unit_test(observer_url_carries_the_token_in_its_fragment),
     };
     int failed = cmocka_run_group_tests_name("observer", tests, NULL, NULL);

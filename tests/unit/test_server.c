@@ -892,6 +892,54 @@ static void get_state_round_trips_through_replace_state(void **state)
     ctrace_server_stop(srv, NULL);
 }
 
+/*
+ * A server that declares its state private (secrets): format_state, which
+ * it has, is never called, so no sys request, status or log line shows
+ * the state, and the refusal says why; replace_state still works.
+ */
+static void a_private_state_is_shown_nowhere(void **state)
+{
+    (void)state;
+    struct ctrace_server_opts o;
+    ctrace_server_opts_init(&o);
+    assert_false(o.private_state);
+    o.private_state = true;
+    struct ctrace_error err = {0};
+    struct ctrace_server *srv = ctrace_server_start(&kv_callbacks, &o, &err);
+    assert_non_null(srv);
+    uint64_t pid = ctrace_server_pid(srv);
+    char out[64];
+    kv_call(
+        srv, kv(KV_ENTER, 0, "Tihon", "Secretville"), out, sizeof(out), 1000);
+    char *json = NULL;
+    assert_int_equal(ctrace_sys_get_state(pid, 1000, &json, &err),
+                     CTRACE_EUNSUPPORTED);
+    assert_null(json);
+    assert_non_null(strstr(err.text, "declares its state private"));
+    assert_int_equal(ctrace_sys_patch_state(pid, "{}", NULL, 1000, NULL, &err),
+                     CTRACE_EUNSUPPORTED);
+    assert_non_null(strstr(err.text, "declares its state private"));
+    /* get_status: everything but the state. */
+    assert_int_equal(ctrace_sys_get_status(pid, 1000, &json, NULL), 0);
+    assert_non_null(strstr(json, "\"state\":null"));
+    assert_null(strstr(json, "Secretville"));
+    ctrace_free(json);
+    /* The sys log's lines carry no state either. */
+    assert_int_equal(ctrace_sys_log(pid, 5), 0);
+    kv_call(
+        srv, kv(KV_ENTER, 0, "Murka", "Secretville"), out, sizeof(out), 1000);
+    char *log = NULL;
+    assert_int_equal(ctrace_sys_log_get(pid, &log), 0);
+    assert_non_null(strstr(log, "*DBG*"));
+    assert_null(strstr(log, "new state"));
+    ctrace_free(log);
+    /* Written blind, it is taken. */
+    assert_int_equal(
+        ctrace_sys_replace_state(pid, "{\"counter\":7}", 1000, &err), 0);
+    assert_int_equal(counter_of(srv), 7);
+    ctrace_server_stop(srv, NULL);
+}
+
 static void a_rejected_replace_state_keeps_the_old_state(void **state)
 {
     (void)state;
@@ -2032,6 +2080,7 @@ int main(void)
         cmocka_unit_test(stop_fails_a_waiting_caller),
         cmocka_unit_test(a_callback_can_stop_its_server),
         cmocka_unit_test(get_state_round_trips_through_replace_state),
+        cmocka_unit_test(a_private_state_is_shown_nowhere),
         cmocka_unit_test(a_rejected_replace_state_keeps_the_old_state),
         cmocka_unit_test(a_merge_patch_follows_rfc_7386),
         cmocka_unit_test(

@@ -765,7 +765,8 @@ function serverPanel(box, pid) {
       stateView.textContent = JSON.stringify(r.value.state, null, 2);
       version = r.value.version;
     } catch (e) {
-      stateView.textContent = e.status === 409 ? 'This server does not show its state.' : e.message;
+      // 409: no format_state, or a state the server declares private.
+      stateView.textContent = e.status === 409 ? 'This server does not show its state: ' + e.message : e.message;
     }
     await loadStatus();
   };
