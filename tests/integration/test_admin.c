@@ -140,12 +140,7 @@ static int request(CURL *curl,
     memset(a, 0, sizeof(*a));
     char url[512];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
-    struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
-    char auth[256];
-    if (token != NULL) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        headers = curl_slist_append(headers, auth);
-    }
+    struct curl_slist *headers = answer_request_headers(token);
     struct upload up = {.left = chunked};
     if (chunked > 0)
         headers = curl_slist_append(headers, "Transfer-Encoding: chunked");

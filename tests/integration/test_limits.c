@@ -121,12 +121,7 @@ static int request(CURL *c,
     memset(a, 0, sizeof(*a));
     char url[512];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
-    struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
-    char auth[256];
-    if (token != NULL) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        headers = curl_slist_append(headers, auth);
-    }
+    struct curl_slist *headers = answer_request_headers(token);
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

@@ -55,12 +55,7 @@ static struct answer request(unsigned port,
     assert_non_null(c);
     char url[256];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
-    struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
-    char auth[256];
-    if (token != NULL) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        headers = curl_slist_append(headers, auth);
-    }
+    struct curl_slist *headers = answer_request_headers(token);
     if (h1 != NULL)
         headers = curl_slist_append(headers, h1);
     if (h2 != NULL)

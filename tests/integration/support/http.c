@@ -2,9 +2,21 @@
 /* An HTTP answer collected by libcurl: see http.h. */
 #include "http.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+struct curl_slist *answer_request_headers(const char *token)
+{
+    struct curl_slist *headers = curl_slist_append(NULL, "Expect:");
+    if (token != NULL) {
+        char auth[256];
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        headers = curl_slist_append(headers, auth);
+    }
+    return headers;
+}
 
 void answer_free(struct answer *a)
 {

@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include <curl/curl.h>
+
 struct answer {
     long status;
     char *body; /* NUL-terminated, allocated; NULL until a byte came */
@@ -22,6 +24,13 @@ struct answer {
     char cache[64]; /* Cache-Control */
     char etag[64];
 };
+
+/*
+ * The headers every test request sends: "Expect:" (no 100-continue) and,
+ * when `token` is not NULL, "Authorization: Bearer TOKEN". Append more
+ * with curl_slist_append(); free with curl_slist_free_all().
+ */
+struct curl_slist *answer_request_headers(const char *token);
 
 /* Frees the body and clears the answer. */
 void answer_free(struct answer *a);
