@@ -195,7 +195,8 @@ enum route_id {
     ROUTE_PAGE,
     ROUTE_HISTORY,
     ROUTE_MEMORY,
-    ROUTE_FDS
+    ROUTE_FDS,
+    ROUTE_POINT_HISTORY
 };
 
 /*
@@ -285,6 +286,8 @@ void ctrace__admin_memory(struct request *rq);
 /* GET /api/v1/fds[?limit=N]: the process's file descriptors (fds.h). */
 void ctrace__admin_fds(struct request *rq);
 void ctrace__admin_points(struct request *rq);
+/* GET /api/v1/points/history: each armed point's counter over the ticks. */
+void ctrace__admin_point_history(struct request *rq);
 void ctrace__admin_pattern(struct request *rq);
 void ctrace__admin_procs(struct request *rq);
 void ctrace__admin_window(struct request *rq);

@@ -116,6 +116,8 @@ static bool route(struct request *rq, const char *url)
         rq->route = ROUTE_FDS;
     else if (strcmp(rest, "points") == 0)
         rq->route = ROUTE_POINTS;
+    else if (strcmp(rest, "points/history") == 0)
+        rq->route = ROUTE_POINT_HISTORY;
     else if (strcmp(rest, "pattern") == 0)
         rq->route = ROUTE_PATTERN;
     else if (strcmp(rest, "sessions") == 0)
@@ -454,6 +456,9 @@ static enum MHD_Result dispatch(struct request *rq)
         break;
     case ROUTE_POINTS:
         ctrace__admin_points(rq);
+        break;
+    case ROUTE_POINT_HISTORY:
+        ctrace__admin_point_history(rq);
         break;
     case ROUTE_PATTERN:
         ctrace__admin_pattern(rq);

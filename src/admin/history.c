@@ -88,6 +88,108 @@ size_t ctrace__history_copy(struct ctrace__history *h,
     return n;
 }
 
+/*
+ * The slot of `key` in `h->points`, else a free one (or one whose point
+ * was unarmed at every tick the ring holds) made `key`'s, else NULL.
+ * `tick` is the tick being added. With the lock held.
+ */
+static struct ctrace__point_series *
+point_slot(struct ctrace__history *h, const char *key, uint64_t tick)
+{
+    struct ctrace__point_series *reuse = NULL;
+    for (size_t i = 0; i < CTRACE__POINT_HISTORY_POINTS; i++) {
+        struct ctrace__point_series *p = &h->points[i];
+        if (p->key[0] != '\0' && strcmp(p->key, key) == 0)
+            return p;
+        if (reuse == NULL && (p->key[0] == '\0' ||
+                              tick - p->seen_tick >= CTRACE__POINT_HISTORY_MAX))
+            reuse = p;
+    }
+    if (reuse == NULL)
+        return NULL;
+    snprintf(reuse->key, sizeof(reuse->key), "%s", key);
+    for (size_t t = 0; t < CTRACE__POINT_HISTORY_MAX; t++)
+        reuse->events[t] = CTRACE__POINT_UNARMED;
+    return reuse;
+}
+
+void ctrace__history_points_add(struct ctrace__history *h,
+                                uint64_t t_ms,
+                                const struct ctrace__point_count *armed,
+                                size_t n)
+{
+    pthread_mutex_lock(&h->lock);
+    uint64_t tick = ++h->ticks;
+    size_t at = h->point_next;
+    h->point_t_ms[at] = t_ms;
+    for (size_t i = 0; i < n; i++) {
+        struct ctrace__point_series *p = point_slot(h, armed[i].key, tick);
+        if (p == NULL) {
+            h->points_untracked++;
+            continue;
+        }
+        p->events[at] = armed[i].events;
+        p->seen_tick = tick;
+    }
+    for (size_t i = 0; i < CTRACE__POINT_HISTORY_POINTS; i++)
+        if (h->points[i].key[0] != '\0' && h->points[i].seen_tick != tick)
+            h->points[i].events[at] = CTRACE__POINT_UNARMED;
+    h->point_next = (at + 1) % CTRACE__POINT_HISTORY_MAX;
+    if (h->point_n < CTRACE__POINT_HISTORY_MAX)
+        h->point_n++;
+    pthread_mutex_unlock(&h->lock);
+}
+
+void ctrace__history_points_copy(struct ctrace__history *h,
+                                 struct ctrace__point_history *out)
+{
+    pthread_mutex_lock(&h->lock);
+    size_t n = h->point_n;
+    size_t first = (h->point_next + CTRACE__POINT_HISTORY_MAX - n) %
+                   CTRACE__POINT_HISTORY_MAX;
+    out->ticks = n;
+    for (size_t t = 0; t < n; t++)
+        out->t_ms[t] = h->point_t_ms[(first + t) % CTRACE__POINT_HISTORY_MAX];
+    out->npoints = 0;
+    for (size_t i = 0; i < CTRACE__POINT_HISTORY_POINTS; i++) {
+        const struct ctrace__point_series *p = &h->points[i];
+        /* Armed at none of the ticks held: nothing to show. */
+        if (p->key[0] == '\0' || p->seen_tick + n <= h->ticks)
+            continue;
+        struct ctrace__point_series *o = &out->points[out->npoints++];
+        memcpy(o->key, p->key, sizeof(o->key));
+        o->seen_tick = p->seen_tick;
+        for (size_t t = 0; t < n; t++)
+            o->events[t] = p->events[(first + t) % CTRACE__POINT_HISTORY_MAX];
+    }
+    out->points_untracked = h->points_untracked;
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* The armed points of a tick, as many as the history tracks. */
+struct armed_points {
+    struct ctrace__point_count at[CTRACE__POINT_HISTORY_POINTS];
+    size_t n;
+    uint64_t more; /* armed beyond those */
+};
+
+/* Called with the registry lock held: copies and calls nothing else. */
+static void collect_point(const char *module,
+                          const char *function,
+                          unsigned arity,
+                          uint64_t events,
+                          void *arg)
+{
+    struct armed_points *a = arg;
+    if (a->n == CTRACE__POINT_HISTORY_POINTS) {
+        a->more++;
+        return;
+    }
+    struct ctrace__point_count *c = &a->at[a->n++];
+    snprintf(c->key, sizeof(c->key), "%s:%s/%u", module, function, arity);
+    c->events = events;
+}
+
 /* Live processes and the messages in their mailboxes. */
 static void count_procs(uint64_t *procs, uint64_t *mailbox)
 {
@@ -122,5 +224,14 @@ bool ctrace__history_tick(struct ctrace__history *h, uint64_t now_ms)
     count_procs(&s.processes, &s.mailbox);
     ctrace__engine_totals(&s.events, &s.dropped);
     ctrace__history_add(h, &s);
+
+    struct armed_points armed = {.n = 0};
+    (void)ctrace__engine_armed_points(collect_point, &armed);
+    ctrace__history_points_add(h, s.t_ms, armed.at, armed.n);
+    if (armed.more > 0) {
+        pthread_mutex_lock(&h->lock);
+        h->points_untracked += armed.more;
+        pthread_mutex_unlock(&h->lock);
+    }
     return true;
 }

@@ -145,6 +145,51 @@ void ctrace__admin_history(struct request *rq)
                                        samples));
 }
 
+/*
+ * {"interval_ms", "max", "points_untracked", "t_ms": [...], "points":
+ * [{"point": "m:f/a", "events": [...]}]}: each events value is the point's
+ * counter at the tick of the same index in t_ms, null where it was not
+ * armed.
+ */
+void ctrace__admin_point_history(struct request *rq)
+{
+    struct ctrace__point_history *h = ctrace__malloc(sizeof(*h));
+    if (h == NULL) {
+        ctrace__admin_reply_error(
+            rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+        return;
+    }
+    ctrace__history_points_copy(&rq->admin->history, h);
+    json_t *t_ms = json_array();
+    for (size_t t = 0; t < h->ticks; t++)
+        json_array_append_new(t_ms, json_integer((json_int_t)h->t_ms[t]));
+    json_t *points = json_array();
+    for (size_t i = 0; i < h->npoints; i++) {
+        const struct ctrace__point_series *p = &h->points[i];
+        json_t *events = json_array();
+        for (size_t t = 0; t < h->ticks; t++)
+            json_array_append_new(events,
+                                  p->events[t] == CTRACE__POINT_UNARMED
+                                      ? json_null()
+                                      : json_integer((json_int_t)p->events[t]));
+        json_array_append_new(
+            points, json_pack("{ssso}", "point", p->key, "events", events));
+    }
+    json_t *v = json_pack("{sIsIsIsoso}",
+                          "interval_ms",
+                          (json_int_t)CTRACE__HISTORY_INTERVAL_MS,
+                          "max",
+                          (json_int_t)CTRACE__POINT_HISTORY_MAX,
+                          "points_untracked",
+                          (json_int_t)h->points_untracked,
+                          "t_ms",
+                          t_ms,
+                          "points",
+                          points);
+    ctrace__free(h);
+    ctrace__admin_reply_json(rq, MHD_HTTP_OK, v);
+}
+
 /* ---- /api/v1/memory ---- */
 
 /* One "Name:   N kB" line of /proc/self/status, in bytes; 0 when absent. */

@@ -457,6 +457,112 @@ static void history_holds_a_sample_a_second(void **state)
     ctrace_admin_stop(e.admin);
 }
 
+/* A point of this test, for the per-point history. */
+static int traced_add(int a, int b)
+{
+    CTRACE_CALL(test_observer, add, a, b);
+    CTRACE_RETURN(a + b);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+/* The series of `point` in a /api/v1/points/history answer, or NULL. */
+static json_t *point_series(json_t *history, const char *point)
+{
+    json_t *points = json_object_get(history, "points");
+    for (size_t i = 0; i < json_array_size(points); i++) {
+        json_t *p = json_array_get(points, i);
+        if (strcmp(json_string_value(json_object_get(p, "point")), point) == 0)
+            return json_object_get(p, "events");
+    }
+    return NULL;
+}
+
+/*
+ * What the Metrics tab charts: the service keeps each armed point's counter
+ * once a second, whoever started the session; after the stop the point's
+ * newest ticks are null, its older ones stay.
+ */
+static void point_history_counts_every_sessions_events(void **state)
+{
+    (void)state;
+    struct endpoint e;
+    endpoint_start(&e, NULL, false);
+    struct answer a = request(e.port,
+                              e.token,
+                              "POST",
+                              "/api/v1/sessions",
+                              "{\"specs\":[\"test_observer:add -> return\"],"
+                              "\"msgs\":1000,\"time_ms\":60000}",
+                              NULL,
+                              NULL);
+    assert_int_equal(a.status, 201);
+    json_t *v = json_loads(a.body, 0, NULL);
+    assert_non_null(v);
+    char del[64];
+    snprintf(del,
+             sizeof(del),
+             "/api/v1/sessions/%lld",
+             (long long)json_integer_value(json_object_get(v, "id")));
+    json_decref(v);
+    answer_free(&a);
+    int sum = 0;
+    for (int i = 0; i < 5; i++)
+        sum += traced_add(i, 1);
+    assert_int_equal(sum, 15);
+
+    /* Five calls and five returns, counted within a few ticks. */
+    json_int_t last = 0;
+    size_t ticks = 0;
+    for (int tries = 0; tries < 50 && last < 10; tries++) {
+        sleep_ms(200);
+        a = request(
+            e.port, e.token, "GET", "/api/v1/points/history", NULL, NULL, NULL);
+        assert_int_equal(a.status, 200);
+        v = json_loads(a.body, 0, NULL);
+        assert_non_null(v);
+        assert_int_equal(json_integer_value(json_object_get(v, "interval_ms")),
+                         1000);
+        assert_int_equal(json_integer_value(json_object_get(v, "max")), 120);
+        ticks = json_array_size(json_object_get(v, "t_ms"));
+        json_t *events = point_series(v, "test_observer:add/2");
+        if (events != NULL) {
+            assert_int_equal(json_array_size(events), ticks);
+            last = json_integer_value(json_array_get(events, ticks - 1));
+        }
+        json_decref(v);
+        answer_free(&a);
+    }
+    if (last != 10)
+        fail_msg("test_observer:add/2 counted %lld events, not 10",
+                 (long long)last);
+
+    a = request(e.port, e.token, "DELETE", del, NULL, NULL, NULL);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    sleep_ms(2300);
+    a = request(
+        e.port, e.token, "GET", "/api/v1/points/history", NULL, NULL, NULL);
+    v = json_loads(a.body, 0, NULL);
+    assert_non_null(v);
+    ticks = json_array_size(json_object_get(v, "t_ms"));
+    json_t *events = point_series(v, "test_observer:add/2");
+    if (events == NULL)
+        fail_msg("the stopped point's ticks are gone: %s", a.body);
+    assert_true(json_is_null(json_array_get(events, ticks - 1)));
+    bool counted = false;
+    for (size_t t = 0; t < ticks; t++)
+        counted |= json_integer_value(json_array_get(events, t)) == 10;
+    assert_true(counted);
+    json_decref(v);
+    answer_free(&a);
+    ctrace_admin_stop(e.admin);
+}
+
 /* ---- Memory. ---- */
 
 /* What the Memory tab shows: malloc's view, the process's sizes, ctrace's
@@ -737,6 +843,7 @@ int main(void)
         cmocka_unit_test(read_only_endpoint_shows_and_changes_nothing),
         cmocka_unit_test(procs_listing_has_parents_and_with_dead_the_ended),
         cmocka_unit_test(history_holds_a_sample_a_second),
+        cmocka_unit_test(point_history_counts_every_sessions_events),
         cmocka_unit_test(memory_has_malloc_process_and_ctrace),
         cmocka_unit_test(fds_name_files_pipes_and_sockets),
         cmocka_unit_test(private_state_is_refused_with_why),

@@ -347,8 +347,9 @@ function memoryView() {
 // ---- Metrics. ----
 
 // The Prometheus text of /metrics (fetched with the token: a plain link
-// would carry none), and per trace point the events a second of the
-// sessions this page started, over their last minute.
+// would carry none), and per trace point its events a second over the last
+// two minutes, from the counters the service keeps once a second
+// (/api/v1/points/history): every session's events, whoever started it.
 function metricsView() {
   let stop = null;
   return {
@@ -356,34 +357,39 @@ function metricsView() {
       const text = el('pre', { id: 'metrics-text', class: 'json' });
       const charts = el('div', { class: 'charts', id: 'point-charts' });
       const none = el('p', { id: 'point-charts-none', class: 'hint',
-        text: 'Start a trace in the Trace tab: each of its trace points gets a chart of its events a second here.' });
+        text: 'No trace point has been armed in the last two minutes. Start a trace (here, in the Trace tab or with the ctrace CLI): each of its trace points gets a chart of its events a second here.' });
+      const untracked = el('p', { id: 'points-untracked', class: 'hint', hidden: true });
       view.append(el('h1', { text: 'Metrics' }),
-        el('h2', { text: 'Per trace point, while traced' }), none, charts,
+        el('h2', { text: 'Per trace point, while traced' }), none, untracked, charts,
         el('h2', { text: '/metrics (Prometheus text)' }), text);
-      const byPoint = new Map(); // key -> chart
+      const byPoint = new Map(); // point -> chart
       stop = poller(async () => {
-        const r = await fetch('/metrics', { headers: { Authorization: 'Bearer ' + token() }, cache: 'no-store' });
+        const [r, h] = await Promise.all([
+          fetch('/metrics', { headers: { Authorization: 'Bearer ' + token() }, cache: 'no-store' }),
+          get('/api/v1/points/history'),
+        ]);
         text.textContent = await r.text();
-        const now = Math.floor(Date.now() / 1000);
-        const totals = new Map();
-        for (const tr of traces) {
-          for (const [key, b] of tr.perPoint) {
-            if (!totals.has(key)) totals.set(key, new Map());
-            const all = totals.get(key);
-            for (const [sec, n] of b) all.set(sec, (all.get(sec) || 0) + n);
-          }
-        }
-        none.hidden = totals.size > 0;
-        for (const [key, b] of totals) {
-          let c = byPoint.get(key);
+        none.hidden = h.points.length > 0;
+        untracked.hidden = h.points_untracked === 0;
+        untracked.textContent = `${h.points_untracked} armed points found the history full (it keeps 32 at once) and have no chart.`;
+        for (const p of h.points) {
+          let c = byPoint.get(p.point);
           if (!c) {
-            c = chart(key + ', events / s', '/s');
-            c.node.dataset.point = key;
-            byPoint.set(key, c);
+            c = chart(p.point + ', events / s', '/s');
+            c.node.dataset.point = p.point;
+            byPoint.set(p.point, c);
             charts.append(c.node);
           }
+          // The counter's rise between two ticks, over their distance;
+          // 0 where the point was not armed at either.
           const values = [];
-          for (let s = now - 59; s <= now; s++) values.push({ t: s, y: b.get(s) || 0 });
+          for (let i = 1; i < h.t_ms.length; i++) {
+            const a = p.events[i - 1];
+            const b = p.events[i];
+            const dt = (h.t_ms[i] - h.t_ms[i - 1]) / 1000;
+            const y = a === null || b === null || dt <= 0 ? 0 : (b - a) / dt;
+            values.push({ t: h.t_ms[i] / 1000, y });
+          }
           c.set(values);
         }
       }, 2000);
@@ -978,7 +984,7 @@ function startTrace(id, path, body) {
   const rows = el('tbody', {});
   const stopLine = el('p', { class: 'stop-line', 'data-session': id });
   const received = [];
-  const t = { id, state: 'running', node: null, onchange: null, perPoint: new Map() };
+  const t = { id, state: 'running', node: null, onchange: null };
   const stopButton = el('button', {
     type: 'button', class: 'stop-trace', text: 'Stop',
     onclick: () => api('DELETE', '/api/v1/sessions/' + id).catch((e) => say(e.message, true)),
@@ -1004,14 +1010,6 @@ function startTrace(id, path, body) {
   const changed = () => t.onchange && t.onchange();
   const add = (ev) => {
     received.push(ev);
-    // Events a second per trace point, for the Metrics tab's charts.
-    if (ev.module) {
-      const key = `${ev.module}:${ev.function}/${ev.arity}`;
-      const sec = Math.floor(Date.now() / 1000);
-      let b = t.perPoint.get(key);
-      if (!b) t.perPoint.set(key, (b = new Map()));
-      b.set(sec, (b.get(sec) || 0) + 1);
-    }
     // The table keeps the newest MAX_EVENT_ROWS; the download has them all.
     if (rows.children.length >= MAX_EVENT_ROWS) rows.firstChild.remove();
     const what = ev.kind === 'call' ? ev.text
