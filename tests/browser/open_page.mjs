@@ -6,14 +6,14 @@
 // of system, procs, points, trace. Prints how many refreshes of the tab's
 // data the page made and the console errors it logged; exits 1 on any.
 import process from 'node:process';
-import { launchChromium } from './chromium.mjs';
+import { launchBrowser } from './browsers.mjs';
 
 const [url, tab, seconds] = process.argv.slice(2);
 if (!url || !tab || !(Number(seconds) > 0)) {
   console.error('usage: open_page.mjs OBSERVER_URL TAB SECONDS');
   process.exit(2);
 }
-const browser = await launchChromium('open_page.mjs');
+const browser = await launchBrowser('open_page.mjs');
 const page = await browser.newPage();
 const errors = [];
 let requests = 0;
